@@ -1,0 +1,248 @@
+//! `refinery run` and `refinery presets`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use refinery_corpus::executor::{self, Progress, RUN_FILE};
+use refinery_corpus::readers::{Format, TextUnit};
+use refinery_corpus::writers::Compression;
+use refinery_pipeline::{presets, Pipeline, PipelineConfig};
+
+use crate::{progress, report};
+
+const RUN_EXAMPLES: &str = "\
+Examples:
+  # The default preset over a directory of Common Crawl WARC files, 16 tasks on 2 threads:
+  refinery run --preset default --input crawl/CC-MAIN-2024-22/ --output out/ --tasks 16 --workers 2 --rejects
+
+  # A pipeline file (see presets/*.toml for the format):
+  refinery run my-pipeline.toml
+
+  # JSONL whose text is in `content` and id in `doc_id`:
+  refinery run --preset default --input data.jsonl.gz --text-field content --id-field doc_id --output out/
+
+  # After a crash or Ctrl-C, rerun the same command: finished tasks are skipped.
+  # On a cluster, run one rank per array job and merge when all are done:
+  refinery run --preset default --input crawl/ --output out/ --tasks 100 --task $SLURM_ARRAY_TASK_ID";
+
+#[derive(Args)]
+#[command(after_help = RUN_EXAMPLES)]
+pub struct RunArgs {
+    /// Pipeline TOML file (or use --preset).
+    pub pipeline: Option<PathBuf>,
+    /// A shipped preset (see `refinery presets`).
+    #[arg(long, conflicts_with = "pipeline")]
+    pub preset: Option<String>,
+    /// Input files or directories (overrides input.paths).
+    #[arg(long, short, num_args = 1..)]
+    pub input: Vec<PathBuf>,
+    /// Output directory (overrides output.path).
+    #[arg(long, short)]
+    pub output: Option<PathBuf>,
+    /// Number of tasks; task i reads files i, i+N, … (overrides executor.tasks).
+    #[arg(long)]
+    pub tasks: Option<usize>,
+    /// Worker threads (overrides executor.workers). Never changes the output.
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Write dropped documents with their filter_reason to OUT/rejects/.
+    #[arg(long)]
+    pub rejects: bool,
+    /// Run only this task (rank), e.g. from a Slurm array job.
+    #[arg(long)]
+    pub task: Option<usize>,
+    /// Input format (default: detected from the content).
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// JSONL field holding the text.
+    #[arg(long)]
+    pub text_field: Option<String>,
+    /// JSONL field holding the id.
+    #[arg(long)]
+    pub id_field: Option<String>,
+    /// Plain text: one document per file, line or paragraph.
+    #[arg(long, value_enum)]
+    pub text_unit: Option<TextUnitArg>,
+    /// Shard compression.
+    #[arg(long, value_enum)]
+    pub compression: Option<CompressionArg>,
+    /// Delete an earlier run in the output directory first.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// Print the merged stats as JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Auto,
+    Warc,
+    Arc,
+    Jsonl,
+    Html,
+    Text,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum TextUnitArg {
+    File,
+    Line,
+    Paragraph,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum CompressionArg {
+    Zstd,
+    Gzip,
+    None,
+}
+
+impl RunArgs {
+    /// The pipeline config with command-line overrides applied.
+    fn config(&self) -> Result<(PipelineConfig, String)> {
+        let (mut cfg, name) = match (&self.pipeline, &self.preset) {
+            (Some(path), _) => (PipelineConfig::from_file(path)?, path.display().to_string()),
+            (None, Some(name)) => {
+                let p = presets::get(name).with_context(|| {
+                    format!("unknown preset `{name}`; available: {}", presets::names().join(", "))
+                })?;
+                (p.config()?, format!("preset `{name}`"))
+            }
+            (None, None) => bail!("give a pipeline file or --preset NAME (see `refinery presets`)"),
+        };
+        if !self.input.is_empty() {
+            cfg.input.paths = self.input.clone();
+        }
+        if let Some(o) = &self.output {
+            cfg.output.path = Some(o.clone());
+        }
+        if let Some(t) = self.tasks {
+            cfg.executor.tasks = t;
+        }
+        if let Some(w) = self.workers {
+            cfg.executor.workers = w;
+        }
+        if self.rejects {
+            cfg.output.rejects = true;
+        }
+        if let Some(f) = self.format {
+            cfg.reader.format = match f {
+                FormatArg::Auto => Format::Auto,
+                FormatArg::Warc => Format::Warc,
+                FormatArg::Arc => Format::Arc,
+                FormatArg::Jsonl => Format::Jsonl,
+                FormatArg::Html => Format::Html,
+                FormatArg::Text => Format::Text,
+            };
+        }
+        if let Some(f) = &self.text_field {
+            cfg.reader.text_field = f.clone();
+        }
+        if let Some(f) = &self.id_field {
+            cfg.reader.id_field = f.clone();
+        }
+        if let Some(u) = self.text_unit {
+            cfg.reader.text_unit = match u {
+                TextUnitArg::File => TextUnit::File,
+                TextUnitArg::Line => TextUnit::Line,
+                TextUnitArg::Paragraph => TextUnit::Paragraph,
+            };
+        }
+        if let Some(c) = self.compression {
+            cfg.writer.compression = match c {
+                CompressionArg::Zstd => Compression::Zstd,
+                CompressionArg::Gzip => Compression::Gzip,
+                CompressionArg::None => Compression::None,
+            };
+        }
+        Ok((cfg, name))
+    }
+}
+
+pub fn run(args: RunArgs) -> Result<ExitCode> {
+    let (cfg, name) = args.config()?;
+    let pipeline = cfg.validate(&name)?;
+    if args.overwrite {
+        remove_run(&pipeline.output)?;
+    }
+    execute(&pipeline, args.task, args.quiet, args.json)
+}
+
+/// Runs a validated pipeline, prints the report, and maps the outcome to an exit code.
+pub fn execute(pipeline: &Pipeline, task: Option<usize>, quiet: bool, json: bool) -> Result<ExitCode> {
+    let job = pipeline.job(task)?;
+    let progress = Progress::default();
+    let factory = pipeline.stage_factory();
+    let report = progress::with_bar(&progress, quiet, || executor::run(&job, &factory, &progress))
+        .with_context(|| format!("run into {}", pipeline.output.display()))?;
+    if !quiet && !report.tasks_skipped.is_empty() {
+        eprintln!(
+            "resumed: {} task(s) already complete were skipped, {} run now",
+            report.tasks_skipped.len(),
+            report.tasks_run.len()
+        );
+    }
+    match report.stats {
+        Some(stats) => {
+            if json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                print!("{}", report::table(&stats));
+                println!("\noutput in {}", pipeline.output.display());
+            }
+        }
+        None => {
+            let done = (0..job.tasks).filter(|&t| executor::is_complete(&job.output, t)).count();
+            println!(
+                "{} of {} tasks complete; stats.json is written when all are done",
+                done, job.tasks
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Deletes a previous run, but only a directory that looks like one.
+pub fn remove_run(dir: &Path) -> Result<()> {
+    if !dir.exists() {
+        return Ok(());
+    }
+    let is_run = dir.join(RUN_FILE).exists();
+    let is_empty = std::fs::read_dir(dir)?.next().is_none();
+    if !is_run && !is_empty {
+        bail!(
+            "refusing to --overwrite {}: it is not empty and holds no refinery run ({RUN_FILE} missing)",
+            dir.display()
+        );
+    }
+    std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))
+}
+
+#[derive(Args)]
+#[command(after_help = "Examples:\n  refinery presets\n  refinery presets --show default > my-pipeline.toml")]
+pub struct PresetsArgs {
+    /// Print this preset's TOML (a starting point for your own pipeline file).
+    #[arg(long)]
+    pub show: Option<String>,
+}
+
+pub fn presets(args: PresetsArgs) -> Result<ExitCode> {
+    if let Some(name) = args.show {
+        let p = presets::get(&name).with_context(|| {
+            format!("unknown preset `{name}`; available: {}", presets::names().join(", "))
+        })?;
+        print!("{}", p.toml);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for p in presets::PRESETS {
+        let cfg = p.config()?;
+        println!("{:<12} {}", p.name, cfg.description);
+    }
+    Ok(ExitCode::SUCCESS)
+}

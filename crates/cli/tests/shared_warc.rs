@@ -1,0 +1,72 @@
+//! `refinery run` over every real WARC/WET/ARC file in `../shared/data/web/warc`,
+//! malformed ones included: exit 0, the invariant holds, failures are counted
+//! with reasons and nothing panics.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn run_over_all_shared_warc_files() {
+    let Some(shared) = shared() else { return };
+    let input = shared.join("data/web/warc");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    ok(&[
+        "run",
+        "--preset",
+        "default",
+        "--input",
+        input.to_str().unwrap(),
+        "--output",
+        out.to_str().unwrap(),
+        "--tasks",
+        "4",
+        "--workers",
+        "2",
+        "--rejects",
+        "-q",
+    ]);
+    let s = stats(&out);
+    assert_accounting(&s);
+    let files = s["files"].as_object().unwrap();
+    // Every file under the directory is accounted for, malformed ones included.
+    assert_eq!(files.len(), 23, "{:?}", files.keys().collect::<Vec<_>>());
+    assert!(s["kept_docs"].as_u64().unwrap() > 50, "{s:#}");
+    let failed = s["failed"].as_object().unwrap();
+    assert!(!failed.is_empty(), "the warcio edge cases must produce counted failures");
+    assert!(
+        failed.keys().all(|k| !k.starts_with("panic:")),
+        "a stage panicked: {failed:?}"
+    );
+    // Records skipped on purpose are counted with their reasons.
+    let dropped = s["dropped"].as_object().unwrap();
+    for reason in ["warc:request", "warc:warcinfo"] {
+        assert!(dropped.contains_key(reason), "missing {reason}: {dropped:?}");
+    }
+    // The truncated WARC is a failure with a reason, and its file and offset are logged.
+    let trunc = files
+        .iter()
+        .find(|(k, _)| k.ends_with("example-trunc.warc"))
+        .expect("example-trunc.warc in stats")
+        .1;
+    assert!(trunc["failed"].as_object().unwrap().values().any(|v| v.as_u64().unwrap() > 0), "{trunc}");
+    let mut log = String::new();
+    for e in std::fs::read_dir(out.join("failures")).unwrap() {
+        log.push_str(&std::fs::read_to_string(e.unwrap().path()).unwrap());
+    }
+    let rec = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| r["file"].as_str().unwrap().ends_with("example-trunc.warc"))
+        .expect("failure record for example-trunc.warc");
+    assert!(rec["offset"].as_u64().is_some() && !rec["reason"].as_str().unwrap().is_empty());
+    // Kept documents carry the WARC metadata.
+    let docs = refinery_corpus::writers::read_shard(
+        &std::fs::read_dir(out.join("data")).unwrap().next().unwrap().unwrap().path(),
+    )
+    .unwrap();
+    let d = &docs[0];
+    assert!(d.metadata.url.is_some() && d.metadata.date.is_some(), "{d:?}");
+    assert!(d.metadata.lang.is_some() && d.metadata.lang_score.is_some(), "{d:?}");
+}

@@ -1,0 +1,49 @@
+//! Errors of the corpus crate. Each variant carries the path it concerns.
+
+use std::path::PathBuf;
+
+pub type Result<T, E = CorpusError> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CorpusError {
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: invalid JSON: {source}")]
+    Json {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("input {path}: {message}")]
+    Input { path: PathBuf, message: String },
+    #[error("output directory {path}: {message}")]
+    Output { path: PathBuf, message: String },
+    #[error("task {task}: {message}")]
+    Task { task: usize, message: String },
+    #[error("accounting invariant broken for {file}: records={records} but kept={kept} + dropped={dropped} + failed={failed} = {sum}")]
+    Invariant {
+        file: String,
+        records: u64,
+        kept: u64,
+        dropped: u64,
+        failed: u64,
+        sum: u64,
+    },
+    #[error("run cancelled")]
+    Cancelled,
+}
+
+impl CorpusError {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        CorpusError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

@@ -1,0 +1,400 @@
+//! The executor: runs a pipeline as N independent, resumable tasks.
+//!
+//! Task `i` of `N` reads input files `i, i+N, i+2N, …` (files are never split),
+//! pushes their records through a fresh set of stages, and writes
+//!
+//! ```text
+//! OUT/data/{i:05}_{shard:05}.jsonl.zst     kept documents
+//! OUT/rejects/{i:05}_{shard:05}.jsonl.zst  dropped documents + filter_reason (with rejects on)
+//! OUT/failures/{i:05}.jsonl                records that could not be read or processed
+//! OUT/stats/{i:05}.json                    the task's counters
+//! OUT/completions/{i:05}                   written last: the task is done
+//! ```
+//!
+//! A rerun with the same configuration skips tasks that have a completion
+//! marker and redoes the others from scratch (their partial shards and temp
+//! files are deleted first), so a crash followed by a resume gives output
+//! byte-identical to a clean run. Because each task is sequential and
+//! self-contained, the output does not depend on the number of worker
+//! threads either.
+//!
+//! The same contract serves a thread pool here ([`run`], `workers` threads)
+//! and array jobs on a cluster: run one rank with `only_task`, then any
+//! process can merge the stats once all completion markers exist.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crate::input::InputFile;
+use crate::readers::{self, Item, ReaderOptions};
+use crate::stage::{Outcome, Stage};
+use crate::stats::{FailureRecord, FileStats, RunStats, TaskStats};
+use crate::writers::{write_atomic, ShardWriter, WriterOptions, WriterStats};
+use crate::{CorpusError, Result};
+
+pub const DATA_DIR: &str = "data";
+pub const REJECTS_DIR: &str = "rejects";
+pub const STATS_DIR: &str = "stats";
+pub const COMPLETIONS_DIR: &str = "completions";
+pub const FAILURES_DIR: &str = "failures";
+pub const RUN_FILE: &str = "run.json";
+pub const STATS_FILE: &str = "stats.json";
+
+/// Builds a fresh, independent set of stages for one task.
+pub type StageFactory<'a> = dyn Fn() -> std::result::Result<Vec<Stage>, String> + Sync + 'a;
+
+/// Everything a run needs, already validated.
+#[derive(Clone, Debug)]
+pub struct Job {
+    pub inputs: Vec<InputFile>,
+    pub reader: ReaderOptions,
+    pub writer: WriterOptions,
+    pub output: PathBuf,
+    pub rejects: bool,
+    /// Number of tasks (ranks), ≥ 1.
+    pub tasks: usize,
+    /// Threads running tasks, ≥ 1. Does not change the output.
+    pub workers: usize,
+    /// Run only this rank (cluster array jobs); `None` runs all pending tasks.
+    pub only_task: Option<usize>,
+    /// Identity of the run (inputs, stages, writer, tasks). A rerun into the
+    /// same directory must have the same fingerprint.
+    pub fingerprint: serde_json::Value,
+}
+
+/// Live counters for a progress display; all updated with relaxed atomics.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Raw bytes read from input files.
+    pub bytes_read: Arc<AtomicU64>,
+    /// Total raw bytes of the files this invocation will read.
+    pub total_bytes: AtomicU64,
+    pub records: AtomicU64,
+    pub kept: AtomicU64,
+    pub tasks_total: AtomicU64,
+    pub tasks_done: AtomicU64,
+    /// Set to stop: running tasks abort at the next document (without a
+    /// completion marker) and no new task starts.
+    pub cancel: AtomicBool,
+}
+
+/// What a call to [`run`] did.
+#[derive(Debug)]
+pub struct RunReport {
+    pub tasks_run: Vec<usize>,
+    pub tasks_skipped: Vec<usize>,
+    /// The merged stats, when every task of the run is complete.
+    pub stats: Option<RunStats>,
+}
+
+fn task_name(i: usize) -> String {
+    format!("{i:05}")
+}
+
+/// Runs the job's pending tasks on `workers` threads and, when the whole run
+/// is complete, merges and checks the stats into `OUT/stats.json`.
+pub fn run(job: &Job, stages: &StageFactory<'_>, progress: &Progress) -> Result<RunReport> {
+    if job.tasks == 0 || job.workers == 0 {
+        return Err(CorpusError::Output {
+            path: job.output.clone(),
+            message: "tasks and workers must be at least 1".into(),
+        });
+    }
+    prepare_output(job)?;
+
+    let all: Vec<usize> = match job.only_task {
+        Some(t) if t >= job.tasks => {
+            return Err(CorpusError::Task {
+                task: t,
+                message: format!("only {} tasks in this run (ranks 0..{})", job.tasks, job.tasks),
+            })
+        }
+        Some(t) => vec![t],
+        None => (0..job.tasks).collect(),
+    };
+    let (skipped, pending): (Vec<usize>, Vec<usize>) = all.into_iter().partition(|&t| is_complete(&job.output, t));
+
+    let total: u64 = pending
+        .iter()
+        .flat_map(|&t| task_files(job, t))
+        .map(|f| f.size)
+        .sum();
+    progress.total_bytes.store(total, Ordering::Relaxed);
+    progress.tasks_total.store(pending.len() as u64, Ordering::Relaxed);
+
+    let next = AtomicUsize::new(0);
+    let errors: Mutex<Vec<(usize, CorpusError)>> = Mutex::new(Vec::new());
+    let threads = job.workers.min(pending.len()).max(1);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                if progress.cancel.load(Ordering::Relaxed) {
+                    break;
+                }
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&task) = pending.get(k) else { break };
+                if let Err(e) = run_task(job, task, stages, progress) {
+                    if let Ok(mut errs) = errors.lock() {
+                        errs.push((task, e));
+                    }
+                }
+                progress.tasks_done.fetch_add(1, Ordering::Relaxed);
+            });
+        }
+    });
+
+    let mut errors = errors.into_inner().unwrap_or_default();
+    if !errors.is_empty() {
+        errors.sort_by_key(|(t, _)| *t);
+        if errors.iter().all(|(_, e)| matches!(e, CorpusError::Cancelled)) {
+            return Err(CorpusError::Cancelled);
+        }
+        let msg = errors
+            .iter()
+            .map(|(t, e)| format!("task {t}: {e}"))
+            .collect::<Vec<_>>()
+            .join("; ");
+        return Err(CorpusError::Task {
+            task: errors[0].0,
+            message: format!("{} task(s) failed (rerun to retry them): {msg}", errors.len()),
+        });
+    }
+    if progress.cancel.load(Ordering::Relaxed) {
+        return Err(CorpusError::Cancelled);
+    }
+
+    let stats = if (0..job.tasks).all(|t| is_complete(&job.output, t)) {
+        let stats = merge_stats(&job.output, job.tasks)?;
+        let json = serde_json::to_vec_pretty(&stats).map_err(|e| CorpusError::Json {
+            path: job.output.join(STATS_FILE),
+            source: e,
+        })?;
+        write_atomic(&job.output.join(STATS_FILE), &json)?;
+        Some(stats)
+    } else {
+        None
+    };
+    Ok(RunReport {
+        tasks_run: pending,
+        tasks_skipped: skipped,
+        stats,
+    })
+}
+
+/// Creates the output layout and checks (or records) the run fingerprint.
+fn prepare_output(job: &Job) -> Result<()> {
+    let out = &job.output;
+    for d in [DATA_DIR, STATS_DIR, COMPLETIONS_DIR, FAILURES_DIR] {
+        let p = out.join(d);
+        std::fs::create_dir_all(&p).map_err(|e| CorpusError::io(&p, e))?;
+    }
+    let run_file = out.join(RUN_FILE);
+    match std::fs::read(&run_file) {
+        Ok(bytes) => {
+            let previous: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| CorpusError::Json {
+                    path: run_file.clone(),
+                    source: e,
+                })?;
+            if previous != job.fingerprint {
+                return Err(CorpusError::Output {
+                    path: out.clone(),
+                    message: format!(
+                        "holds a run with a different configuration ({}); \
+                         use a new output directory, or --overwrite to start over",
+                        first_difference(&previous, &job.fingerprint)
+                    ),
+                });
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let json = serde_json::to_vec_pretty(&job.fingerprint).map_err(|e| CorpusError::Json {
+                path: run_file.clone(),
+                source: e,
+            })?;
+            write_atomic(&run_file, &json)?;
+        }
+        Err(e) => return Err(CorpusError::io(&run_file, e)),
+    }
+    Ok(())
+}
+
+/// Names the first top-level key whose value differs, for the error message.
+fn first_difference(a: &serde_json::Value, b: &serde_json::Value) -> String {
+    if let (Some(a), Some(b)) = (a.as_object(), b.as_object()) {
+        for (k, va) in a {
+            if b.get(k) != Some(va) {
+                return format!("`{k}` differs");
+            }
+        }
+        for k in b.keys() {
+            if !a.contains_key(k) {
+                return format!("`{k}` differs");
+            }
+        }
+    }
+    "configuration differs".into()
+}
+
+/// True when task `t` has its completion marker.
+pub fn is_complete(out: &Path, t: usize) -> bool {
+    out.join(COMPLETIONS_DIR).join(task_name(t)).exists()
+}
+
+fn task_files(job: &Job, task: usize) -> impl Iterator<Item = &InputFile> {
+    job.inputs.iter().skip(task).step_by(job.tasks)
+}
+
+/// Deletes whatever an earlier, unfinished attempt of `task` left behind.
+fn clean_task(out: &Path, task: usize) -> Result<()> {
+    let name = task_name(task);
+    let prefixes = [format!("{name}_"), format!(".{name}_"), format!(".{name}.")];
+    for d in [DATA_DIR, REJECTS_DIR, FAILURES_DIR, STATS_DIR] {
+        let dir = out.join(d);
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(CorpusError::io(&dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| CorpusError::io(&dir, e))?;
+            let fname = entry.file_name().to_string_lossy().into_owned();
+            let stem_match = fname.split('.').next() == Some(name.as_str());
+            if stem_match || prefixes.iter().any(|p| fname.starts_with(p.as_str())) {
+                let p = entry.path();
+                std::fs::remove_file(&p).map_err(|e| CorpusError::io(&p, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn run_task(job: &Job, task: usize, factory: &StageFactory<'_>, progress: &Progress) -> Result<()> {
+    let start = Instant::now();
+    let out = &job.output;
+    clean_task(out, task)?;
+    let mut stages = factory().map_err(|message| CorpusError::Task { task, message })?;
+    let name = task_name(task);
+    let mut writer = ShardWriter::new(out.join(DATA_DIR), name.clone(), job.writer.clone())?;
+    let mut rejects = if job.rejects {
+        Some(ShardWriter::new(out.join(REJECTS_DIR), name.clone(), job.writer.clone())?)
+    } else {
+        None
+    };
+    let mut files = std::collections::BTreeMap::new();
+    let mut failures: Vec<FailureRecord> = Vec::new();
+
+    for input in task_files(job, task) {
+        let mut fs = FileStats {
+            bytes: input.size,
+            ..FileStats::default()
+        };
+        let items = readers::open(&input.path, &input.source, &job.reader, progress.bytes_read.clone());
+        for item in items {
+            if progress.cancel.load(Ordering::Relaxed) {
+                return Err(CorpusError::Cancelled);
+            }
+            fs.records += 1;
+            progress.records.fetch_add(1, Ordering::Relaxed);
+            match item {
+                Item::Dropped { reason, .. } => {
+                    *fs.dropped.entry(reason.into_owned()).or_default() += 1;
+                }
+                Item::Failed(f) => {
+                    *fs.failed.entry(f.reason.to_string()).or_default() += 1;
+                    failures.push(FailureRecord {
+                        file: input.source.clone(),
+                        offset: Some(f.offset),
+                        id: None,
+                        reason: f.reason.into_owned(),
+                        detail: f.detail,
+                    });
+                }
+                Item::Doc(doc) => {
+                    let mut current = Some(doc);
+                    for stage in stages.iter_mut() {
+                        let Some(doc) = current.take() else { break };
+                        match stage.process(doc) {
+                            Outcome::Keep(d) => current = Some(d),
+                            Outcome::Drop(mut d, reason) => {
+                                if let Some(rw) = rejects.as_mut() {
+                                    d.metadata.set("filter_reason", reason.as_ref());
+                                    rw.write(&d)?;
+                                }
+                                *fs.dropped.entry(reason.into_owned()).or_default() += 1;
+                            }
+                            Outcome::Fail { id, reason, detail } => {
+                                *fs.failed.entry(reason.to_string()).or_default() += 1;
+                                failures.push(FailureRecord {
+                                    file: input.source.clone(),
+                                    offset: None,
+                                    id: Some(id),
+                                    reason: reason.into_owned(),
+                                    detail,
+                                });
+                            }
+                        }
+                    }
+                    if let Some(doc) = current {
+                        writer.write(&doc)?;
+                        fs.kept += 1;
+                        progress.kept.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
+        fs.check(&input.source)?;
+        files.insert(input.source.clone(), fs);
+    }
+
+    let writer_stats = writer.finish()?;
+    let rejects_stats = match rejects {
+        Some(r) => r.finish()?,
+        None => WriterStats::default(),
+    };
+    let stats = TaskStats {
+        task,
+        tasks: job.tasks,
+        files,
+        stages: stages.iter().map(|s| s.stats().clone()).collect(),
+        writer: writer_stats,
+        rejects: rejects_stats,
+        seconds: start.elapsed().as_secs_f64(),
+    };
+    if !failures.is_empty() {
+        let mut buf = Vec::new();
+        for f in &failures {
+            serde_json::to_writer(&mut buf, f).map_err(|e| CorpusError::Json {
+                path: out.join(FAILURES_DIR),
+                source: e,
+            })?;
+            buf.push(b'\n');
+        }
+        write_atomic(&out.join(FAILURES_DIR).join(format!("{name}.jsonl")), &buf)?;
+    }
+    let stats_path = out.join(STATS_DIR).join(format!("{name}.json"));
+    let json = serde_json::to_vec_pretty(&stats).map_err(|e| CorpusError::Json {
+        path: stats_path.clone(),
+        source: e,
+    })?;
+    write_atomic(&stats_path, &json)?;
+    write_atomic(&out.join(COMPLETIONS_DIR).join(&name), b"")?;
+    Ok(())
+}
+
+/// Reads `stats/*.json` of a complete run and merges them.
+pub fn merge_stats(out: &Path, tasks: usize) -> Result<RunStats> {
+    let mut all = Vec::with_capacity(tasks);
+    for t in 0..tasks {
+        let path = out.join(STATS_DIR).join(format!("{}.json", task_name(t)));
+        let bytes = std::fs::read(&path).map_err(|e| CorpusError::io(&path, e))?;
+        let ts: TaskStats = serde_json::from_slice(&bytes).map_err(|e| CorpusError::Json {
+            path: path.clone(),
+            source: e,
+        })?;
+        all.push(ts);
+    }
+    RunStats::merge(&all)
+}

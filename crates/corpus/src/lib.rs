@@ -1,0 +1,43 @@
+//! # refinery-corpus
+//!
+//! The corpus core: the path from raw input files to refined, sharded output.
+//!
+//! ```text
+//!  input files ──▶ readers ──▶ stages (filter │ modifier │ annotator) ──▶ writers
+//!   (WARC, WET,     (Item:       each wrapped in a counting, timing         (sharded JSONL,
+//!    JSONL, text)    Doc|Dropped  adapter that also routes drops            zstd or gzip,
+//!                    |Failed)     to the rejects writer)                    atomic renames)
+//! ```
+//!
+//! The [`executor`] runs this path as N independent tasks (ranks); task `i`
+//! reads input files `i, i+N, …`. Every task writes its stats and then a
+//! completion marker, so a rerun skips finished work and redoes unfinished
+//! work from scratch, giving byte-identical output.
+//!
+//! ```
+//! use refinery_corpus::{Document, Filter, Verdict};
+//!
+//! /// Drops documents shorter than a minimum number of characters.
+//! struct MinChars(usize);
+//! impl Filter for MinChars {
+//!     fn filter(&mut self, doc: &Document) -> Verdict {
+//!         if doc.text.chars().count() >= self.0 { Verdict::Keep } else { Verdict::drop("too_short") }
+//!     }
+//! }
+//! let mut f = MinChars(5);
+//! assert_eq!(f.filter(&Document::new("a", "hello world", "mem")), Verdict::Keep);
+//! ```
+
+pub mod document;
+pub mod error;
+pub mod executor;
+pub mod input;
+pub mod readers;
+pub mod stage;
+pub mod stats;
+pub mod writers;
+
+pub use document::{Document, Metadata};
+pub use error::{CorpusError, Result};
+pub use readers::{Failure, Item};
+pub use stage::{Annotator, Filter, Modifier, Reason, Stage, StageKind, Verdict};

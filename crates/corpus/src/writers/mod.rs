@@ -1,0 +1,339 @@
+//! Sharded JSONL writers with atomic shard files.
+//!
+//! A [`ShardWriter`] writes one JSON document per line into
+//! `DIR/{prefix}_{shard:05}.jsonl.{zst,gz}`, starting a new shard once the
+//! current one holds `max_shard_bytes` of uncompressed JSONL (measured before
+//! compression so that shard boundaries do not depend on encoder buffering).
+//!
+//! Each shard is written to a hidden temp file `DIR/.{name}.tmp` and renamed
+//! into place only when complete, so a killed run never leaves a partial
+//! shard that looks finished. Compression is deterministic (zstd level 3 or
+//! gzip with a zero mtime, single-threaded), so the same documents give
+//! byte-identical shards.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use flate2::write::GzEncoder;
+use serde::{Deserialize, Serialize};
+
+use crate::{CorpusError, Document, Result};
+
+/// Shard compression.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    #[default]
+    Zstd,
+    Gzip,
+    None,
+}
+
+impl Compression {
+    pub fn extension(self) -> &'static str {
+        match self {
+            Compression::Zstd => "jsonl.zst",
+            Compression::Gzip => "jsonl.gz",
+            Compression::None => "jsonl",
+        }
+    }
+}
+
+/// Writer settings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WriterOptions {
+    pub compression: Compression,
+    /// Uncompressed JSONL bytes per shard before a new one starts.
+    pub max_shard_bytes: u64,
+    /// zstd level (1–19). 3 is zstd's default: fast with a good ratio.
+    pub zstd_level: i32,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        WriterOptions {
+            compression: Compression::Zstd,
+            max_shard_bytes: 256 << 20,
+            zstd_level: 3,
+        }
+    }
+}
+
+enum Encoder {
+    Zstd(zstd::stream::write::Encoder<'static, BufWriter<File>>),
+    Gzip(GzEncoder<BufWriter<File>>),
+    Plain(BufWriter<File>),
+}
+
+impl Encoder {
+    fn writer(&mut self) -> &mut dyn Write {
+        match self {
+            Encoder::Zstd(e) => e,
+            Encoder::Gzip(e) => e,
+            Encoder::Plain(w) => w,
+        }
+    }
+
+    fn finish(self) -> std::io::Result<File> {
+        let buf = match self {
+            Encoder::Zstd(e) => e.finish()?,
+            Encoder::Gzip(e) => e.finish()?,
+            Encoder::Plain(w) => w,
+        };
+        buf.into_inner().map_err(|e| e.into_error())
+    }
+}
+
+struct OpenShard {
+    tmp: PathBuf,
+    path: PathBuf,
+    enc: Encoder,
+    bytes: u64,
+}
+
+/// Counters of one writer.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct WriterStats {
+    pub docs: u64,
+    pub shards: u64,
+    /// Uncompressed JSONL bytes.
+    pub bytes: u64,
+}
+
+impl WriterStats {
+    pub fn merge(&mut self, other: &WriterStats) {
+        self.docs += other.docs;
+        self.shards += other.shards;
+        self.bytes += other.bytes;
+    }
+}
+
+/// Writes documents into size-limited, atomically renamed shards.
+pub struct ShardWriter {
+    dir: PathBuf,
+    prefix: String,
+    opts: WriterOptions,
+    next_shard: u32,
+    current: Option<OpenShard>,
+    line: Vec<u8>,
+    stats: WriterStats,
+}
+
+impl ShardWriter {
+    /// Shards are named `{prefix}_{n:05}.{ext}` inside `dir` (created if missing).
+    pub fn new(dir: impl Into<PathBuf>, prefix: impl Into<String>, opts: WriterOptions) -> Result<Self> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir).map_err(|e| CorpusError::io(&dir, e))?;
+        Ok(ShardWriter {
+            dir,
+            prefix: prefix.into(),
+            opts,
+            next_shard: 0,
+            current: None,
+            line: Vec::with_capacity(64 << 10),
+            stats: WriterStats::default(),
+        })
+    }
+
+    /// Appends one document as a JSON line.
+    pub fn write(&mut self, doc: &Document) -> Result<()> {
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, doc).map_err(|e| CorpusError::Json {
+            path: self.dir.clone(),
+            source: e,
+        })?;
+        self.line.push(b'\n');
+        let len = self.line.len() as u64;
+        if let Some(cur) = &self.current {
+            if cur.bytes > 0 && cur.bytes + len > self.opts.max_shard_bytes {
+                self.close_current()?;
+            }
+        }
+        if self.current.is_none() {
+            self.open_next()?;
+        }
+        if let Some(cur) = self.current.as_mut() {
+            cur.enc
+                .writer()
+                .write_all(&self.line)
+                .map_err(|e| CorpusError::io(&cur.tmp, e))?;
+            cur.bytes += len;
+        }
+        self.stats.docs += 1;
+        self.stats.bytes += len;
+        Ok(())
+    }
+
+    /// Closes the last shard and returns the counters.
+    pub fn finish(mut self) -> Result<WriterStats> {
+        self.close_current()?;
+        Ok(self.stats)
+    }
+
+    fn open_next(&mut self) -> Result<()> {
+        let name = format!(
+            "{}_{:05}.{}",
+            self.prefix,
+            self.next_shard,
+            self.opts.compression.extension()
+        );
+        self.next_shard += 1;
+        let path = self.dir.join(&name);
+        let tmp = self.dir.join(format!(".{name}.tmp"));
+        let file = File::create(&tmp).map_err(|e| CorpusError::io(&tmp, e))?;
+        let buf = BufWriter::with_capacity(1 << 20, file);
+        let enc = match self.opts.compression {
+            Compression::Zstd => {
+                let mut e = zstd::stream::write::Encoder::new(buf, self.opts.zstd_level)
+                    .map_err(|e| CorpusError::io(&tmp, e))?;
+                e.include_checksum(true).map_err(|e| CorpusError::io(&tmp, e))?;
+                Encoder::Zstd(e)
+            }
+            Compression::Gzip => Encoder::Gzip(
+                flate2::GzBuilder::new().mtime(0).write(buf, flate2::Compression::new(6)),
+            ),
+            Compression::None => Encoder::Plain(buf),
+        };
+        self.current = Some(OpenShard {
+            tmp,
+            path,
+            enc,
+            bytes: 0,
+        });
+        Ok(())
+    }
+
+    fn close_current(&mut self) -> Result<()> {
+        if let Some(cur) = self.current.take() {
+            let file = cur.enc.finish().map_err(|e| CorpusError::io(&cur.tmp, e))?;
+            file.sync_all().map_err(|e| CorpusError::io(&cur.tmp, e))?;
+            drop(file);
+            std::fs::rename(&cur.tmp, &cur.path).map_err(|e| CorpusError::io(&cur.path, e))?;
+            self.stats.shards += 1;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temp file in the same directory + rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| CorpusError::io(dir, e))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    {
+        let mut f = File::create(&tmp).map_err(|e| CorpusError::io(&tmp, e))?;
+        f.write_all(bytes).map_err(|e| CorpusError::io(&tmp, e))?;
+        f.sync_all().map_err(|e| CorpusError::io(&tmp, e))?;
+    }
+    std::fs::rename(&tmp, path).map_err(|e| CorpusError::io(path, e))
+}
+
+/// Reads every document back from a shard written by [`ShardWriter`]
+/// (any compression; detected from the content).
+pub fn read_shard(path: &Path) -> Result<Vec<Document>> {
+    use std::io::{BufRead, BufReader, Read};
+    let bytes = std::fs::read(path).map_err(|e| CorpusError::io(path, e))?;
+    let mut text = Vec::new();
+    if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
+        zstd::stream::read::Decoder::new(&bytes[..])
+            .and_then(|mut d| d.read_to_end(&mut text))
+            .map_err(|e| CorpusError::io(path, e))?;
+    } else if bytes.starts_with(&[0x1f, 0x8b]) {
+        flate2::read::MultiGzDecoder::new(&bytes[..])
+            .read_to_end(&mut text)
+            .map_err(|e| CorpusError::io(path, e))?;
+    } else {
+        text = bytes;
+    }
+    let mut docs = Vec::new();
+    for line in BufReader::new(&text[..]).lines() {
+        let line = line.map_err(|e| CorpusError::io(path, e))?;
+        if line.is_empty() {
+            continue;
+        }
+        docs.push(serde_json::from_str(&line).map_err(|e| CorpusError::Json {
+            path: path.to_path_buf(),
+            source: e,
+        })?);
+    }
+    Ok(docs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn docs(n: usize) -> Vec<Document> {
+        (0..n)
+            .map(|i| Document::new(format!("d{i}"), format!("text number {i} ").repeat(10), "src"))
+            .collect()
+    }
+
+    fn write_all(dir: &Path, c: Compression, max: u64) -> Vec<PathBuf> {
+        let opts = WriterOptions {
+            compression: c,
+            max_shard_bytes: max,
+            ..Default::default()
+        };
+        let mut w = ShardWriter::new(dir, "00000", opts).unwrap();
+        for d in docs(50) {
+            w.write(&d).unwrap();
+        }
+        let st = w.finish().unwrap();
+        assert_eq!(st.docs, 50);
+        let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        files.sort();
+        assert_eq!(files.len() as u64, st.shards);
+        files
+    }
+
+    #[test]
+    fn shards_roll_over_and_read_back_in_order() {
+        for c in [Compression::Zstd, Compression::Gzip, Compression::None] {
+            let dir = tempfile::tempdir().unwrap();
+            let files = write_all(dir.path(), c, 2000);
+            assert!(files.len() > 3, "{c:?}: {files:?}");
+            let back: Vec<Document> = files.iter().flat_map(|f| read_shard(f).unwrap()).collect();
+            assert_eq!(back, docs(50));
+            assert!(files[0].to_string_lossy().ends_with(&format!("00000_00000.{}", c.extension())));
+        }
+    }
+
+    #[test]
+    fn output_is_byte_identical_across_runs() {
+        for c in [Compression::Zstd, Compression::Gzip] {
+            let a = tempfile::tempdir().unwrap();
+            let b = tempfile::tempdir().unwrap();
+            let fa = write_all(a.path(), c, 5000);
+            let fb = write_all(b.path(), c, 5000);
+            for (x, y) in fa.iter().zip(&fb) {
+                assert_eq!(std::fs::read(x).unwrap(), std::fs::read(y).unwrap());
+            }
+        }
+    }
+
+    #[test]
+    fn no_temp_files_remain_and_unfinished_shards_stay_hidden() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = ShardWriter::new(dir.path(), "00001", WriterOptions::default()).unwrap();
+        w.write(&docs(1)[0]).unwrap();
+        // Not finished: only the hidden temp file exists.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, [".00001_00000.jsonl.zst.tmp"]);
+        w.finish().unwrap();
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["00001_00000.jsonl.zst"]);
+    }
+}

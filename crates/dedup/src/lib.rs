@@ -1,0 +1,28 @@
+//! # refinery-dedup
+//!
+//! Deduplication stages.
+//!
+//! * [`exact`]: [`ExactDedup`] keeps the first document of each normalized
+//!   text within a task (drop reason `exact_dedup:duplicate`).
+//!
+//! Dedup across tasks (and near-duplicate detection with MinHash) needs
+//! several stages over the whole corpus: every task writes its hashes, a
+//! second stage merges them and decides which copy survives, a third
+//! filters. That is a later, multi-stage step; the stages here see one task.
+//!
+//! ```
+//! use refinery_corpus::{Document, Filter, Verdict};
+//! use refinery_dedup::{ExactDedup, ExactDedupConfig, REASON_DUPLICATE};
+//!
+//! let mut dedup = ExactDedup::new(ExactDedupConfig::default());
+//! let doc = |id, text| Document::new(id, text, "mem");
+//! assert_eq!(dedup.filter(&doc("1", "Hello, World!")), Verdict::Keep);
+//! // Same text once lowercased, without punctuation, whitespace collapsed.
+//! assert_eq!(dedup.filter(&doc("2", "  hello   world ")), Verdict::drop(REASON_DUPLICATE));
+//! assert_eq!(dedup.filter(&doc("3", "hello there")), Verdict::Keep);
+//! assert_eq!(dedup.distinct(), 2);
+//! ```
+
+pub mod exact;
+
+pub use exact::{normalize, ExactDedup, ExactDedupConfig, HASH_KEY, REASON_DUPLICATE};

@@ -1,0 +1,183 @@
+//! refinery-extract: HTML to main text: boilerplate removal, title, paragraphs.
+//!
+//! [`extract`] turns one HTML page into its main text and its title:
+//!
+//! 1. The page is parsed once with html5ever (through `dom_query`).
+//! 2. The title comes from `<title>`, else `og:title`, else the first `<h1>`.
+//! 3. The main content is located with [`dom_smoothie`]'s port of Mozilla
+//!    Readability, which works well on article-like pages (news, blogs,
+//!    documentation).
+//! 4. When Readability fails or finds much less text than the page holds
+//!    (listings, home pages, forums, product pages), a boilerplate stripper
+//!    runs over the whole page instead: it drops `script`/`style`/`nav`/
+//!    `header`/`footer`/`aside`/`form`/… elements, hidden elements, elements
+//!    whose `class`/`id` look like boilerplate (cookie banners, menus, share
+//!    buttons, comments, ads, …) and link-dense blocks (menus, tag clouds).
+//! 5. The chosen subtree is rendered as plain text: headings and paragraphs are
+//!    separated by a blank line, list items and table rows are one per line
+//!    (cells tab-separated), `<br>` is a newline, whitespace inside lines is
+//!    collapsed, and at most [`ExtractOptions::max_newlines`] consecutive
+//!    newlines are kept.
+//!
+//! [`ExtractStage`] wraps it as a pipeline [`Modifier`]: HTML documents get
+//! their text replaced (title in `metadata.title`), other documents pass
+//! through unchanged.
+//!
+//! [`extract`] never panics, whatever the input (empty, malformed, binary).
+//!
+//! ```
+//! use refinery_extract::{extract, ExtractOptions};
+//!
+//! let html = r#"<html><head><title> My  page </title></head><body>
+//!   <nav><a href="/">Home</a> <a href="/about">About</a></nav>
+//!   <p>First paragraph of the <b>main</b> text.</p>
+//!   <ul><li>one</li><li>two</li></ul>
+//!   <footer>Copyright 2024</footer>
+//! </body></html>"#;
+//! let out = extract(html, &ExtractOptions::default());
+//! assert_eq!(out.title.as_deref(), Some("My page"));
+//! assert_eq!(out.text, "First paragraph of the main text.\n\none\ntwo");
+//! ```
+
+mod render;
+mod stage;
+mod text;
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use dom_query::{Document, NodeId};
+use serde::{Deserialize, Serialize};
+
+pub use stage::ExtractStage;
+
+/// Options of [`extract`] and [`ExtractStage`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExtractOptions {
+    /// Put the title as the first paragraph of the text. By default the title
+    /// only goes to [`Extracted::title`] (the stage puts it in metadata).
+    pub include_title: bool,
+    /// Remove `http(s)://…` and `www.…` URLs from the text.
+    pub strip_urls: bool,
+    /// At most this many consecutive newlines (2: paragraphs are separated by
+    /// one blank line; 1: no blank lines; 0: everything on one line).
+    pub max_newlines: usize,
+    /// [`ExtractStage`] drops documents whose extracted text has fewer chars
+    /// than this (reason `extract:empty`).
+    pub min_text_chars: usize,
+    /// Try Readability first (on by default). When off, only the boilerplate
+    /// stripper runs: faster, better recall, worse precision on articles.
+    pub readability: bool,
+    /// Readability is skipped on pages with more elements than this (it is
+    /// superlinear on huge pages); 0 means no limit.
+    pub max_readability_elements: usize,
+}
+
+impl Default for ExtractOptions {
+    fn default() -> Self {
+        ExtractOptions {
+            include_title: false,
+            strip_urls: false,
+            max_newlines: 2,
+            min_text_chars: 1,
+            readability: true,
+            max_readability_elements: 50_000,
+        }
+    }
+}
+
+/// What [`extract`] found in a page.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Extracted {
+    /// The page title (whitespace-collapsed), when there is one.
+    pub title: Option<String>,
+    /// The main text.
+    pub text: String,
+}
+
+/// Readability's result is kept unless it has fewer than this many chars and
+/// the fallback finds [`FALLBACK_RATIO`] times more.
+const READABILITY_TRUST_CHARS: usize = 1000;
+const FALLBACK_RATIO: usize = 3;
+
+/// Extracts the title and the main text of an HTML page. Never panics.
+pub fn extract(html: &str, opts: &ExtractOptions) -> Extracted {
+    if html.trim().is_empty() {
+        return Extracted::default();
+    }
+    // Parsing and walking are our own code and html5ever's, both panic-free
+    // by design; Readability is a large third-party heuristic, so it runs
+    // behind `catch_unwind` as well (see `readability_text`). The outer guard
+    // keeps the promise for everything else.
+    match catch_unwind(AssertUnwindSafe(|| extract_inner(html, opts))) {
+        Ok(out) => out,
+        Err(_) => Extracted::default(),
+    }
+}
+
+fn extract_inner(html: &str, opts: &ExtractOptions) -> Extracted {
+    let doc = Document::from(html);
+    let title = render::title(&doc);
+
+    let mut body = None;
+    if opts.readability {
+        let elements = doc.tree.len();
+        if opts.max_readability_elements == 0 || elements <= opts.max_readability_elements {
+            body = readability_text(doc.clone());
+        }
+    }
+    let body = match body {
+        Some(r) if r.chars().count() >= READABILITY_TRUST_CHARS => r,
+        Some(r) => {
+            let f = render::fallback_text(&doc);
+            if f.chars().count() > FALLBACK_RATIO * r.chars().count().max(1) {
+                f
+            } else {
+                r
+            }
+        }
+        None => render::fallback_text(&doc),
+    };
+
+    let mut out = String::with_capacity(body.len() + 64);
+    if opts.include_title {
+        if let Some(t) = &title {
+            out.push_str(t);
+            out.push_str("\n\n");
+        }
+    }
+    out.push_str(&body);
+    let mut text = if opts.strip_urls {
+        text::strip_urls(&out)
+    } else {
+        out
+    };
+    text = text::normalize(&text, opts.max_newlines);
+    Extracted { title, text }
+}
+
+/// Runs Readability on `doc` and renders the article it finds; `None` when it
+/// fails, panics or finds nothing.
+fn readability_text(doc: Document) -> Option<String> {
+    catch_unwind(AssertUnwindSafe(move || {
+        let cfg = dom_smoothie::Config {
+            // The text is rendered by us from the article's DOM.
+            text_mode: dom_smoothie::TextMode::Raw,
+            // Class names are kept so that boilerplate left inside the
+            // article (share bars, captions, related links) can be stripped.
+            keep_classes: true,
+            ..dom_smoothie::Config::default()
+        };
+        let mut r = dom_smoothie::Readability::with_document(doc, None, Some(cfg)).ok()?;
+        r.parse().ok()?;
+        let root: NodeId = r.doc.select_single("#readability-page-1").nodes().first()?.id;
+        let text = render::article_text(&r.doc.tree, root);
+        let text = text::normalize(&text, 2);
+        (!text.is_empty()).then_some(text)
+    }))
+    .ok()
+    .flatten()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,244 @@
+//! Pipeline configuration: serde structs with defaults, validated once.
+
+use std::path::PathBuf;
+
+use refinery_corpus::executor::Job;
+use refinery_corpus::input::discover;
+use refinery_corpus::readers::ReaderOptions;
+use refinery_corpus::writers::WriterOptions;
+use refinery_corpus::Stage;
+use serde::{Deserialize, Serialize};
+
+use crate::registry;
+
+/// A configuration error that names the file and the key.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}: {key}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    /// Dotted path of the offending key, e.g. `stages[2].min_chars`.
+    pub key: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(file: &str, key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            file: file.to_string(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// `[input]`: where the data is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct InputConfig {
+    /// Files or directories (walked recursively, sorted).
+    pub paths: Vec<PathBuf>,
+}
+
+/// `[output]`: where results go.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OutputConfig {
+    pub path: Option<PathBuf>,
+    /// Write every dropped document, with `filter_reason`, to `rejects/`.
+    pub rejects: bool,
+}
+
+/// `[executor]`: how the work is split and run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ExecutorConfig {
+    /// Number of tasks (ranks). Task i reads files i, i+tasks, …
+    pub tasks: usize,
+    /// Threads running tasks locally. Changes speed, never output.
+    pub workers: usize,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        ExecutorConfig {
+            tasks: cores,
+            workers: cores,
+        }
+    }
+}
+
+/// One `[[stages]]` entry, selected by its `type` key.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum StageConfig {
+    /// HTML → main text (modifier). Passes non-HTML documents through.
+    Extract(refinery_extract::ExtractOptions),
+    /// Drops documents outside character/word bounds (filter).
+    LengthFilter(refinery_filters::LengthConfig),
+    /// Drops repeats of a normalized-text hash within a task (filter).
+    ExactDedup(refinery_dedup::ExactDedupConfig),
+    /// Adds `lang` and `lang_score` with the built-in model (annotator).
+    Langid(refinery_langid::LangIdConfig),
+    /// Keeps listed languages above a score (filter).
+    LangFilter(refinery_langid::LangFilterConfig),
+}
+
+impl StageConfig {
+    /// The `type` name, used as the stage name in stats.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            StageConfig::Extract(_) => "extract",
+            StageConfig::LengthFilter(_) => "length_filter",
+            StageConfig::ExactDedup(_) => "exact_dedup",
+            StageConfig::Langid(_) => "langid",
+            StageConfig::LangFilter(_) => "lang_filter",
+        }
+    }
+}
+
+/// The whole pipeline file, as written.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PipelineConfig {
+    /// One line shown by `refinery presets`.
+    pub description: String,
+    pub input: InputConfig,
+    pub reader: ReaderOptions,
+    pub stages: Vec<StageConfig>,
+    pub writer: WriterOptions,
+    pub output: OutputConfig,
+    pub executor: ExecutorConfig,
+}
+
+impl PipelineConfig {
+    /// Parses TOML; errors name `file`, the key path and the line.
+    pub fn from_toml(text: &str, file: &str) -> Result<Self, ConfigError> {
+        let de = toml::Deserializer::parse(text).map_err(|e| toml_error(text, file, "", &e))?;
+        serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            toml_error(text, file, &key, &inner)
+        })
+    }
+
+    /// Reads and parses a pipeline file.
+    pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(&file, "", e.to_string()))?;
+        Self::from_toml(&text, &file)
+    }
+
+    /// Checks everything once and returns the typed pipeline.
+    pub fn validate(self, file: &str) -> Result<Pipeline, ConfigError> {
+        if self.input.paths.is_empty() {
+            return Err(ConfigError::new(file, "input.paths", "no input given (set input.paths or pass --input)"));
+        }
+        let output = self
+            .output
+            .path
+            .clone()
+            .ok_or_else(|| ConfigError::new(file, "output.path", "no output directory given (set output.path or pass --output)"))?;
+        if self.executor.tasks == 0 {
+            return Err(ConfigError::new(file, "executor.tasks", "must be at least 1"));
+        }
+        if self.executor.workers == 0 {
+            return Err(ConfigError::new(file, "executor.workers", "must be at least 1"));
+        }
+        if self.writer.max_shard_bytes < 1024 {
+            return Err(ConfigError::new(file, "writer.max_shard_bytes", "must be at least 1024"));
+        }
+        if !(1..=19).contains(&self.writer.zstd_level) {
+            return Err(ConfigError::new(file, "writer.zstd_level", "must be in 1..=19"));
+        }
+        if self.reader.max_record_bytes == 0 {
+            return Err(ConfigError::new(file, "reader.max_record_bytes", "must be positive"));
+        }
+        if self.reader.text_field.is_empty() {
+            return Err(ConfigError::new(file, "reader.text_field", "must not be empty"));
+        }
+        let mut stages = Vec::with_capacity(self.stages.len());
+        for (i, s) in self.stages.iter().enumerate() {
+            let checked = registry::check(s).map_err(|(key, msg)| {
+                let key = if key.is_empty() {
+                    format!("stages[{i}]")
+                } else {
+                    format!("stages[{i}].{key}")
+                };
+                ConfigError::new(file, key, msg)
+            })?;
+            stages.push(checked);
+        }
+        Ok(Pipeline {
+            config: self.clone(),
+            inputs: self.input.paths,
+            output,
+            rejects: self.output.rejects,
+            reader: self.reader,
+            writer: self.writer,
+            stages,
+            tasks: self.executor.tasks,
+            workers: self.executor.workers,
+        })
+    }
+}
+
+fn toml_error(text: &str, file: &str, key: &str, e: &toml::de::Error) -> ConfigError {
+    let line = e
+        .span()
+        .map(|s| format!(" (line {})", text[..s.start.min(text.len())].matches('\n').count() + 1))
+        .unwrap_or_default();
+    let key = if key.is_empty() || key == "." { "(top level)".to_string() } else { key.to_string() };
+    ConfigError::new(file, key, format!("{}{line}", e.message().trim()))
+}
+
+/// A validated pipeline, ready to run.
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    /// The configuration it came from (for `run.json` and display).
+    pub config: PipelineConfig,
+    pub inputs: Vec<PathBuf>,
+    pub output: PathBuf,
+    pub rejects: bool,
+    pub reader: ReaderOptions,
+    pub writer: WriterOptions,
+    pub stages: Vec<registry::CheckedStage>,
+    pub tasks: usize,
+    pub workers: usize,
+}
+
+impl Pipeline {
+    /// Discovers the input files and builds the executor job.
+    pub fn job(&self, only_task: Option<usize>) -> Result<Job, refinery_corpus::CorpusError> {
+        let inputs = discover(&self.inputs)?;
+        let fingerprint = serde_json::json!({
+            "inputs": inputs.iter().map(|f| serde_json::json!([f.source, f.size])).collect::<Vec<_>>(),
+            "reader": self.reader,
+            "stages": self.config.stages,
+            "writer": self.writer,
+            "rejects": self.rejects,
+            "tasks": self.tasks,
+        });
+        Ok(Job {
+            inputs,
+            reader: self.reader.clone(),
+            writer: self.writer.clone(),
+            output: self.output.clone(),
+            rejects: self.rejects,
+            tasks: self.tasks,
+            workers: self.workers,
+            only_task,
+            fingerprint,
+        })
+    }
+
+    /// Builds a fresh set of stages (one per task).
+    pub fn build_stages(&self) -> Result<Vec<Stage>, String> {
+        registry::build(&self.stages)
+    }
+
+    /// The factory the executor calls once per task.
+    pub fn stage_factory(&self) -> impl Fn() -> Result<Vec<Stage>, String> + Sync + '_ {
+        move || self.build_stages()
+    }
+}

@@ -20,7 +20,9 @@ const SAMPLE_WARC: &[u8] = include_bytes!("../sample/sample.warc.gz");
 const SAMPLE_JSONL: &[u8] = include_bytes!("../sample/sample.jsonl");
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  refinery demo\n  refinery demo --output /tmp/demo && refinery stats /tmp/demo/output")]
+#[command(
+    after_help = "Examples:\n  refinery demo\n  refinery demo --output /tmp/demo && refinery stats /tmp/demo/output"
+)]
 pub struct DemoArgs {
     /// Where to write the sample input (DIR/input) and the run (DIR/output).
     #[arg(long, short, default_value = "refinery-demo-out")]
@@ -54,24 +56,24 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
     );
     let code = execute(&pipeline, None, args.quiet, false)?;
 
-    // Show a taste of the refined text.
+    // Show a taste of the refined text: the first two documents of each shard.
     let mut shards: Vec<PathBuf> = std::fs::read_dir(output.join(DATA_DIR))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     shards.sort();
-    if let Some(first) = shards.first() {
-        println!("\nfirst refined documents ({}):", first.display());
-        for doc in read_shard(first)?.iter().take(3) {
+    println!("\nrefined documents (first two of each shard):");
+    for shard in &shards {
+        for doc in read_shard(shard)?.iter().take(2) {
             let title = doc
                 .metadata
                 .get("title")
                 .and_then(|t| t.as_str())
-                .unwrap_or("(untitled)");
-            let snippet: String = doc.text.chars().take(160).collect();
+                .or(doc.metadata.url.as_deref())
+                .unwrap_or(&doc.id);
+            let snippet: String = doc.text.chars().take(120).collect();
             println!(
-                "  [{}] {} — {}…",
+                "  [{}] {title}\n       {}…",
                 doc.metadata.lang.as_deref().unwrap_or("?"),
-                title,
                 snippet.replace('\n', " ")
             );
         }

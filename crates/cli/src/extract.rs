@@ -64,7 +64,8 @@ pub fn extract(args: ExtractArgs) -> Result<ExitCode> {
 
 fn read_html(path: &PathBuf) -> Result<String> {
     let file = std::fs::File::open(path)?;
-    let (_, mut stream) = decompress::sniff(file, Format::Html).map_err(|f| anyhow::anyhow!("{}: {}", f.reason, f.detail))?;
+    let (_, mut stream) = decompress::sniff(file, Format::Html)
+        .map_err(|f| anyhow::anyhow!("{}: {}", f.reason, f.detail))?;
     let mut bytes = Vec::new();
     stream.read_to_end(&mut bytes)?;
     Ok(charset::decode(&bytes, None, true).text)

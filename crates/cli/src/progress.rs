@@ -16,7 +16,7 @@ pub fn with_bar<T>(progress: &Progress, quiet: bool, work: impl FnOnce() -> T) -
     }
     bar.set_style(
         ProgressStyle::with_template(
-            "{spinner:.green} [{elapsed_precise}] {wide_bar:.cyan/blue} {bytes}/{total_bytes} ({binary_bytes_per_sec}, ETA {eta}) {msg}",
+            "[{elapsed}] {bar:24.cyan/blue} {percent:>3}% {binary_bytes_per_sec:>11} ETA {eta:<4} {msg}",
         )
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> "),
@@ -48,7 +48,7 @@ fn update(bar: &ProgressBar, p: &Progress, start: Instant) {
     let records = p.records.load(Ordering::Relaxed);
     let secs = start.elapsed().as_secs_f64().max(1e-3);
     bar.set_message(format!(
-        "{records} docs ({:.0}/s), {} kept, tasks {}/{}",
+        "{records} docs {:.0}/s, {} kept, {}/{} tasks",
         records as f64 / secs,
         p.kept.load(Ordering::Relaxed),
         p.tasks_done.load(Ordering::Relaxed),

@@ -10,7 +10,9 @@ use refinery_corpus::executor::{is_complete, STATS_DIR};
 use refinery_corpus::stats::{RunStats, TaskStats};
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  refinery stats out/\n  refinery stats out/ --json | jq .dropped")]
+#[command(
+    after_help = "Examples:\n  refinery stats out/\n  refinery stats out/ --json | jq .dropped"
+)]
 pub struct StatsArgs {
     /// A run's output directory.
     pub dir: PathBuf,
@@ -40,7 +42,10 @@ fn load(dir: &Path) -> Result<(RunStats, Option<String>)> {
     let stats_dir = dir.join(STATS_DIR);
     let mut tasks: Vec<TaskStats> = Vec::new();
     let entries = std::fs::read_dir(&stats_dir).with_context(|| {
-        format!("{} is not a refinery run directory (no stats.json, no stats/)", dir.display())
+        format!(
+            "{} is not a refinery run directory (no stats.json, no stats/)",
+            dir.display()
+        )
     })?;
     for e in entries {
         let p = e?.path();
@@ -54,7 +59,10 @@ fn load(dir: &Path) -> Result<(RunStats, Option<String>)> {
     let stats = RunStats::merge(&tasks)?;
     Ok((
         stats,
-        Some(format!("unfinished run: {} of {total} tasks complete (rerun the same command to resume)", tasks.len())),
+        Some(format!(
+            "unfinished run: {} of {total} tasks complete (rerun the same command to resume)",
+            tasks.len()
+        )),
     ))
 }
 
@@ -111,7 +119,10 @@ pub fn table(s: &RunStats) -> String {
         s.writer.shards,
         human_bytes(s.writer.bytes),
         if s.rejects.docs > 0 {
-            format!("; rejects {} docs in {} shards", s.rejects.docs, s.rejects.shards)
+            format!(
+                "; rejects {} docs in {} shards",
+                s.rejects.docs, s.rejects.shards
+            )
         } else {
             String::new()
         }
@@ -147,6 +158,15 @@ pub fn table(s: &RunStats) -> String {
     if !s.failed.is_empty() {
         let _ = writeln!(o, "\nfailed by reason (details in failures/*.jsonl)");
         for (r, n) in &s.failed {
+            let _ = writeln!(o, "  {r:<40} {n:>10}");
+        }
+    }
+    if !s.warnings.is_empty() {
+        let _ = writeln!(
+            o,
+            "\nwarnings: recovered anomalies, not records (details in failures/*.jsonl)"
+        );
+        for (r, n) in &s.warnings {
             let _ = writeln!(o, "  {r:<40} {n:>10}");
         }
     }

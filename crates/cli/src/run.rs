@@ -110,7 +110,10 @@ impl RunArgs {
             (Some(path), _) => (PipelineConfig::from_file(path)?, path.display().to_string()),
             (None, Some(name)) => {
                 let p = presets::get(name).with_context(|| {
-                    format!("unknown preset `{name}`; available: {}", presets::names().join(", "))
+                    format!(
+                        "unknown preset `{name}`; available: {}",
+                        presets::names().join(", ")
+                    )
                 })?;
                 (p.config()?, format!("preset `{name}`"))
             }
@@ -175,12 +178,19 @@ pub fn run(args: RunArgs) -> Result<ExitCode> {
 }
 
 /// Runs a validated pipeline, prints the report, and maps the outcome to an exit code.
-pub fn execute(pipeline: &Pipeline, task: Option<usize>, quiet: bool, json: bool) -> Result<ExitCode> {
+pub fn execute(
+    pipeline: &Pipeline,
+    task: Option<usize>,
+    quiet: bool,
+    json: bool,
+) -> Result<ExitCode> {
     let job = pipeline.job(task)?;
     let progress = Progress::default();
     let factory = pipeline.stage_factory();
-    let report = progress::with_bar(&progress, quiet, || executor::run(&job, &factory, &progress))
-        .with_context(|| format!("run into {}", pipeline.output.display()))?;
+    let report = progress::with_bar(&progress, quiet, || {
+        executor::run(&job, &factory, &progress)
+    })
+    .with_context(|| format!("run into {}", pipeline.output.display()))?;
     if !quiet && !report.tasks_skipped.is_empty() {
         eprintln!(
             "resumed: {} task(s) already complete were skipped, {} run now",
@@ -198,7 +208,9 @@ pub fn execute(pipeline: &Pipeline, task: Option<usize>, quiet: bool, json: bool
             }
         }
         None => {
-            let done = (0..job.tasks).filter(|&t| executor::is_complete(&job.output, t)).count();
+            let done = (0..job.tasks)
+                .filter(|&t| executor::is_complete(&job.output, t))
+                .count();
             println!(
                 "{} of {} tasks complete; stats.json is written when all are done",
                 done, job.tasks
@@ -225,7 +237,9 @@ pub fn remove_run(dir: &Path) -> Result<()> {
 }
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  refinery presets\n  refinery presets --show default > my-pipeline.toml")]
+#[command(
+    after_help = "Examples:\n  refinery presets\n  refinery presets --show default > my-pipeline.toml"
+)]
 pub struct PresetsArgs {
     /// Print this preset's TOML (a starting point for your own pipeline file).
     #[arg(long)]
@@ -235,7 +249,10 @@ pub struct PresetsArgs {
 pub fn presets(args: PresetsArgs) -> Result<ExitCode> {
     if let Some(name) = args.show {
         let p = presets::get(&name).with_context(|| {
-            format!("unknown preset `{name}`; available: {}", presets::names().join(", "))
+            format!(
+                "unknown preset `{name}`; available: {}",
+                presets::names().join(", ")
+            )
         })?;
         print!("{}", p.toml);
         return Ok(ExitCode::SUCCESS);

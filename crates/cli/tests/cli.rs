@@ -6,7 +6,14 @@ use common::*;
 
 #[test]
 fn every_command_has_help_with_examples() {
-    for cmd in [vec![], vec!["run"], vec!["stats"], vec!["extract"], vec!["demo"], vec!["presets"]] {
+    for cmd in [
+        vec![],
+        vec!["run"],
+        vec!["stats"],
+        vec!["extract"],
+        vec!["demo"],
+        vec!["presets"],
+    ] {
         let mut args = cmd.clone();
         args.push("--help");
         let out = ok(&args);
@@ -19,7 +26,10 @@ fn every_command_has_help_with_examples() {
 fn presets_lists_default_with_a_description() {
     let out = ok(&["presets"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    let line = text.lines().find(|l| l.starts_with("default")).expect("default preset listed");
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("default"))
+        .expect("default preset listed");
     assert!(line.len() > 20, "{line}");
     let show = ok(&["presets", "--show", "default"]);
     assert!(String::from_utf8_lossy(&show.stdout).contains("[[stages]]"));
@@ -37,16 +47,32 @@ fn config_errors_name_the_file_and_the_key() {
     let out = refinery().arg("run").arg(&p).output().unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml") && err.contains("stages[0].min_chars"), "{err}");
+    assert!(
+        err.contains("bad.toml") && err.contains("stages[0].min_chars"),
+        "{err}"
+    );
 
-    std::fs::write(&p, "[executor]\ntasks = 0\n[input]\npaths=[\"x\"]\n[output]\npath=\"y\"\n").unwrap();
+    std::fs::write(
+        &p,
+        "[executor]\ntasks = 0\n[input]\npaths=[\"x\"]\n[output]\npath=\"y\"\n",
+    )
+    .unwrap();
     let out = refinery().arg("run").arg(&p).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("bad.toml") && err.contains("executor.tasks"), "{err}");
+    assert!(
+        err.contains("bad.toml") && err.contains("executor.tasks"),
+        "{err}"
+    );
 
-    let out = refinery().args(["run", "--preset", "nope", "-i", "x", "-o", "y"]).output().unwrap();
+    let out = refinery()
+        .args(["run", "--preset", "nope", "-i", "x", "-o", "y"])
+        .output()
+        .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("unknown preset `nope`") && err.contains("default"), "{err}");
+    assert!(
+        err.contains("unknown preset `nope`") && err.contains("default"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -64,11 +90,27 @@ fn output_is_identical_whatever_the_worker_count_and_stats_json_has_the_contract
         let out = dir.path().join(format!("out{workers}"));
         let i = input.to_str().unwrap();
         let o = out.to_str().unwrap();
-        ok(&["run", "--preset", "default", "-i", i, "-o", o, "--tasks", "3", "--workers", workers, "--rejects", "-q"]);
+        ok(&[
+            "run",
+            "--preset",
+            "default",
+            "-i",
+            i,
+            "-o",
+            o,
+            "--tasks",
+            "3",
+            "--workers",
+            workers,
+            "--rejects",
+            "-q",
+        ]);
         runs.push(out);
     }
     let a = outputs(&runs[0]);
-    assert!(a.keys().any(|k| k.starts_with("data/")) && a.keys().any(|k| k.starts_with("rejects/")));
+    assert!(
+        a.keys().any(|k| k.starts_with("data/")) && a.keys().any(|k| k.starts_with("rejects/"))
+    );
     assert_eq!(a, outputs(&runs[1]));
     assert_eq!(stats_without_time(&runs[0]), stats_without_time(&runs[1]));
 
@@ -78,7 +120,8 @@ fn output_is_identical_whatever_the_worker_count_and_stats_json_has_the_contract
         assert!(s.get(key).is_some(), "missing {key}");
     }
     assert_accounting(&s);
-    let table = String::from_utf8_lossy(&ok(&["stats", runs[0].to_str().unwrap()]).stdout).into_owned();
+    let table =
+        String::from_utf8_lossy(&ok(&["stats", runs[0].to_str().unwrap()]).stdout).into_owned();
     for stage in ["extract", "length_filter", "exact_dedup", "langid"] {
         assert!(table.contains(stage), "{table}");
     }
@@ -92,15 +135,34 @@ fn a_rerun_with_another_configuration_is_refused_until_overwrite() {
     let i = input.to_str().unwrap();
     let o = dir.path().join("out");
     let o = o.to_str().unwrap();
-    ok(&["run", "--preset", "default", "-i", i, "-o", o, "--tasks", "2", "-q"]);
+    ok(&[
+        "run", "--preset", "default", "-i", i, "-o", o, "--tasks", "2", "-q",
+    ]);
     let out = refinery()
-        .args(["run", "--preset", "default", "-i", i, "-o", o, "--tasks", "3", "-q"])
+        .args([
+            "run", "--preset", "default", "-i", i, "-o", o, "--tasks", "3", "-q",
+        ])
         .output()
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("different configuration") && err.contains("tasks"), "{err}");
-    ok(&["run", "--preset", "default", "-i", i, "-o", o, "--tasks", "3", "-q", "--overwrite"]);
+    assert!(
+        err.contains("different configuration") && err.contains("tasks"),
+        "{err}"
+    );
+    ok(&[
+        "run",
+        "--preset",
+        "default",
+        "-i",
+        i,
+        "-o",
+        o,
+        "--tasks",
+        "3",
+        "-q",
+        "--overwrite",
+    ]);
     assert_eq!(stats(dir.path().join("out").as_path())["tasks"], 3);
 }
 
@@ -115,7 +177,10 @@ fn extract_reads_gzipped_and_plain_html() {
     let plain = dir.path().join("page.html");
     std::fs::write(&plain, html).unwrap();
     let gz = dir.path().join("page.html.gz");
-    let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(&gz).unwrap(), flate2::Compression::default());
+    let mut enc = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gz).unwrap(),
+        flate2::Compression::default(),
+    );
     enc.write_all(html.as_bytes()).unwrap();
     enc.finish().unwrap();
     let out = ok(&["extract", plain.to_str().unwrap(), gz.to_str().unwrap()]);
@@ -133,7 +198,10 @@ fn extract_reads_gzipped_and_plain_html() {
     assert_eq!(lines[0]["text"], lines[1]["text"]);
     assert!(lines[1]["path"].as_str().unwrap().ends_with("page.html.gz"));
 
-    let missing = refinery().args(["extract", "/no/such/page.html"]).output().unwrap();
+    let missing = refinery()
+        .args(["extract", "/no/such/page.html"])
+        .output()
+        .unwrap();
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/no/such/page.html"));
 }

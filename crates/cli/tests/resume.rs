@@ -22,12 +22,26 @@ fn make_input(dir: &Path, copies: usize) {
 
 fn args<'a>(input: &'a str, out: &'a str) -> Vec<&'a str> {
     vec![
-        "run", "--preset", "default", "-i", input, "-o", out, "--tasks", "4", "--workers", "2", "--rejects", "-q",
+        "run",
+        "--preset",
+        "default",
+        "-i",
+        input,
+        "-o",
+        out,
+        "--tasks",
+        "4",
+        "--workers",
+        "2",
+        "--rejects",
+        "-q",
     ]
 }
 
 fn completions(out: &Path) -> usize {
-    std::fs::read_dir(out.join("completions")).map(|d| d.count()).unwrap_or(0)
+    std::fs::read_dir(out.join("completions"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 #[test]
@@ -36,7 +50,11 @@ fn kill_9_mid_run_then_resume_matches_a_clean_run() {
     let input = dir.path().join("in");
     let clean = dir.path().join("clean");
     let crashed = dir.path().join("crashed");
-    let (i, c, k) = (input.to_str().unwrap(), clean.to_str().unwrap(), crashed.to_str().unwrap());
+    let (i, c, k) = (
+        input.to_str().unwrap(),
+        clean.to_str().unwrap(),
+        crashed.to_str().unwrap(),
+    );
 
     // Grow the input until the kill lands between the first and the last completion.
     let mut copies = 24;
@@ -66,8 +84,14 @@ fn kill_9_mid_run_then_resume_matches_a_clean_run() {
         }
         copies *= 2;
     }
-    assert!(interrupted, "could not interrupt the run between task completions");
-    assert!(!crashed.join("stats.json").exists(), "a killed run must not look complete");
+    assert!(
+        interrupted,
+        "could not interrupt the run between task completions"
+    );
+    assert!(
+        !crashed.join("stats.json").exists(),
+        "a killed run must not look complete"
+    );
 
     // Resume with the same arguments, then a clean run for comparison.
     let out = ok(&args(i, k));
@@ -108,7 +132,11 @@ fn leftovers_of_an_unfinished_task_are_replaced_not_kept() {
     let bytes = std::fs::read(&shard).unwrap();
     std::fs::write(&shard, &bytes[..bytes.len() / 2]).unwrap();
     std::fs::write(out.join("data/.00002_00001.jsonl.zst.tmp"), b"partial").unwrap();
-    std::fs::write(out.join("data/00002_00007.jsonl.zst"), b"stale shard from an older attempt").unwrap();
+    std::fs::write(
+        out.join("data/00002_00007.jsonl.zst"),
+        b"stale shard from an older attempt",
+    )
+    .unwrap();
 
     let run = ok(&args(i, o));
     let _ = run;

@@ -108,13 +108,17 @@ pub fn run(job: &Job, stages: &StageFactory<'_>, progress: &Progress) -> Result<
         Some(t) if t >= job.tasks => {
             return Err(CorpusError::Task {
                 task: t,
-                message: format!("only {} tasks in this run (ranks 0..{})", job.tasks, job.tasks),
+                message: format!(
+                    "only {} tasks in this run (ranks 0..{})",
+                    job.tasks, job.tasks
+                ),
             })
         }
         Some(t) => vec![t],
         None => (0..job.tasks).collect(),
     };
-    let (skipped, pending): (Vec<usize>, Vec<usize>) = all.into_iter().partition(|&t| is_complete(&job.output, t));
+    let (skipped, pending): (Vec<usize>, Vec<usize>) =
+        all.into_iter().partition(|&t| is_complete(&job.output, t));
 
     let total: u64 = pending
         .iter()
@@ -122,7 +126,9 @@ pub fn run(job: &Job, stages: &StageFactory<'_>, progress: &Progress) -> Result<
         .map(|f| f.size)
         .sum();
     progress.total_bytes.store(total, Ordering::Relaxed);
-    progress.tasks_total.store(pending.len() as u64, Ordering::Relaxed);
+    progress
+        .tasks_total
+        .store(pending.len() as u64, Ordering::Relaxed);
 
     let next = AtomicUsize::new(0);
     let errors: Mutex<Vec<(usize, CorpusError)>> = Mutex::new(Vec::new());
@@ -148,7 +154,10 @@ pub fn run(job: &Job, stages: &StageFactory<'_>, progress: &Progress) -> Result<
     let mut errors = errors.into_inner().unwrap_or_default();
     if !errors.is_empty() {
         errors.sort_by_key(|(t, _)| *t);
-        if errors.iter().all(|(_, e)| matches!(e, CorpusError::Cancelled)) {
+        if errors
+            .iter()
+            .all(|(_, e)| matches!(e, CorpusError::Cancelled))
+        {
             return Err(CorpusError::Cancelled);
         }
         let msg = errors
@@ -158,7 +167,10 @@ pub fn run(job: &Job, stages: &StageFactory<'_>, progress: &Progress) -> Result<
             .join("; ");
         return Err(CorpusError::Task {
             task: errors[0].0,
-            message: format!("{} task(s) failed (rerun to retry them): {msg}", errors.len()),
+            message: format!(
+                "{} task(s) failed (rerun to retry them): {msg}",
+                errors.len()
+            ),
         });
     }
     if progress.cancel.load(Ordering::Relaxed) {
@@ -210,10 +222,11 @@ fn prepare_output(job: &Job) -> Result<()> {
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let json = serde_json::to_vec_pretty(&job.fingerprint).map_err(|e| CorpusError::Json {
-                path: run_file.clone(),
-                source: e,
-            })?;
+            let json =
+                serde_json::to_vec_pretty(&job.fingerprint).map_err(|e| CorpusError::Json {
+                    path: run_file.clone(),
+                    source: e,
+                })?;
             write_atomic(&run_file, &json)?;
         }
         Err(e) => return Err(CorpusError::io(&run_file, e)),
@@ -279,7 +292,11 @@ fn run_task(job: &Job, task: usize, factory: &StageFactory<'_>, progress: &Progr
     let name = task_name(task);
     let mut writer = ShardWriter::new(out.join(DATA_DIR), name.clone(), job.writer.clone())?;
     let mut rejects = if job.rejects {
-        Some(ShardWriter::new(out.join(REJECTS_DIR), name.clone(), job.writer.clone())?)
+        Some(ShardWriter::new(
+            out.join(REJECTS_DIR),
+            name.clone(),
+            job.writer.clone(),
+        )?)
     } else {
         None
     };
@@ -291,7 +308,12 @@ fn run_task(job: &Job, task: usize, factory: &StageFactory<'_>, progress: &Progr
             bytes: input.size,
             ..FileStats::default()
         };
-        let items = readers::open(&input.path, &input.source, &job.reader, progress.bytes_read.clone());
+        let items = readers::open(
+            &input.path,
+            &input.source,
+            &job.reader,
+            progress.bytes_read.clone(),
+        );
         for item in items {
             if progress.cancel.load(Ordering::Relaxed) {
                 return Err(CorpusError::Cancelled);
@@ -302,9 +324,24 @@ fn run_task(job: &Job, task: usize, factory: &StageFactory<'_>, progress: &Progr
                 Item::Dropped { reason, .. } => {
                     *fs.dropped.entry(reason.into_owned()).or_default() += 1;
                 }
+                Item::Warning(w) => {
+                    // Not a record: undo the count above.
+                    fs.records -= 1;
+                    progress.records.fetch_sub(1, Ordering::Relaxed);
+                    *fs.warnings.entry(w.reason.to_string()).or_default() += 1;
+                    failures.push(FailureRecord {
+                        kind: "warning".into(),
+                        file: input.source.clone(),
+                        offset: Some(w.offset),
+                        id: None,
+                        reason: w.reason.into_owned(),
+                        detail: w.detail,
+                    });
+                }
                 Item::Failed(f) => {
                     *fs.failed.entry(f.reason.to_string()).or_default() += 1;
                     failures.push(FailureRecord {
+                        kind: "failed".into(),
                         file: input.source.clone(),
                         offset: Some(f.offset),
                         id: None,
@@ -313,6 +350,19 @@ fn run_task(job: &Job, task: usize, factory: &StageFactory<'_>, progress: &Progr
                     });
                 }
                 Item::Doc(doc) => {
+                    if let Some(serde_json::Value::Array(ws)) = doc.metadata.get("warnings") {
+                        for w in ws.iter().filter_map(|w| w.as_str()) {
+                            *fs.warnings.entry(w.to_string()).or_default() += 1;
+                            failures.push(FailureRecord {
+                                kind: "warning".into(),
+                                file: input.source.clone(),
+                                offset: None,
+                                id: Some(doc.id.clone()),
+                                reason: w.to_string(),
+                                detail: "document kept; see metadata.warnings".into(),
+                            });
+                        }
+                    }
                     let mut current = Some(doc);
                     for stage in stages.iter_mut() {
                         let Some(doc) = current.take() else { break };
@@ -328,6 +378,7 @@ fn run_task(job: &Job, task: usize, factory: &StageFactory<'_>, progress: &Progr
                             Outcome::Fail { id, reason, detail } => {
                                 *fs.failed.entry(reason.to_string()).or_default() += 1;
                                 failures.push(FailureRecord {
+                                    kind: "failed".into(),
                                     file: input.source.clone(),
                                     offset: None,
                                     id: Some(id),

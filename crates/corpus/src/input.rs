@@ -99,7 +99,13 @@ mod tests {
         let files = discover(&[d.to_path_buf(), d.join("a.txt")]).unwrap();
         let names: Vec<_> = files
             .iter()
-            .map(|f| f.path.strip_prefix(d).unwrap().to_string_lossy().into_owned())
+            .map(|f| {
+                f.path
+                    .strip_prefix(d)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
             .collect();
         assert_eq!(names, ["a.txt", "b.txt", "sub/c.txt"]);
         assert_eq!(files[0].size, 1);

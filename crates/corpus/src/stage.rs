@@ -79,7 +79,11 @@ pub enum Outcome {
     Drop(Document, Reason),
     /// The stage panicked on this document. The document is lost (it may be
     /// half-modified); its id and the panic message are kept for the report.
-    Fail { id: String, reason: Reason, detail: String },
+    Fail {
+        id: String,
+        reason: Reason,
+        detail: String,
+    },
 }
 
 /// Counters of one stage in one task; they add up across tasks.
@@ -243,10 +247,18 @@ mod tests {
     #[test]
     fn adapter_counts_drops_and_chars() {
         let mut s = Stage::filter("len", Short);
-        assert!(matches!(s.process(Document::new("1", "ab", "x")), Outcome::Drop(_, r) if r == "short"));
-        assert!(matches!(s.process(Document::new("2", "abcd", "x")), Outcome::Keep(_)));
+        assert!(
+            matches!(s.process(Document::new("1", "ab", "x")), Outcome::Drop(_, r) if r == "short")
+        );
+        assert!(matches!(
+            s.process(Document::new("2", "abcd", "x")),
+            Outcome::Keep(_)
+        ));
         let st = s.stats();
-        assert_eq!((st.docs_in, st.docs_out, st.chars_in, st.chars_out), (2, 1, 6, 4));
+        assert_eq!(
+            (st.docs_in, st.docs_out, st.chars_in, st.chars_out),
+            (2, 1, 6, 4)
+        );
         assert_eq!(st.dropped.get("short"), Some(&1));
         assert_eq!(st.kind, "filter");
     }
@@ -277,7 +289,9 @@ mod tests {
             _ => panic!("expected failure"),
         }
         match s.process(Document::new("2", "fine", "x")) {
-            Outcome::Keep(d) => assert_eq!(d.metadata.get("seen"), Some(&serde_json::Value::Bool(true))),
+            Outcome::Keep(d) => {
+                assert_eq!(d.metadata.get("seen"), Some(&serde_json::Value::Bool(true)))
+            }
             _ => panic!("expected keep"),
         }
         assert_eq!(s.stats().failed.get("panic:boom"), Some(&1));
@@ -285,9 +299,15 @@ mod tests {
 
     #[test]
     fn stats_merge_adds_up() {
-        let mut a = StageStats { docs_in: 2, ..Default::default() };
+        let mut a = StageStats {
+            docs_in: 2,
+            ..Default::default()
+        };
         a.dropped.insert("x".into(), 1);
-        let mut b = StageStats { docs_in: 3, ..Default::default() };
+        let mut b = StageStats {
+            docs_in: 3,
+            ..Default::default()
+        };
         b.dropped.insert("x".into(), 2);
         b.dropped.insert("y".into(), 5);
         a.merge(&b);

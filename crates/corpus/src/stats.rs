@@ -39,6 +39,10 @@ pub struct FileStats {
     pub kept: u64,
     pub dropped: Counts,
     pub failed: Counts,
+    /// Anomalies recovered from (outside the invariant): stray bytes between
+    /// records, documents kept from a truncated body, …
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub warnings: Counts,
 }
 
 impl FileStats {
@@ -48,6 +52,7 @@ impl FileStats {
         self.kept += o.kept;
         add_counts(&mut self.dropped, &o.dropped);
         add_counts(&mut self.failed, &o.failed);
+        add_counts(&mut self.warnings, &o.warnings);
     }
 
     /// Checks `records = kept + Σ dropped + Σ failed`.
@@ -69,9 +74,11 @@ impl FileStats {
     }
 }
 
-/// One record that could not be read or processed.
+/// One record that could not be read or processed, or a recovered anomaly.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FailureRecord {
+    /// `failed` or `warning`.
+    pub kind: String,
     pub file: String,
     /// Byte offset in the decompressed stream (reader failures).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -106,6 +113,9 @@ pub struct RunStats {
     pub kept_docs: u64,
     pub dropped: Counts,
     pub failed: Counts,
+    /// Recovered anomalies by reason (not part of the invariant).
+    #[serde(default)]
+    pub warnings: Counts,
     /// True when the per-file invariant held for every file.
     pub invariant_ok: bool,
     pub stages: Vec<StageStats>,
@@ -156,6 +166,7 @@ impl RunStats {
             run.kept_docs += fs.kept;
             add_counts(&mut run.dropped, &fs.dropped);
             add_counts(&mut run.failed, &fs.failed);
+            add_counts(&mut run.warnings, &fs.warnings);
         }
         if run.kept_docs != run.writer.docs {
             return Err(CorpusError::Invariant {
@@ -190,6 +201,7 @@ mod tests {
             kept,
             dropped: dropped.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
             failed: failed.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+            warnings: Counts::new(),
         }
     }
 
@@ -199,14 +211,21 @@ mod tests {
             task: i,
             tasks: 2,
             files: files.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
-            writer: WriterStats { docs: kept, shards: 1, bytes: 5 },
+            writer: WriterStats {
+                docs: kept,
+                shards: 1,
+                bytes: 5,
+            },
             ..Default::default()
         }
     }
 
     #[test]
     fn merge_sums_and_checks() {
-        let a = task(0, vec![("a.warc", file(10, 5, &[("x", 3)], &[("warc:truncated", 2)]))]);
+        let a = task(
+            0,
+            vec![("a.warc", file(10, 5, &[("x", 3)], &[("warc:truncated", 2)]))],
+        );
         let b = task(1, vec![("b.warc", file(4, 1, &[("x", 2), ("y", 1)], &[]))]);
         let run = RunStats::merge(&[b, a]).unwrap();
         assert_eq!(run.input_docs, 14);
@@ -223,6 +242,9 @@ mod tests {
         let b = task(1, vec![("broken.warc", file(10, 5, &[("x", 3)], &[]))]);
         let err = RunStats::merge(&[a, b]).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("broken.warc") && msg.contains("records=10"), "{msg}");
+        assert!(
+            msg.contains("broken.warc") && msg.contains("records=10"),
+            "{msg}"
+        );
     }
 }

@@ -19,6 +19,10 @@ fn main() {
             }
         };
         let out = extract(&String::from_utf8_lossy(&raw), &opts);
-        println!("== {path}\n# {}\n{}\n", out.title.unwrap_or_default(), out.text);
+        println!(
+            "== {path}\n# {}\n{}\n",
+            out.title.unwrap_or_default(),
+            out.text
+        );
     }
 }

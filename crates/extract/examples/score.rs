@@ -23,7 +23,10 @@ fn main() {
         eprintln!("usage: score DIR [LIMIT] [--verbose]");
         std::process::exit(2);
     };
-    let limit: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(usize::MAX);
+    let limit: usize = args
+        .next()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(usize::MAX);
     let verbose = std::env::var_os("VERBOSE").is_some();
     let mut root = std::path::PathBuf::from(&dir);
     if !root.join("evaldata.json").exists() {
@@ -45,7 +48,11 @@ fn main() {
             let file = v["file"].as_str().unwrap_or_default().to_string();
             let list = |k: &str| -> Vec<String> {
                 v[k].as_array()
-                    .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|s| s.as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default()
             };
             if root.join("eval").join(&file).exists() {
@@ -102,7 +109,11 @@ fn main() {
     }
     let p = tp as f64 / (tp + fp).max(1) as f64;
     let r = tp as f64 / (tp + fn_).max(1) as f64;
-    let f1 = if p + r > 0.0 { 2.0 * p * r / (p + r) } else { 0.0 };
+    let f1 = if p + r > 0.0 {
+        2.0 * p * r / (p + r)
+    } else {
+        0.0
+    };
     println!(
         "pages {}  tp {tp} fp {fp} fn {fn_} tn {tn}\nprecision {p:.4}  recall {r:.4}  F1 {f1:.4}\n{:.1} pages/s  {:.1} MB/s  ({elapsed:.2} s extracting, 1 thread)",
         pages.len(),

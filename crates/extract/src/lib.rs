@@ -68,8 +68,10 @@ pub struct ExtractOptions {
     /// Try Readability first (on by default). When off, only the boilerplate
     /// stripper runs: faster, better recall, worse precision on articles.
     pub readability: bool,
-    /// Readability is skipped on pages with more elements than this (it is
-    /// superlinear on huge pages); 0 means no limit.
+    /// Readability is skipped (the boilerplate stripper alone runs) on pages
+    /// with more elements than this, as it is superlinear on huge pages; 0
+    /// means no limit. It is also always skipped on pages nested more than
+    /// 400 levels deep.
     pub max_readability_elements: usize,
 }
 
@@ -100,6 +102,10 @@ pub struct Extracted {
 const READABILITY_TRUST_CHARS: usize = 1000;
 const FALLBACK_RATIO: usize = 3;
 
+/// Readability is skipped on pages nested deeper than this (real pages stay
+/// well under 100 levels; its scoring is quadratic in depth).
+const READABILITY_MAX_DEPTH: usize = 400;
+
 /// Extracts the title and the main text of an HTML page. Never panics.
 pub fn extract(html: &str, opts: &ExtractOptions) -> Extracted {
     if html.trim().is_empty() {
@@ -109,10 +115,7 @@ pub fn extract(html: &str, opts: &ExtractOptions) -> Extracted {
     // by design; Readability is a large third-party heuristic, so it runs
     // behind `catch_unwind` as well (see `readability_text`). The outer guard
     // keeps the promise for everything else.
-    match catch_unwind(AssertUnwindSafe(|| extract_inner(html, opts))) {
-        Ok(out) => out,
-        Err(_) => Extracted::default(),
-    }
+    catch_unwind(AssertUnwindSafe(|| extract_inner(html, opts))).unwrap_or_default()
 }
 
 fn extract_inner(html: &str, opts: &ExtractOptions) -> Extracted {
@@ -122,7 +125,9 @@ fn extract_inner(html: &str, opts: &ExtractOptions) -> Extracted {
     let mut body = None;
     if opts.readability {
         let elements = doc.tree.len();
-        if opts.max_readability_elements == 0 || elements <= opts.max_readability_elements {
+        if (opts.max_readability_elements == 0 || elements <= opts.max_readability_elements)
+            && !render::deeper_than(&doc.tree, READABILITY_MAX_DEPTH)
+        {
             body = readability_text(doc.clone());
         }
     }
@@ -170,7 +175,12 @@ fn readability_text(doc: Document) -> Option<String> {
         };
         let mut r = dom_smoothie::Readability::with_document(doc, None, Some(cfg)).ok()?;
         r.parse().ok()?;
-        let root: NodeId = r.doc.select_single("#readability-page-1").nodes().first()?.id;
+        let root: NodeId = r
+            .doc
+            .select_single("#readability-page-1")
+            .nodes()
+            .first()?
+            .id;
         let text = render::article_text(&r.doc.tree, root);
         let text = text::normalize(&text, 2);
         (!text.is_empty()).then_some(text)

@@ -93,8 +93,16 @@ fn elem_info(node: &TreeNode) -> Option<ElemInfo> {
                 let v = val.trim().to_ascii_lowercase();
                 role_boiler |= matches!(
                     v.as_str(),
-                    "navigation" | "banner" | "contentinfo" | "complementary" | "dialog"
-                        | "alertdialog" | "menu" | "menubar" | "search" | "toolbar"
+                    "navigation"
+                        | "banner"
+                        | "contentinfo"
+                        | "complementary"
+                        | "dialog"
+                        | "alertdialog"
+                        | "menu"
+                        | "menubar"
+                        | "search"
+                        | "toolbar"
                 );
             }
             "class" | "id" => {
@@ -120,19 +128,74 @@ fn elem_info(node: &TreeNode) -> Option<ElemInfo> {
 
 /// Class/id words that mark boilerplate whatever else the element says.
 const STRONG: &[&str] = &[
-    "cookie", "consent", "gdpr", "banner", "social", "share", "sharing", "shariff", "comment",
-    "disqus", "newsletter", "subscribe", "advert", "sponsor", "breadcrumb", "sidebar", "footer",
-    "navbar", "navigation", "menu", "skiplink", "skip-link", "popup", "modal", "outbrain",
-    "taboola", "paywall", "related", "recommend", "pagination", "pager", "toolbar", "masthead",
-    "copyright", "signup", "login", "widget", "tagcloud", "print-only", "screen-reader",
-    "sr-only", "visually-hidden", "visuallyhidden",
+    "cookie",
+    "consent",
+    "gdpr",
+    "banner",
+    "social",
+    "share",
+    "sharing",
+    "shariff",
+    "comment",
+    "disqus",
+    "newsletter",
+    "subscribe",
+    "advert",
+    "sponsor",
+    "breadcrumb",
+    "sidebar",
+    "footer",
+    "navbar",
+    "navigation",
+    "menu",
+    "skiplink",
+    "skip-link",
+    "popup",
+    "modal",
+    "outbrain",
+    "taboola",
+    "paywall",
+    "related",
+    "recommend",
+    "pagination",
+    "pager",
+    "toolbar",
+    "masthead",
+    "copyright",
+    "signup",
+    "login",
+    "widget",
+    "tagcloud",
+    "print-only",
+    "screen-reader",
+    "sr-only",
+    "visually-hidden",
+    "visuallyhidden",
 ];
 
 /// Substrings that mark boilerplate unless a [`CONTENT`] word is present too.
 const UNLIKELY: &[&str] = &[
-    "header", "combx", "community", "extra", "remark", "replies", "rss", "shoutbox",
-    "skyscraper", "supplemental", "promo", "teaser", "meta", "byline", "author", "date",
-    "info", "tools", "util", "hidden", "overlay",
+    "header",
+    "combx",
+    "community",
+    "extra",
+    "remark",
+    "replies",
+    "rss",
+    "shoutbox",
+    "skyscraper",
+    "supplemental",
+    "promo",
+    "teaser",
+    "meta",
+    "byline",
+    "author",
+    "date",
+    "info",
+    "tools",
+    "util",
+    "hidden",
+    "overlay",
 ];
 
 /// Whole words (split at `-`, `_`, space) that mark boilerplate.
@@ -429,6 +492,21 @@ pub(crate) fn article_text(tree: &Tree, root: NodeId) -> String {
     crate::text::normalize(&render(tree, root, Some(&strip)), 2)
 }
 
+/// Whether the tree is nested deeper than `limit` (Readability's scoring walks
+/// ancestors, quadratic in depth: a 20 000-deep page takes a minute).
+pub(crate) fn deeper_than(tree: &Tree, limit: usize) -> bool {
+    let mut stack = vec![(tree.root().id, 0usize)];
+    while let Some((id, depth)) = stack.pop() {
+        if depth > limit {
+            return true;
+        }
+        for child in tree.child_ids_of_it(&id, false) {
+            stack.push((child, depth + 1));
+        }
+    }
+    false
+}
+
 /// A `<main>`, `[role=main]` or lone `<article>` holding at least a quarter of
 /// the page's text (and 200 chars), if there is one.
 fn content_root(doc: &Document, stats: &Stats, total: u32) -> Option<NodeId> {
@@ -457,7 +535,8 @@ pub(crate) fn title(doc: &Document) -> Option<String> {
     if let Some(t) = titles.nodes().first().and_then(|n| from(&n.text())) {
         return Some(t);
     }
-    let og = doc.select(r#"meta[property="og:title"], meta[name="og:title"], meta[name="twitter:title"]"#);
+    let og = doc
+        .select(r#"meta[property="og:title"], meta[name="og:title"], meta[name="twitter:title"]"#);
     for n in og.nodes() {
         if let Some(t) = n.attr("content").and_then(|c| from(&c)) {
             return Some(t);

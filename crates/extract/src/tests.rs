@@ -12,7 +12,9 @@ fn page(body: &str) -> String {
 
 #[test]
 fn paragraphs_and_inline_markup() {
-    let out = ex(&page("<p>Hello <b>bold</b>   <i>world</i>.</p>\n<p>Second\n   line.</p>"));
+    let out = ex(&page(
+        "<p>Hello <b>bold</b>   <i>world</i>.</p>\n<p>Second\n   line.</p>",
+    ));
     assert_eq!(out.title.as_deref(), Some("T"));
     assert_eq!(out.text, "Hello bold world.\n\nSecond line.");
 }
@@ -25,7 +27,9 @@ fn br_is_a_newline() {
 
 #[test]
 fn list_items_one_per_line() {
-    let out = ex(&page("<p>Intro:</p><ul><li>alpha</li><li>beta <em>b</em></li></ul><ol><li>x</li></ol>"));
+    let out = ex(&page(
+        "<p>Intro:</p><ul><li>alpha</li><li>beta <em>b</em></li></ul><ol><li>x</li></ol>",
+    ));
     assert_eq!(out.text, "Intro:\n\nalpha\nbeta b\n\nx");
 }
 
@@ -39,7 +43,9 @@ fn table_rows_are_lines_and_cells_tab_separated() {
 
 #[test]
 fn headings_are_paragraphs() {
-    let out = ex(&page("<h2>Part one</h2>Some text here.<h3>Part two</h3><div>More</div>"));
+    let out = ex(&page(
+        "<h2>Part one</h2>Some text here.<h3>Part two</h3><div>More</div>",
+    ));
     assert_eq!(out.text, "Part one\n\nSome text here.\n\nPart two\n\nMore");
 }
 
@@ -65,15 +71,24 @@ fn nav_header_footer_aside_script_style_form_are_dropped() {
 
 #[test]
 fn boilerplate_classes_and_ids_are_dropped() {
-    let out = ex(&page(
-        "<div id='cookie-notice'>We use cookies. Accept?</div>\
+    // The boilerplate stripper on its own (Readability turns text-only divs
+    // into bare paragraphs, losing their class names).
+    let stripper = ExtractOptions {
+        readability: false,
+        ..Default::default()
+    };
+    let out = extract(
+        &page(
+            "<div id='cookie-notice'>We use cookies. Accept?</div>\
          <div class='main-menu'>Home About Contact</div>\
          <div class='content'><p>Article text that matters.</p>\
            <div class='share-buttons'>Share on Facebook</div>\
            <div id='comments'>Nice post! — Bob</div></div>\
          <div class='sidebar'>Popular posts</div>\
          <div class='site-footer'>Impressum</div>",
-    ));
+        ),
+        &stripper,
+    );
     assert_eq!(out.text, "Article text that matters.");
 }
 
@@ -92,7 +107,9 @@ fn hidden_elements_and_link_lists_are_dropped() {
 fn wrapper_with_boilerplate_name_is_kept() {
     // The only content sits inside a wrapper whose id says "sidebar".
     let long = "This sentence is part of a long enough body of text. ".repeat(10);
-    let out = ex(&page(&format!("<div id='page-with-sidebar'><p>{long}</p></div>")));
+    let out = ex(&page(&format!(
+        "<div id='page-with-sidebar'><p>{long}</p></div>"
+    )));
     assert_eq!(out.text, long.trim());
 }
 
@@ -107,7 +124,11 @@ fn article_pages_go_through_readability() {
         (0..8).map(|i| format!("<p>{i}. {para}</p>")).collect::<String>()
     );
     let out = ex(&page(&body));
-    assert!(out.text.starts_with("0. Lorem ipsum") || out.text.starts_with("Headline"), "{}", out.text);
+    assert!(
+        out.text.starts_with("0. Lorem ipsum") || out.text.starts_with("Headline"),
+        "{}",
+        out.text
+    );
     assert!(out.text.contains("7. Lorem ipsum"));
     assert!(!out.text.contains("Other story"));
     assert!(!out.text.contains("Sport"));
@@ -116,18 +137,28 @@ fn article_pages_go_through_readability() {
 #[test]
 fn title_fallbacks() {
     let t = |h: &str| ex(h).title;
-    assert_eq!(t("<title>\n  A \t title \n</title><p>x</p>").as_deref(), Some("A title"));
     assert_eq!(
-        t("<head><meta property='og:title' content=' OG  title '></head><body><h1>H</h1></body>").as_deref(),
+        t("<title>\n  A \t title \n</title><p>x</p>").as_deref(),
+        Some("A title")
+    );
+    assert_eq!(
+        t("<head><meta property='og:title' content=' OG  title '></head><body><h1>H</h1></body>")
+            .as_deref(),
         Some("OG title")
     );
-    assert_eq!(t("<title>  </title><body><h1>First <b>h1</b></h1><h1>Second</h1></body>").as_deref(), Some("First h1"));
+    assert_eq!(
+        t("<title>  </title><body><h1>First <b>h1</b></h1><h1>Second</h1></body>").as_deref(),
+        Some("First h1")
+    );
     assert_eq!(t("<p>no title at all</p>"), None);
 }
 
 #[test]
 fn include_title_puts_it_first() {
-    let opts = ExtractOptions { include_title: true, ..Default::default() };
+    let opts = ExtractOptions {
+        include_title: true,
+        ..Default::default()
+    };
     let out = extract(&page("<p>Body.</p>"), &opts);
     assert_eq!(out.text, "T\n\nBody.");
     assert_eq!(out.title.as_deref(), Some("T"));
@@ -137,11 +168,20 @@ fn include_title_puts_it_first() {
 fn newline_cap() {
     let html = page("<p>a</p><br><br><br><br><p>b</p><div>c<br><br><br>d</div>");
     assert_eq!(ex(&html).text, "a\n\nb\n\nc\n\nd");
-    let one = ExtractOptions { max_newlines: 1, ..Default::default() };
+    let one = ExtractOptions {
+        max_newlines: 1,
+        ..Default::default()
+    };
     assert_eq!(extract(&html, &one).text, "a\nb\nc\nd");
-    let zero = ExtractOptions { max_newlines: 0, ..Default::default() };
+    let zero = ExtractOptions {
+        max_newlines: 0,
+        ..Default::default()
+    };
     assert_eq!(extract(&html, &zero).text, "a b c d");
-    let three = ExtractOptions { max_newlines: 3, ..Default::default() };
+    let three = ExtractOptions {
+        max_newlines: 3,
+        ..Default::default()
+    };
     assert!(!extract(&html, &three).text.contains("\n\n\n\n"));
 }
 
@@ -153,9 +193,15 @@ fn url_stripping() {
     );
     let plain = ex(&html);
     assert!(plain.text.contains("https://example.com/a?b=1"));
-    let opts = ExtractOptions { strip_urls: true, ..Default::default() };
+    let opts = ExtractOptions {
+        strip_urls: true,
+        ..Default::default()
+    };
     let out = extract(&html, &opts);
-    assert_eq!(out.text, "See and , or ().\n\nKeep foo.www.bar and mail@www.example.com as they are.");
+    assert_eq!(
+        out.text,
+        "See and , or ().\n\nKeep foo.www.bar and mail@www.example.com as they are."
+    );
 }
 
 #[test]
@@ -178,9 +224,15 @@ fn empty_malformed_and_binary_input_never_panic() {
         let _ = ex(html);
     }
     assert_eq!(ex(""), Extracted::default());
-    assert_eq!(ex("plain text, no tags at all").text, "plain text, no tags at all");
+    assert_eq!(
+        ex("plain text, no tags at all").text,
+        "plain text, no tags at all"
+    );
     let t = ex("<p>a\u{0}\u{1}\u{7}b</p>").text;
-    assert!(t.starts_with('a') && t.ends_with('b') && !t.chars().any(|c| c.is_control()), "{t:?}");
+    assert!(
+        t.starts_with('a') && t.ends_with('b') && !t.chars().any(|c| c.is_control()),
+        "{t:?}"
+    );
 
     let mut junk = Vec::new();
     let mut x: u32 = 12345;
@@ -203,7 +255,13 @@ fn deep_nesting_does_not_overflow() {
 #[test]
 fn options_serde_defaults_and_unknown_fields() {
     let o: ExtractOptions = serde_json::from_str(r#"{"strip_urls": true}"#).unwrap();
-    assert_eq!(o, ExtractOptions { strip_urls: true, ..Default::default() });
+    assert_eq!(
+        o,
+        ExtractOptions {
+            strip_urls: true,
+            ..Default::default()
+        }
+    );
     assert_eq!(o.max_newlines, 2);
     assert_eq!(o.min_text_chars, 1);
     assert!(!o.include_title);
@@ -218,7 +276,10 @@ fn stage_extracts_html_and_sets_title() {
     assert_eq!(stage.modify(&mut doc), Verdict::Keep);
     assert_eq!(doc.text, "Body text.");
     assert!(!doc.is_html);
-    assert_eq!(doc.metadata.get("title"), Some(&serde_json::Value::from("T")));
+    assert_eq!(
+        doc.metadata.get("title"),
+        Some(&serde_json::Value::from("T"))
+    );
 }
 
 #[test]
@@ -234,12 +295,22 @@ fn stage_passes_non_html_through() {
 #[test]
 fn stage_drops_empty_and_short() {
     let mut stage = ExtractStage::default();
-    let mut doc = Document::new("1", "<html><head><title>Only a title</title></head><body><nav>x</nav></body></html>", "s");
+    let mut doc = Document::new(
+        "1",
+        "<html><head><title>Only a title</title></head><body><nav>x</nav></body></html>",
+        "s",
+    );
     doc.is_html = true;
     assert_eq!(stage.modify(&mut doc), Verdict::drop("extract:empty"));
-    assert_eq!(doc.metadata.get("title"), Some(&serde_json::Value::from("Only a title")));
+    assert_eq!(
+        doc.metadata.get("title"),
+        Some(&serde_json::Value::from("Only a title"))
+    );
 
-    let mut strict = ExtractStage::new(ExtractOptions { min_text_chars: 20, ..Default::default() });
+    let mut strict = ExtractStage::new(ExtractOptions {
+        min_text_chars: 20,
+        ..Default::default()
+    });
     let mut doc = Document::new("2", page("<p>short</p>"), "s");
     doc.is_html = true;
     assert_eq!(strict.modify(&mut doc), Verdict::drop("extract:empty"));

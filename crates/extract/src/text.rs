@@ -18,7 +18,10 @@ pub(crate) fn collapse_ws(s: &str) -> String {
 /// Control and zero-width chars that carry no text.
 fn is_invisible(c: char) -> bool {
     (c.is_control() && c != '\n' && c != '\t')
-        || matches!(c, '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}')
+        || matches!(
+            c,
+            '\u{200b}' | '\u{200c}' | '\u{200d}' | '\u{2060}' | '\u{feff}'
+        )
 }
 
 /// Collapses whitespace within lines (a run holding a tab becomes one tab, any
@@ -79,7 +82,22 @@ pub(crate) fn strip_urls(s: &str) -> String {
         if starts_word && url_prefix(rest) {
             let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
             let url = rest[..end].trim_end_matches(|ch: char| {
-                matches!(ch, '.' | ',' | ';' | ':' | '!' | '?' | ')' | ']' | '}' | '>' | '"' | '\'' | '»' | '”')
+                matches!(
+                    ch,
+                    '.' | ','
+                        | ';'
+                        | ':'
+                        | '!'
+                        | '?'
+                        | ')'
+                        | ']'
+                        | '}'
+                        | '>'
+                        | '"'
+                        | '\''
+                        | '»'
+                        | '”'
+                )
             });
             rest = &rest[url.len()..];
             prev = url.chars().next_back();
@@ -94,6 +112,5 @@ pub(crate) fn strip_urls(s: &str) -> String {
 
 fn url_prefix(s: &str) -> bool {
     let head = |p: &str| s.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p));
-    (head("http://") || head("https://") || head("www."))
-        && s.len() > 7
+    (head("http://") || head("https://") || head("www.")) && s.len() > 7
 }

@@ -60,7 +60,9 @@ pub struct ExecutorConfig {
 
 impl Default for ExecutorConfig {
     fn default() -> Self {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         ExecutorConfig {
             tasks: cores,
             workers: cores,
@@ -118,44 +120,75 @@ impl PipelineConfig {
         serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
             let inner = e.into_inner();
-            toml_error(text, file, &key, &inner)
+            stage_error(text, file, &key).unwrap_or_else(|| toml_error(text, file, &key, &inner))
         })
     }
 
     /// Reads and parses a pipeline file.
     pub fn from_file(path: &std::path::Path) -> Result<Self, ConfigError> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::new(&file, "", e.to_string()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new(&file, "", e.to_string()))?;
         Self::from_toml(&text, &file)
     }
 
     /// Checks everything once and returns the typed pipeline.
     pub fn validate(self, file: &str) -> Result<Pipeline, ConfigError> {
         if self.input.paths.is_empty() {
-            return Err(ConfigError::new(file, "input.paths", "no input given (set input.paths or pass --input)"));
+            return Err(ConfigError::new(
+                file,
+                "input.paths",
+                "no input given (set input.paths or pass --input)",
+            ));
         }
-        let output = self
-            .output
-            .path
-            .clone()
-            .ok_or_else(|| ConfigError::new(file, "output.path", "no output directory given (set output.path or pass --output)"))?;
+        let output = self.output.path.clone().ok_or_else(|| {
+            ConfigError::new(
+                file,
+                "output.path",
+                "no output directory given (set output.path or pass --output)",
+            )
+        })?;
         if self.executor.tasks == 0 {
-            return Err(ConfigError::new(file, "executor.tasks", "must be at least 1"));
+            return Err(ConfigError::new(
+                file,
+                "executor.tasks",
+                "must be at least 1",
+            ));
         }
         if self.executor.workers == 0 {
-            return Err(ConfigError::new(file, "executor.workers", "must be at least 1"));
+            return Err(ConfigError::new(
+                file,
+                "executor.workers",
+                "must be at least 1",
+            ));
         }
         if self.writer.max_shard_bytes < 1024 {
-            return Err(ConfigError::new(file, "writer.max_shard_bytes", "must be at least 1024"));
+            return Err(ConfigError::new(
+                file,
+                "writer.max_shard_bytes",
+                "must be at least 1024",
+            ));
         }
         if !(1..=19).contains(&self.writer.zstd_level) {
-            return Err(ConfigError::new(file, "writer.zstd_level", "must be in 1..=19"));
+            return Err(ConfigError::new(
+                file,
+                "writer.zstd_level",
+                "must be in 1..=19",
+            ));
         }
         if self.reader.max_record_bytes == 0 {
-            return Err(ConfigError::new(file, "reader.max_record_bytes", "must be positive"));
+            return Err(ConfigError::new(
+                file,
+                "reader.max_record_bytes",
+                "must be positive",
+            ));
         }
         if self.reader.text_field.is_empty() {
-            return Err(ConfigError::new(file, "reader.text_field", "must not be empty"));
+            return Err(ConfigError::new(
+                file,
+                "reader.text_field",
+                "must not be empty",
+            ));
         }
         let mut stages = Vec::with_capacity(self.stages.len());
         for (i, s) in self.stages.iter().enumerate() {
@@ -183,12 +216,78 @@ impl PipelineConfig {
     }
 }
 
+/// Stages are an internally tagged enum, so serde reports errors inside one
+/// only as `stages[i]`. This re-reads that one table as its variant's config
+/// to name the key and its line.
+fn stage_error(text: &str, file: &str, key: &str) -> Option<ConfigError> {
+    let idx: usize = key
+        .strip_prefix("stages[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()?;
+    let root: toml::Table = toml::from_str(text).ok()?;
+    let mut table = root
+        .get("stages")?
+        .as_array()?
+        .get(idx)?
+        .as_table()?
+        .clone();
+    let ty = table.remove("type")?.as_str()?.to_string();
+    fn probe<T: serde::de::DeserializeOwned>(t: toml::Table) -> Option<(String, String)> {
+        match serde_path_to_error::deserialize::<_, T>(toml::Value::Table(t)) {
+            Ok(_) => None,
+            Err(e) => Some((
+                e.path().to_string(),
+                e.into_inner().message().trim().to_string(),
+            )),
+        }
+    }
+    let (inner, message) = match ty.as_str() {
+        "extract" => probe::<refinery_extract::ExtractOptions>(table),
+        "length_filter" => probe::<refinery_filters::LengthConfig>(table),
+        "exact_dedup" => probe::<refinery_dedup::ExactDedupConfig>(table),
+        "langid" => probe::<refinery_langid::LangIdConfig>(table),
+        "lang_filter" => probe::<refinery_langid::LangFilterConfig>(table),
+        _ => None,
+    }?;
+    // The line of the key inside the idx-th [[stages]] block.
+    let first = inner.split(['.', '[']).next().unwrap_or("");
+    let line = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with("[[stages]]"))
+        .nth(idx)
+        .and_then(|(start, _)| {
+            text.lines().enumerate().skip(start + 1).find(|(_, l)| {
+                let l = l.trim_start();
+                l.starts_with(first) && l[first.len()..].trim_start().starts_with('=')
+            })
+        })
+        .map(|(n, _)| format!(" (line {})", n + 1))
+        .unwrap_or_default();
+    let key = if inner.is_empty() || inner == "." {
+        key.to_string()
+    } else {
+        format!("{key}.{inner}")
+    };
+    Some(ConfigError::new(file, key, format!("{message}{line}")))
+}
+
 fn toml_error(text: &str, file: &str, key: &str, e: &toml::de::Error) -> ConfigError {
     let line = e
         .span()
-        .map(|s| format!(" (line {})", text[..s.start.min(text.len())].matches('\n').count() + 1))
+        .map(|s| {
+            format!(
+                " (line {})",
+                text[..s.start.min(text.len())].matches('\n').count() + 1
+            )
+        })
         .unwrap_or_default();
-    let key = if key.is_empty() || key == "." { "(top level)".to_string() } else { key.to_string() };
+    let key = if key.is_empty() || key == "." {
+        "(top level)".to_string()
+    } else {
+        key.to_string()
+    };
     ConfigError::new(file, key, format!("{}{line}", e.message().trim()))
 }
 

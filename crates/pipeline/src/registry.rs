@@ -35,24 +35,31 @@ pub fn build(stages: &[CheckedStage]) -> Result<Vec<Stage>, String> {
         } else {
             format!("{}#{}", s.name, repeats + 1)
         };
-        out.push(instantiate(&s.config, &name).map_err(|(k, m)| format!("stage {name}: {k}: {m}"))?);
+        out.push(
+            instantiate(&s.config, &name).map_err(|(k, m)| format!("stage {name}: {k}: {m}"))?,
+        );
     }
     Ok(out)
 }
 
 fn instantiate(cfg: &StageConfig, name: &str) -> Result<Stage, (String, String)> {
     Ok(match cfg {
-        StageConfig::Extract(o) => Stage::modifier(name, refinery_extract::ExtractStage::new(o.clone())),
-        StageConfig::LengthFilter(c) => {
-            Stage::filter(name, c.clone().validate().map_err(|e| (e.field, e.message))?)
+        StageConfig::Extract(o) => {
+            Stage::modifier(name, refinery_extract::ExtractStage::new(o.clone()))
         }
+        StageConfig::LengthFilter(c) => Stage::filter(
+            name,
+            c.clone().validate().map_err(|e| (e.field, e.message))?,
+        ),
         StageConfig::ExactDedup(c) => c.clone().build().into_stage(name),
-        StageConfig::Langid(c) => {
-            Stage::annotator(name, c.clone().validate().map_err(|e| (e.field, e.message))?)
-        }
-        StageConfig::LangFilter(c) => {
-            Stage::filter(name, c.clone().validate().map_err(|e| (e.field, e.message))?)
-        }
+        StageConfig::Langid(c) => Stage::annotator(
+            name,
+            c.clone().validate().map_err(|e| (e.field, e.message))?,
+        ),
+        StageConfig::LangFilter(c) => Stage::filter(
+            name,
+            c.clone().validate().map_err(|e| (e.field, e.message))?,
+        ),
     })
 }
 
@@ -84,14 +91,24 @@ mod tests {
         cfg.input.paths = vec!["x".into()];
         cfg.output.path = Some("y".into());
         let err = cfg.validate("t.toml").unwrap_err().to_string();
-        assert!(err.starts_with("t.toml: stages[1].") && err.contains("min_chars"), "{err}");
+        assert!(
+            err.starts_with("t.toml: stages[1].") && err.contains("min_chars"),
+            "{err}"
+        );
     }
 
     #[test]
     fn unknown_stage_types_and_keys_are_rejected() {
         let err = PipelineConfig::from_toml("[[stages]]\ntype = \"nope\"\n", "t.toml").unwrap_err();
-        assert!(err.to_string().contains("stages[0]") && err.to_string().contains("nope"), "{err}");
-        let err = PipelineConfig::from_toml("[writer]\ncompresion = \"gzip\"\n", "t.toml").unwrap_err();
-        assert!(err.to_string().contains("writer") && err.to_string().contains("compresion"), "{err}");
+        assert!(
+            err.to_string().contains("stages[0]") && err.to_string().contains("nope"),
+            "{err}"
+        );
+        let err =
+            PipelineConfig::from_toml("[writer]\ncompresion = \"gzip\"\n", "t.toml").unwrap_err();
+        assert!(
+            err.to_string().contains("writer") && err.to_string().contains("compresion"),
+            "{err}"
+        );
     }
 }

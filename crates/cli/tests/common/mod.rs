@@ -56,7 +56,9 @@ pub fn outputs(run: &Path) -> BTreeMap<String, Vec<u8>> {
     let mut m = BTreeMap::new();
     for d in ["data", "rejects", "failures", "completions"] {
         let dir = run.join(d);
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         for e in entries {
             let p = e.unwrap().path();
             let name = format!("{d}/{}", p.file_name().unwrap().to_string_lossy());
@@ -84,11 +86,21 @@ pub fn stats_without_time(run: &Path) -> serde_json::Value {
 
 /// Asserts the accounting invariant from the JSON alone.
 pub fn assert_accounting(s: &serde_json::Value) {
-    let sum = |v: &serde_json::Value| -> u64 { v.as_object().unwrap().values().map(|x| x.as_u64().unwrap()).sum() };
+    let sum = |v: &serde_json::Value| -> u64 {
+        v.as_object()
+            .unwrap()
+            .values()
+            .map(|x| x.as_u64().unwrap())
+            .sum()
+    };
     assert_eq!(s["invariant_ok"], true);
     let input = s["input_docs"].as_u64().unwrap();
     let kept = s["kept_docs"].as_u64().unwrap();
-    assert_eq!(input, kept + sum(&s["dropped"]) + sum(&s["failed"]), "{s:#}");
+    assert_eq!(
+        input,
+        kept + sum(&s["dropped"]) + sum(&s["failed"]),
+        "{s:#}"
+    );
     for (file, f) in s["files"].as_object().unwrap() {
         let rec = f["records"].as_u64().unwrap();
         let k = f["kept"].as_u64().unwrap();

@@ -21,7 +21,10 @@
 //! `shift_jis`, `windows-1252`, …). Valid UTF-8 input is not copied
 //! ([`decode_vec`]).
 
-use encoding_rs::{DecoderResult, Encoding, ISO_2022_JP, REPLACEMENT, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252, X_USER_DEFINED};
+use encoding_rs::{
+    DecoderResult, Encoding, ISO_2022_JP, REPLACEMENT, UTF_16BE, UTF_16LE, UTF_8, WINDOWS_1252,
+    X_USER_DEFINED,
+};
 use memchr::memchr_iter;
 
 /// How far into an HTML document `<meta>` charset declarations are looked for.
@@ -49,15 +52,24 @@ pub fn decode(bytes: &[u8], declared: Option<&str>, is_html: bool) -> Decoded {
 /// Like [`decode`], but takes ownership (valid UTF-8 becomes the `String`
 /// without a copy) and takes an optional top-level-domain hint for the
 /// statistical guess (`"cn"`, `"jp"`; see [`tld_hint`]).
-pub fn decode_vec(bytes: Vec<u8>, declared: Option<&str>, is_html: bool, tld: Option<&str>) -> Decoded {
+pub fn decode_vec(
+    bytes: Vec<u8>,
+    declared: Option<&str>,
+    is_html: bool,
+    tld: Option<&str>,
+) -> Decoded {
     // 1. Byte-order mark.
     if let Some((enc, bom_len)) = Encoding::for_bom(&bytes) {
         return decode_as(&bytes[bom_len..], enc);
     }
     // 2./3. Declarations.
-    let declared_enc = declared
-        .and_then(label_to_encoding)
-        .or_else(|| if is_html { meta_charset(&bytes) } else { None });
+    let declared_enc = declared.and_then(label_to_encoding).or_else(|| {
+        if is_html {
+            meta_charset(&bytes)
+        } else {
+            None
+        }
+    });
 
     match String::from_utf8(bytes) {
         Ok(text) => {
@@ -86,7 +98,7 @@ pub fn decode_vec(bytes: Vec<u8>, declared: Option<&str>, is_html: bool, tld: Op
             let bytes = e.into_bytes();
             let enc = match declared_enc {
                 Some(enc) => enc,
-                None => guess(&bytes, tld),
+                None => guess_encoding(&bytes, tld),
             };
             decode_as(&bytes, enc)
         }
@@ -153,7 +165,7 @@ fn decode_utf8_lossy(bytes: &[u8]) -> Decoded {
 
 /// Undeclared, invalid-UTF-8 bytes: UTF-8 if they are mostly UTF-8 (a few
 /// broken sequences among many good multi-byte ones), else chardetng.
-fn guess(bytes: &[u8], tld: Option<&str>) -> &'static Encoding {
+pub fn guess_encoding(bytes: &[u8], tld: Option<&str>) -> &'static Encoding {
     let sample = &bytes[..bytes.len().min(DETECT_BYTES)];
     let mut multibyte = 0usize;
     let mut invalid = 0usize;
@@ -175,7 +187,9 @@ fn guess(bytes: &[u8], tld: Option<&str>) -> &'static Encoding {
 
 /// chardetng panics on TLDs with upper case, periods or non-ASCII.
 fn is_clean_tld(t: &str) -> bool {
-    !t.is_empty() && t.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !t.is_empty()
+        && t.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 /// The top-level domain of a URL's host, for [`decode_vec`]'s guess, if it is
@@ -225,7 +239,8 @@ pub fn meta_charset(html: &[u8]) -> Option<&'static Encoding> {
         let rest = &head[lt + 1..];
         if rest.starts_with(b"!--") {
             // Skip comments, which may contain commented-out metas.
-            skip_until = memchr::memmem::find(&rest[3..], b"-->").map_or(head.len(), |p| lt + 4 + p + 3);
+            skip_until =
+                memchr::memmem::find(&rest[3..], b"-->").map_or(head.len(), |p| lt + 4 + p + 3);
             continue;
         }
         if rest.len() < 5 || !rest[..4].eq_ignore_ascii_case(b"meta") {
@@ -265,7 +280,10 @@ fn meta_label(tag: &[u8]) -> Option<&[u8]> {
             break;
         }
         let name_start = i;
-        while i < tag.len() && !tag[i].is_ascii_whitespace() && !matches!(tag[i], b'=' | b'>' | b'/') {
+        while i < tag.len()
+            && !tag[i].is_ascii_whitespace()
+            && !matches!(tag[i], b'=' | b'>' | b'/')
+        {
             i += 1;
         }
         let name = &tag[name_start..i];
@@ -388,17 +406,30 @@ mod tests {
     #[test]
     fn utf8_fast_path() {
         let d = decode("héllo wörld".as_bytes(), None, false);
-        assert_eq!(d, Decoded { text: "héllo wörld".into(), charset: "utf-8", invalid_bytes: 0 });
+        assert_eq!(
+            d,
+            Decoded {
+                text: "héllo wörld".into(),
+                charset: "utf-8",
+                invalid_bytes: 0
+            }
+        );
     }
 
     #[test]
     fn declared_gbk_and_shift_jis() {
         let zh = "中文网页，欢迎光临。这是一个测试页面。";
         let d = decode(&enc(zh, GBK), Some("gb2312"), false);
-        assert_eq!((d.text.as_str(), d.charset, d.invalid_bytes), (zh, "gbk", 0));
+        assert_eq!(
+            (d.text.as_str(), d.charset, d.invalid_bytes),
+            (zh, "gbk", 0)
+        );
         let ja = "日本語のウェブページです。ようこそ。";
         let d = decode(&enc(ja, SHIFT_JIS), Some("Shift_JIS"), true);
-        assert_eq!((d.text.as_str(), d.charset, d.invalid_bytes), (ja, "shift_jis", 0));
+        assert_eq!(
+            (d.text.as_str(), d.charset, d.invalid_bytes),
+            (ja, "shift_jis", 0)
+        );
     }
 
     #[test]
@@ -425,7 +456,10 @@ mod tests {
         assert_eq!(meta_charset(m), Some(GBK));
         assert_eq!(meta_charset(b"<meta charset=utf-16le>"), Some(UTF_8));
         assert_eq!(meta_charset(b"<metadata charset=gbk>"), None);
-        assert_eq!(meta_charset(b"<meta name=x content='text/html; charset=gbk'>"), None);
+        assert_eq!(
+            meta_charset(b"<meta name=x content='text/html; charset=gbk'>"),
+            None
+        );
     }
 
     #[test]
@@ -491,8 +525,14 @@ mod tests {
 
     #[test]
     fn charset_param_and_tld() {
-        assert_eq!(charset_param(b"text/html; charset=UTF-8"), Some(&b"UTF-8"[..]));
-        assert_eq!(charset_param(b"text/html;CHARSET = \"gbk\" ; x=y"), Some(&b"gbk"[..]));
+        assert_eq!(
+            charset_param(b"text/html; charset=UTF-8"),
+            Some(&b"UTF-8"[..])
+        );
+        assert_eq!(
+            charset_param(b"text/html;CHARSET = \"gbk\" ; x=y"),
+            Some(&b"gbk"[..])
+        );
         assert_eq!(charset_param(b"text/html"), None);
         assert_eq!(charset_param(b"text/html; charset="), None);
         assert_eq!(tld_hint("http://www.example.co.jp:8080/a?b"), Some("jp"));
@@ -503,7 +543,27 @@ mod tests {
 
     #[test]
     fn every_encoding_name_is_lowercase() {
-        for label in ["utf-8", "gbk", "big5", "euc-jp", "euc-kr", "iso-2022-jp", "sjis", "koi8-r", "koi8-u", "ibm866", "iso-8859-2", "iso-8859-8-i", "iso-8859-16", "gb18030", "windows-1251", "macintosh", "x-user-defined", "utf-16be", "utf-16le"] {
+        for label in [
+            "utf-8",
+            "gbk",
+            "big5",
+            "euc-jp",
+            "euc-kr",
+            "iso-2022-jp",
+            "sjis",
+            "koi8-r",
+            "koi8-u",
+            "ibm866",
+            "iso-8859-2",
+            "iso-8859-8-i",
+            "iso-8859-16",
+            "gb18030",
+            "windows-1251",
+            "macintosh",
+            "x-user-defined",
+            "utf-16be",
+            "utf-16le",
+        ] {
             let e = Encoding::for_label(label.as_bytes()).unwrap();
             let n = charset_name(e);
             assert_eq!(n, n.to_ascii_lowercase(), "{label}");

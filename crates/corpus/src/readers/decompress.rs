@@ -123,10 +123,14 @@ fn read_full<R: Read + ?Sized>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
 /// Fails only when nothing at all can be read (I/O error on the first
 /// bytes, or a corrupt compressed header); later errors surface from the
 /// stream's reads (see [`failure_reason`]).
-pub fn sniff<R: Read + Send + 'static>(r: R, forced: Format) -> Result<(Format, Box<dyn BufRead + Send>), Failure> {
+pub fn sniff<R: Read + Send + 'static>(
+    r: R,
+    forced: Format,
+) -> Result<(Format, Box<dyn BufRead + Send>), Failure> {
     let mut raw = r;
     let mut magic = [0u8; 4];
-    let n = read_full(&mut raw, &mut magic).map_err(|e| Failure::new("io:read", 0, e.to_string()))?;
+    let n =
+        read_full(&mut raw, &mut magic).map_err(|e| Failure::new("io:read", 0, e.to_string()))?;
     let chained = Cursor::new(magic[..n].to_vec()).chain(raw);
     let mut inner: Box<dyn Read + Send> = if n >= 2 && magic[..2] == GZIP_MAGIC {
         Box::new(Sticky::new(MultiGzDecoder::new(chained), "decompress:gzip"))
@@ -140,16 +144,19 @@ pub fn sniff<R: Read + Send + 'static>(r: R, forced: Format) -> Result<(Format, 
     };
 
     // Peek at the decompressed head (a few reads may be needed: decoders
-    // return short reads at member boundaries).
+    // return short reads at member boundaries). An error after some bytes
+    // is left for the reader to meet (the sticky wrapper repeats it).
     let mut head = vec![0u8; HEAD_SIZE];
-    let got = match read_full(&mut inner, &mut head) {
-        Ok(k) => k,
-        Err(e) => {
-            // The stream breaks within its first few hundred bytes: no
-            // record can be read, so the file is one failure.
-            return Err(Failure::new(failure_reason(&e), 0, e.to_string()));
+    let mut got = 0;
+    while got < HEAD_SIZE {
+        match inner.read(&mut head[got..]) {
+            Ok(0) => break,
+            Ok(k) => got += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(_) if got > 0 => break,
+            Err(e) => return Err(Failure::new(failure_reason(&e), 0, e.to_string())),
         }
-    };
+    }
     head.truncate(got);
     let format = if forced == Format::Auto {
         detect_format(&head)
@@ -166,7 +173,10 @@ pub fn detect_format(head: &[u8]) -> Format {
     if let Some(rest) = h.strip_prefix(b"\xEF\xBB\xBF") {
         h = rest;
     }
-    let start = h.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(h.len());
+    let start = h
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(h.len());
     let h = &h[start..];
     if h.starts_with(b"WARC/") {
         Format::Warc
@@ -340,7 +350,10 @@ mod tests {
     #[test]
     fn detects_formats_from_content() {
         assert_eq!(detect_format(b"WARC/1.0\r\n"), Format::Warc);
-        assert_eq!(detect_format(b"filedesc://x.arc 0.0.0.0 2014 text/plain 1\n"), Format::Arc);
+        assert_eq!(
+            detect_format(b"filedesc://x.arc 0.0.0.0 2014 text/plain 1\n"),
+            Format::Arc
+        );
         assert_eq!(detect_format(b"\n  {\"text\": 1}"), Format::Jsonl);
         assert_eq!(detect_format(b"\xEF\xBB\xBF<!DOCTYPE html>"), Format::Html);
         assert_eq!(detect_format(b"<html>"), Format::Html);
@@ -355,7 +368,10 @@ mod tests {
         data.extend(gzip(b"third"));
         let (fmt, s) = sniff(Cursor::new(data), Format::Auto).unwrap();
         assert_eq!(fmt, Format::Warc);
-        assert_eq!(read_all(s).unwrap(), b"WARC/1.0\r\nfirst member\r\nsecond member\r\nthird");
+        assert_eq!(
+            read_all(s).unwrap(),
+            b"WARC/1.0\r\nfirst member\r\nsecond member\r\nthird"
+        );
     }
 
     #[test]

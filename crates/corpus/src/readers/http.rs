@@ -49,7 +49,10 @@ impl<'a> ResponseHead<'a> {
         self.headers
             .iter()
             .filter(|(n, _)| n.eq_ignore_ascii_case(b"transfer-encoding"))
-            .any(|(_, v)| v.split(|&b| b == b',').any(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked")))
+            .any(|(_, v)| {
+                v.split(|&b| b == b',')
+                    .any(|t| t.trim_ascii().eq_ignore_ascii_case(b"chunked"))
+            })
     }
 }
 
@@ -60,7 +63,11 @@ pub fn is_http_response(block: &[u8]) -> bool {
 }
 
 fn skip_leading_newlines(block: &[u8]) -> usize {
-    block.iter().take(64).position(|&b| b != b'\r' && b != b'\n').unwrap_or(0)
+    block
+        .iter()
+        .take(64)
+        .position(|&b| b != b'\r' && b != b'\n')
+        .unwrap_or(0)
 }
 
 /// Parses the status line and headers of an HTTP response. `Err` holds the
@@ -69,7 +76,9 @@ pub fn parse_response(block: &[u8]) -> Result<ResponseHead<'_>, String> {
     let start = skip_leading_newlines(block);
     if !is_http_response(block) {
         let end = memchr(b'\n', &block[start..]).map_or(block.len(), |p| start + p);
-        return Err(String::from_utf8_lossy(&block[start..end.min(start + 200)]).trim_end().to_string());
+        return Err(String::from_utf8_lossy(&block[start..end.min(start + 200)])
+            .trim_end()
+            .to_string());
     }
     let (status_line, mut pos) = next_line(block, start);
     let status = parse_status(status_line);
@@ -95,14 +104,12 @@ pub fn parse_response(block: &[u8]) -> Result<ResponseHead<'_>, String> {
             }
             continue;
         }
-        match memchr(b':', line) {
-            Some(colon) => {
-                let name = line[..colon].trim_ascii();
-                if !name.is_empty() {
-                    headers.push((name, Cow::Borrowed(line[colon + 1..].trim_ascii())));
-                }
+        // Lines without a colon are junk and ignored.
+        if let Some(colon) = memchr(b':', line) {
+            let name = line[..colon].trim_ascii();
+            if !name.is_empty() {
+                headers.push((name, Cow::Borrowed(line[colon + 1..].trim_ascii())));
             }
-            None => {} // junk line: ignored
         }
     }
     Ok(ResponseHead {
@@ -132,6 +139,30 @@ fn parse_status(line: &[u8]) -> Option<u16> {
         return None;
     }
     std::str::from_utf8(&rest[..3]).ok()?.parse().ok()
+}
+
+/// True if `block` holds a complete HTTP response by its own framing: a
+/// head, a `Content-Length`, no chunked coding, and at least that many body
+/// bytes. Used to accept a last record whose declared WARC/ARC length is
+/// stale (longer than the data) although nothing is missing.
+pub fn is_complete_message(block: &[u8]) -> bool {
+    let Ok(head) = parse_response(block) else {
+        return false;
+    };
+    if head.body_start >= block.len() && !block.ends_with(b"\n\n") && !block.ends_with(b"\r\n\r\n")
+    {
+        return false;
+    }
+    let Some(len) = head.get("Content-Length") else {
+        return false;
+    };
+    let Ok(len) = std::str::from_utf8(len.trim_ascii())
+        .unwrap_or("x")
+        .parse::<usize>()
+    else {
+        return false;
+    };
+    !head.is_chunked() && block.len() - head.body_start >= len
 }
 
 /// Lowercase media type of a `Content-Type` value, without parameters
@@ -182,7 +213,11 @@ pub fn dechunk(body: &[u8]) -> Option<Vec<u8>> {
             break;
         };
         let line = &body[i..i + nl];
-        let size_field = line.split(|&b| b == b';').next().unwrap_or(line).trim_ascii();
+        let size_field = line
+            .split(|&b| b == b';')
+            .next()
+            .unwrap_or(line)
+            .trim_ascii();
         let size = match parse_hex(size_field) {
             Some(s) => s,
             None => {
@@ -239,7 +274,11 @@ pub fn decode_content(mut body: Vec<u8>, encodings: &[u8], max: u64) -> Result<V
     let list: Vec<&[u8]> = encodings
         .split(|&b| b == b',')
         .map(<[u8]>::trim_ascii)
-        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case(b"identity") && !e.eq_ignore_ascii_case(b"none"))
+        .filter(|e| {
+            !e.is_empty()
+                && !e.eq_ignore_ascii_case(b"identity")
+                && !e.eq_ignore_ascii_case(b"none")
+        })
         .collect();
     for enc in list.into_iter().rev() {
         let lower = enc.to_ascii_lowercase();
@@ -251,7 +290,9 @@ pub fn decode_content(mut body: Vec<u8>, encodings: &[u8], max: u64) -> Result<V
                 bounded(MultiGzDecoder::new(body.as_slice()), max, "gzip")?
             }
             b"deflate" => {
-                let zlib_header = body.len() >= 2 && (body[0] & 0x0f) == 8 && (u16::from(body[0]) << 8 | u16::from(body[1])) % 31 == 0;
+                let zlib_header = body.len() >= 2
+                    && (body[0] & 0x0f) == 8
+                    && (u16::from(body[0]) << 8 | u16::from(body[1])) % 31 == 0;
                 let decoded = if zlib_header {
                     bounded(ZlibDecoder::new(body.as_slice()), max, "deflate")
                 } else {
@@ -275,7 +316,9 @@ pub fn decode_content(mut body: Vec<u8>, encodings: &[u8], max: u64) -> Result<V
                 if looks_decoded(&body) {
                     continue;
                 }
-                return Err(BodyError::Unsupported(String::from_utf8_lossy(enc).chars().take(64).collect()));
+                return Err(BodyError::Unsupported(
+                    String::from_utf8_lossy(enc).chars().take(64).collect(),
+                ));
             }
         };
     }
@@ -308,7 +351,9 @@ fn looks_decoded(body: &[u8]) -> bool {
     if trimmed.starts_with(b"<") {
         return true;
     }
-    !head.is_empty() && std::str::from_utf8(head).is_ok() && !head.iter().any(|&b| b < 0x20 && !b.is_ascii_whitespace())
+    !head.is_empty()
+        && std::str::from_utf8(head).is_ok()
+        && !head.iter().any(|&b| b < 0x20 && !b.is_ascii_whitespace())
 }
 
 #[cfg(test)]
@@ -330,15 +375,35 @@ mod tests {
         assert_eq!(h.body_start, 40);
         assert_eq!(h.status, Some(200));
         // Garbage status code.
-        assert_eq!(parse_response(b"HTTP/1.1 abc\r\n\r\n").unwrap().status, None);
+        assert_eq!(
+            parse_response(b"HTTP/1.1 abc\r\n\r\n").unwrap().status,
+            None
+        );
+        // Complete by its own framing (for stale record lengths).
+        assert!(is_complete_message(
+            b"HTTP/1.1 200 OK\nContent-Length: 3\n\nabc\n"
+        ));
+        assert!(!is_complete_message(
+            b"HTTP/1.1 200 OK\nContent-Length: 9\n\nabc\n"
+        ));
+        assert!(!is_complete_message(
+            b"HTTP/1.1 200 OK\nContent-Length: 0\nServer: x"
+        ));
+        assert!(!is_complete_message(b"HTTP/1.1 200 OK\r\n\r\nabc"));
         // Not HTTP.
-        assert_eq!(parse_response(b"GET / HTTP/1.1\r\n\r\n").unwrap_err(), "GET / HTTP/1.1");
+        assert_eq!(
+            parse_response(b"GET / HTTP/1.1\r\n\r\n").unwrap_err(),
+            "GET / HTTP/1.1"
+        );
         assert!(is_http_response(b"\r\nhttp/1.1 200 OK\r\n"));
     }
 
     #[test]
     fn chunked_bodies() {
-        assert_eq!(dechunk(b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nTrailer: x\r\n\r\n").unwrap(), b"Wikipedia");
+        assert_eq!(
+            dechunk(b"4\r\nWiki\r\n5;ext=1\r\npedia\r\n0\r\nTrailer: x\r\n\r\n").unwrap(),
+            b"Wikipedia"
+        );
         // Bare LFs and upper-case hex, no final chunk.
         assert_eq!(dechunk(b"A\nabcdefghij\n3\nxyz").unwrap(), b"abcdefghijxyz");
         // Truncated last chunk keeps what is there.
@@ -346,7 +411,10 @@ mod tests {
         // Not chunked at all: the caller keeps the raw body.
         assert_eq!(dechunk(b"<!doctype html>\n<html>"), None);
         // Broken after a good chunk: the rest is appended raw.
-        assert_eq!(dechunk(b"3\r\nabc\r\nzz not hex\r\nmore").unwrap(), b"abczz not hex\r\nmore");
+        assert_eq!(
+            dechunk(b"3\r\nabc\r\nzz not hex\r\nmore").unwrap(),
+            b"abczz not hex\r\nmore"
+        );
     }
 
     fn gz(data: &[u8]) -> Vec<u8> {
@@ -362,23 +430,47 @@ mod tests {
         assert_eq!(decode_content(gz(&html), b"X-GZIP", 1 << 20).unwrap(), html);
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         z.write_all(&html).unwrap();
-        assert_eq!(decode_content(z.finish().unwrap(), b"deflate", 1 << 20).unwrap(), html);
+        assert_eq!(
+            decode_content(z.finish().unwrap(), b"deflate", 1 << 20).unwrap(),
+            html
+        );
         let mut d = flate2::write::DeflateEncoder::new(Vec::new(), flate2::Compression::default());
         d.write_all(&html).unwrap();
-        assert_eq!(decode_content(d.finish().unwrap(), b"deflate", 1 << 20).unwrap(), html);
+        assert_eq!(
+            decode_content(d.finish().unwrap(), b"deflate", 1 << 20).unwrap(),
+            html
+        );
         let zs = zstd::encode_all(html.as_slice(), 1).unwrap();
         assert_eq!(decode_content(zs, b"zstd", 1 << 20).unwrap(), html);
         // Two layers, identity ignored.
-        assert_eq!(decode_content(gz(&gz(&html)), b"gzip, identity, gzip", 1 << 20).unwrap(), html);
+        assert_eq!(
+            decode_content(gz(&gz(&html)), b"gzip, identity, gzip", 1 << 20).unwrap(),
+            html
+        );
         // Already decoded bodies pass through.
-        assert_eq!(decode_content(html.clone(), b"gzip", 1 << 20).unwrap(), html);
-        assert_eq!(decode_content(html.clone(), b"deflate", 1 << 20).unwrap(), html);
+        assert_eq!(
+            decode_content(html.clone(), b"gzip", 1 << 20).unwrap(),
+            html
+        );
+        assert_eq!(
+            decode_content(html.clone(), b"deflate", 1 << 20).unwrap(),
+            html
+        );
         assert_eq!(decode_content(html.clone(), b"br", 1 << 20).unwrap(), html);
         // Unsupported and corrupt.
-        assert_eq!(decode_content(vec![0x8b, 0x00, 0xff, 0x01], b"br", 1 << 20), Err(BodyError::Unsupported("br".into())));
-        assert!(matches!(decode_content(vec![0x1f, 0x8b, 0, 0, 9, 9], b"gzip", 1 << 20), Err(BodyError::Corrupt(_))));
+        assert_eq!(
+            decode_content(vec![0x8b, 0x00, 0xff, 0x01], b"br", 1 << 20),
+            Err(BodyError::Unsupported("br".into()))
+        );
+        assert!(matches!(
+            decode_content(vec![0x1f, 0x8b, 0, 0, 9, 9], b"gzip", 1 << 20),
+            Err(BodyError::Corrupt(_))
+        ));
         // Decompression bombs stop at the limit.
-        assert_eq!(decode_content(gz(&vec![0u8; 100_000]), b"gzip", 50_000), Err(BodyError::TooLarge));
+        assert_eq!(
+            decode_content(gz(&vec![0u8; 100_000]), b"gzip", 50_000),
+            Err(BodyError::TooLarge)
+        );
         // A missing gzip trailer keeps the decoded data.
         let mut cut = gz(&html);
         cut.truncate(cut.len() - 2);
@@ -387,7 +479,10 @@ mod tests {
 
     #[test]
     fn media_types() {
-        assert_eq!(media_type(b" Text/HTML ; charset=utf-8").as_deref(), Some("text/html"));
+        assert_eq!(
+            media_type(b" Text/HTML ; charset=utf-8").as_deref(),
+            Some("text/html")
+        );
         assert_eq!(media_type(b"").as_deref(), None);
         assert!(is_html_media("application/xhtml+xml"));
         assert!(!is_html_media("text/plain"));

@@ -22,14 +22,20 @@ use super::{Failure, Item, ItemStream, ReaderOptions};
 use crate::{Document, Metadata};
 
 /// Reads a JSONL stream lazily.
-pub fn read_jsonl(stream: Box<dyn std::io::BufRead + Send>, source: &str, opts: &ReaderOptions) -> ItemStream {
+pub fn read_jsonl(
+    stream: Box<dyn std::io::BufRead + Send>,
+    source: &str,
+    opts: &ReaderOptions,
+) -> ItemStream {
     Box::new(JsonlReader {
         input: Input::new(stream),
         source: source.to_string(),
         text_field: opts.text_field.clone(),
         id_field: opts.id_field.clone(),
         is_html: opts.jsonl_html,
-        limit: usize::try_from(opts.max_record_bytes).unwrap_or(usize::MAX).saturating_add(2),
+        limit: usize::try_from(opts.max_record_bytes)
+            .unwrap_or(usize::MAX)
+            .saturating_add(2),
         max: opts.max_record_bytes,
         line_index: 0,
         done: false,
@@ -113,7 +119,10 @@ impl JsonlReader {
                 return Item::Failed(Failure::new(
                     "jsonl:invalid_json",
                     offset,
-                    format!("line {line_no}: expected a JSON object, found {}", kind(&other)),
+                    format!(
+                        "line {line_no}: expected a JSON object, found {}",
+                        kind(&other)
+                    ),
                 ))
             }
             Err(e) => {
@@ -130,7 +139,11 @@ impl JsonlReader {
                 return Item::Failed(Failure::new(
                     "jsonl:missing_text",
                     offset,
-                    format!("line {line_no}: field \"{}\" is {}, not a string", self.text_field, kind(&other)),
+                    format!(
+                        "line {line_no}: field \"{}\" is {}, not a string",
+                        self.text_field,
+                        kind(&other)
+                    ),
                 ))
             }
             None => {
@@ -231,6 +244,7 @@ mod tests {
                 Item::Doc(d) => format!("doc:{}", d.id),
                 Item::Dropped { reason, offset } => format!("drop:{reason}@{offset}"),
                 Item::Failed(f) => format!("fail:{}@{}", f.reason, f.offset),
+                Item::Warning(f) => format!("warn:{}@{}", f.reason, f.offset),
             })
             .collect()
     }
@@ -264,7 +278,9 @@ mod tests {
     fn metadata_merge() {
         let line = br#"{"text": "t", "id": "d1", "source": "cc", "url": "http://top/", "added": "2023", "metadata": {"url": "http://nested/", "lang": "en", "lang_score": 0.93, "date": 20190101, "charset": null, "perplexity": 304.6, "line_ids": [1, 2]}}"#;
         let items = read(line, &ReaderOptions::default());
-        let Item::Doc(d) = &items[0] else { panic!("{items:?}") };
+        let Item::Doc(d) = &items[0] else {
+            panic!("{items:?}")
+        };
         assert_eq!(d.source, "f.jsonl");
         let m = &d.metadata;
         assert_eq!(m.url.as_deref(), Some("http://nested/"));
@@ -296,7 +312,10 @@ mod tests {
         data.extend(format!("{{\"content\": \"{}\"}}\n", "x".repeat(100)).bytes());
         data.extend(b"{\"content\": \"ok\"}\n");
         let items = read(&data, &opts);
-        assert_eq!(outcome(&items), vec!["doc:h", "drop:jsonl:too_large@43", "doc:f.jsonl#2"]);
+        assert_eq!(
+            outcome(&items),
+            vec!["doc:h", "drop:jsonl:too_large@42", "doc:f.jsonl#2"]
+        );
         let Item::Doc(d) = &items[0] else { panic!() };
         assert!(d.is_html);
         assert_eq!(d.text, "<p>caf\u{FFFD}</p>");

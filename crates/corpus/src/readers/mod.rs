@@ -7,6 +7,11 @@
 //! * [`Item::Doc`]: a document for the stages;
 //! * [`Item::Dropped`]: a record skipped on purpose, with a reason
 //!   (`warc:request`, `warc:non_html`, …);
+//! * [`Item::Warning`]: not a record: an anomaly the reader recovered from
+//!   (stray bytes between records). Counted under `warnings`, outside the
+//!   invariant. Anomalies inside a record that still gave a document (an
+//!   HTTP body shorter than its Content-Length, a `WARC-Truncated` payload)
+//!   are listed in that document's `metadata.warnings` instead;
 //! * [`Item::Failed`]: a record that could not be read (truncated, bad
 //!   header, decompression error), with its byte offset. The reader then
 //!   resynchronises on the next record where the format allows it, or ends
@@ -42,8 +47,13 @@ use crate::{Document, Reason};
 pub enum Item {
     Doc(Document),
     /// Skipped on purpose; counted under `reason`.
-    Dropped { reason: Reason, offset: u64 },
+    Dropped {
+        reason: Reason,
+        offset: u64,
+    },
     Failed(Failure),
+    /// Not a record: something the reader skipped and recovered from.
+    Warning(Failure),
 }
 
 /// A record that could not be read.
@@ -155,7 +165,12 @@ impl<R: Read> Read for CountingReader<R> {
 ///
 /// `source` is the name stored in [`Document::source`] and used in ids;
 /// `bytes_read` receives the raw bytes consumed from disk.
-pub fn open(path: &Path, source: &str, opts: &ReaderOptions, bytes_read: Arc<AtomicU64>) -> ItemStream {
+pub fn open(
+    path: &Path,
+    source: &str,
+    opts: &ReaderOptions,
+    bytes_read: Arc<AtomicU64>,
+) -> ItemStream {
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) => {

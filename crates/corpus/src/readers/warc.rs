@@ -62,9 +62,17 @@ const MAX_HEADER_LINE: usize = 64 << 10;
 const MAX_HEADER_BLOCK: usize = 256 << 10;
 /// How much of a junk line is kept to classify it.
 const PREFIX: usize = 256;
+/// How much of a line is looked at while resynchronising.
+const RESYNC_PREFIX: usize = 64;
+/// Largest up-front reservation for a payload.
+const INITIAL_CAPACITY: u64 = 16 << 20;
 
 /// Reads a WARC (or WET/WAT) stream lazily.
-pub fn read_warc(stream: Box<dyn std::io::BufRead + Send>, source: &str, opts: &ReaderOptions) -> ItemStream {
+pub fn read_warc(
+    stream: Box<dyn std::io::BufRead + Send>,
+    source: &str,
+    opts: &ReaderOptions,
+) -> ItemStream {
     Box::new(WarcReader {
         input: Input::new(stream),
         source: source.to_string(),
@@ -79,7 +87,11 @@ pub fn read_warc(stream: Box<dyn std::io::BufRead + Send>, source: &str, opts: &
 }
 
 /// Reads an ARC stream lazily.
-pub fn read_arc(stream: Box<dyn std::io::BufRead + Send>, source: &str, opts: &ReaderOptions) -> ItemStream {
+pub fn read_arc(
+    stream: Box<dyn std::io::BufRead + Send>,
+    source: &str,
+    opts: &ReaderOptions,
+) -> ItemStream {
     Box::new(ArcReader {
         input: Input::new(stream),
         source: source.to_string(),
@@ -232,21 +244,20 @@ impl WarcReader {
         let err = self.resync(&mut lost);
         let item = if lost {
             self.index += 1;
-            Some(Item::Failed(Failure::new(
+            Item::Failed(Failure::new(
                 "warc:bad_header",
                 start,
                 format!("no WARC version line: {detail}"),
-            )))
+            ))
         } else {
-            None
+            Item::Warning(Failure::new(
+                "warc:stray_bytes",
+                start,
+                format!("bytes between records skipped: {detail}"),
+            ))
         };
-        match (item, err) {
-            (Some(item), err) => {
-                self.queued = err;
-                Some(item)
-            }
-            (None, err) => err,
-        }
+        self.queued = err;
+        Some(item)
     }
 
     /// Consumes lines up to the next version line (which becomes
@@ -256,7 +267,7 @@ impl WarcReader {
         loop {
             let lstart = self.input.pos();
             self.line.clear();
-            match self.input.read_line(&mut self.line, 16) {
+            match self.input.read_line(&mut self.line, RESYNC_PREFIX) {
                 Ok(l) if l.consumed == 0 => return None,
                 Ok(_) => {}
                 Err(e) => {
@@ -296,11 +307,18 @@ impl WarcReader {
             };
             if l.consumed == 0 || (!l.complete && !l.overflow) {
                 self.done = true;
-                return self.fail("warc:truncated", start, "end of file inside the WARC header");
+                return self.fail(
+                    "warc:truncated",
+                    start,
+                    "end of file inside the WARC header",
+                );
             }
             block_size += l.consumed as usize;
             if l.overflow || block_size > MAX_HEADER_BLOCK {
-                return self.bad_header(start, format!("WARC header longer than {MAX_HEADER_BLOCK} bytes"));
+                return self.bad_header(
+                    start,
+                    format!("WARC header longer than {MAX_HEADER_BLOCK} bytes"),
+                );
             }
             let line = strip_line_end(&self.line);
             if line.trim_ascii().is_empty() {
@@ -309,7 +327,11 @@ impl WarcReader {
             // A version line inside a header: the previous header was cut.
             if is_version_line(line) {
                 self.pending = Some(self.input.pos() - l.consumed);
-                return self.fail("warc:bad_header", start, "WARC header interrupted by another version line");
+                return self.fail(
+                    "warc:bad_header",
+                    start,
+                    "WARC header interrupted by another version line",
+                );
             }
             self.header.push_line(line);
         }
@@ -318,7 +340,9 @@ impl WarcReader {
             None => return self.bad_header(start, "missing Content-Length".into()),
             Some(v) => match parse_u64(v) {
                 Some(n) => n,
-                None => return self.bad_header(start, format!("bad Content-Length: {}", show_bytes(v))),
+                None => {
+                    return self.bad_header(start, format!("bad Content-Length: {}", show_bytes(v)))
+                }
             },
         };
         let Some(wtype) = self.header.get("WARC-Type").map(<[u8]>::to_ascii_lowercase) else {
@@ -342,9 +366,16 @@ impl WarcReader {
         if length > self.max {
             return self.drop_block(start, length, "warc:too_large");
         }
-        // Bounded by max_record_bytes above.
-        let mut block = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
+        // Bounded by max_record_bytes above, and the up-front reservation
+        // also by INITIAL_CAPACITY (a lying Content-Length must not make
+        // us allocate what the stream does not hold).
+        let mut block = Vec::with_capacity(initial_capacity(length));
         match self.input.read_into(&mut block, length) {
+            // The file ends early, but if the payload is a complete HTTP
+            // message the declared length was stale: nothing is missing.
+            Ok(n) if n < length && wtype == b"response" && http::is_complete_message(&block) => {
+                self.done = true
+            }
             Ok(n) if n < length => {
                 self.done = true;
                 return self.fail(
@@ -369,24 +400,42 @@ impl WarcReader {
             url: h.get_str("WARC-Target-URI").map(|u| clean_url(&u)),
             date: h.get_str("WARC-Date"),
             offset: start,
+            truncated: h.get("WARC-Truncated").is_some(),
         };
         let content_type = h.get("Content-Type").map(<[u8]>::to_vec);
-        let payload_type = h.get("WARC-Identified-Payload-Type").and_then(http::media_type);
+        let payload_type = h
+            .get("WARC-Identified-Payload-Type")
+            .and_then(http::media_type);
         let outcome = match wtype.as_slice() {
             b"conversion" => {
-                let label = content_type.as_deref().and_then(charset_param).map(|l| String::from_utf8_lossy(l).into_owned());
+                let label = content_type
+                    .as_deref()
+                    .and_then(charset_param)
+                    .map(|l| String::from_utf8_lossy(l).into_owned());
                 Outcome::Keep(Payload {
                     body: block,
                     media: "text/plain".into(),
                     charset: label,
                     status: None,
                     is_html: false,
+                    warnings: Vec::new(),
                 })
             }
-            b"response" if http::is_http_response(&block) => http_payload(block, payload_type.as_deref(), self.max),
-            b"response" if content_type.as_deref().and_then(http::media_type).as_deref() == Some("application/http") => {
+            b"response" if http::is_http_response(&block) => {
+                http_payload(block, payload_type.as_deref(), self.max)
+            }
+            b"response"
+                if content_type
+                    .as_deref()
+                    .and_then(http::media_type)
+                    .as_deref()
+                    == Some("application/http") =>
+            {
                 let first = block.split(|&b| b == b'\n').next().unwrap_or_default();
-                Outcome::Fail("http:bad_header", format!("no HTTP status line: {}", show_bytes(first)))
+                Outcome::Fail(
+                    "http:bad_header",
+                    format!("no HTTP status line: {}", show_bytes(first)),
+                )
             }
             _ => plain_payload(block, content_type.as_deref(), payload_type.as_deref()),
         };
@@ -420,6 +469,11 @@ impl WarcReader {
     }
 }
 
+/// Reservation for a payload of `length` bytes.
+fn initial_capacity(length: u64) -> usize {
+    usize::try_from(length.min(INITIAL_CAPACITY)).unwrap_or(0)
+}
+
 fn looks_like_warc_field(line: &[u8]) -> bool {
     starts_with_ignore_case(line, b"WARC-") && memchr::memchr(b':', line).is_some()
 }
@@ -435,7 +489,11 @@ fn parse_u64(v: &[u8]) -> Option<u64> {
 /// `WARC-Target-URI`/ARC URL cleanup: trim, strip `<>` (wget), spaces → `%20`.
 fn clean_url(u: &str) -> String {
     let u = u.trim();
-    let u = u.strip_prefix('<').and_then(|x| x.strip_suffix('>')).unwrap_or(u).trim();
+    let u = u
+        .strip_prefix('<')
+        .and_then(|x| x.strip_suffix('>'))
+        .unwrap_or(u)
+        .trim();
     if u.contains(' ') {
         u.replace(' ', "%20")
     } else {
@@ -449,6 +507,8 @@ struct RecordInfo {
     url: Option<String>,
     date: Option<String>,
     offset: u64,
+    /// The record carries a `WARC-Truncated` header (e.g. Common Crawl's 1 MiB cap).
+    truncated: bool,
 }
 
 /// A payload to turn into a document.
@@ -459,6 +519,8 @@ struct Payload {
     charset: Option<String>,
     status: Option<u16>,
     is_html: bool,
+    /// Anomalies recovered from, for `metadata.warnings`.
+    warnings: Vec<&'static str>,
 }
 
 enum Outcome {
@@ -486,26 +548,35 @@ const ARC_REASONS: Reasons = Reasons {
 
 /// An HTTP response block: head, transfer and content decoding, HTML test.
 fn http_payload(mut block: Vec<u8>, payload_type: Option<&str>, max: u64) -> Outcome {
-    let (status, media, label, chunked, encoding, body_start) = match http::parse_response(&block) {
-        Err(first) => return Outcome::Fail("http:bad_header", format!("bad HTTP status line: {first}")),
-        Ok(head) => {
-            let ct = head.get("Content-Type");
-            (
-                head.status,
-                ct.and_then(http::media_type),
-                ct.and_then(charset_param).map(|l| String::from_utf8_lossy(l).into_owned()),
-                head.is_chunked(),
-                head.get("Content-Encoding").map(<[u8]>::to_vec),
-                head.body_start,
-            )
-        }
-    };
+    let mut warnings = Vec::new();
+    let (status, media, label, chunked, encoding, body_start, declared_len) =
+        match http::parse_response(&block) {
+            Err(first) => {
+                return Outcome::Fail("http:bad_header", format!("bad HTTP status line: {first}"))
+            }
+            Ok(head) => {
+                let ct = head.get("Content-Type");
+                (
+                    head.status,
+                    ct.and_then(http::media_type),
+                    ct.and_then(charset_param)
+                        .map(|l| String::from_utf8_lossy(l).into_owned()),
+                    head.is_chunked(),
+                    head.get("Content-Encoding").map(<[u8]>::to_vec),
+                    head.body_start,
+                    head.get("Content-Length").and_then(parse_u64),
+                )
+            }
+        };
     let media = media.or_else(|| payload_type.map(str::to_string));
     if media.as_deref().is_some_and(|m| !http::is_html_media(m)) {
         return Outcome::NonHtml;
     }
     block.drain(..body_start);
     let mut body = block;
+    if !chunked && declared_len.is_some_and(|n| (body.len() as u64) < n) {
+        warnings.push("http:truncated_body");
+    }
     if chunked {
         if let Some(d) = http::dechunk(&body) {
             body = d;
@@ -516,7 +587,10 @@ fn http_payload(mut block: Vec<u8>, payload_type: Option<&str>, max: u64) -> Out
             Ok(b) => b,
             Err(BodyError::TooLarge) => return Outcome::TooLarge,
             Err(BodyError::Unsupported(e)) => {
-                return Outcome::Fail("http:content_encoding", format!("unsupported Content-Encoding: {e}"))
+                return Outcome::Fail(
+                    "http:content_encoding",
+                    format!("unsupported Content-Encoding: {e}"),
+                )
             }
             Err(BodyError::Corrupt(e)) => return Outcome::Fail("http:content_encoding", e),
         };
@@ -532,12 +606,18 @@ fn http_payload(mut block: Vec<u8>, payload_type: Option<&str>, max: u64) -> Out
         charset: label,
         status,
         is_html: true,
+        warnings,
     })
 }
 
 /// A payload without HTTP head (WARC resource, non-HTTP response, ARC
 /// record of a non-HTTP URL): the record's own content type decides.
-fn plain_payload(body: Vec<u8>, content_type: Option<&[u8]>, payload_type: Option<&str>) -> Outcome {
+fn plain_payload(
+    body: Vec<u8>,
+    content_type: Option<&[u8]>,
+    payload_type: Option<&str>,
+) -> Outcome {
+    let warnings = Vec::new();
     let media = content_type
         .and_then(http::media_type)
         .or_else(|| payload_type.map(str::to_string));
@@ -550,9 +630,12 @@ fn plain_payload(body: Vec<u8>, content_type: Option<&[u8]>, payload_type: Optio
     Outcome::Keep(Payload {
         body,
         media,
-        charset: content_type.and_then(charset_param).map(|l| String::from_utf8_lossy(l).into_owned()),
+        charset: content_type
+            .and_then(charset_param)
+            .map(|l| String::from_utf8_lossy(l).into_owned()),
         status: None,
         is_html: true,
+        warnings,
     })
 }
 
@@ -572,7 +655,9 @@ fn finish(outcome: Outcome, rec: RecordInfo, source: &str, reasons: &Reasons) ->
                 offset: rec.offset,
             }
         }
-        Outcome::Fail(reason, detail) => return Item::Failed(Failure::new(reason, rec.offset, detail)),
+        Outcome::Fail(reason, detail) => {
+            return Item::Failed(Failure::new(reason, rec.offset, detail))
+        }
     };
     let tld = rec.url.as_deref().and_then(charset::tld_hint);
     let decoded = charset::decode_vec(p.body, p.charset.as_deref(), p.is_html, tld);
@@ -588,6 +673,13 @@ fn finish(outcome: Outcome, rec: RecordInfo, source: &str, reasons: &Reasons) ->
     }
     if decoded.invalid_bytes > 0 {
         metadata.set("invalid_bytes", Value::from(decoded.invalid_bytes));
+    }
+    let mut warnings = p.warnings;
+    if rec.truncated {
+        warnings.push("warc:truncated_payload");
+    }
+    if !warnings.is_empty() {
+        metadata.set("warnings", Value::from(warnings));
     }
     Item::Doc(Document {
         id: rec.id,
@@ -678,14 +770,21 @@ impl ArcReader {
         if h.length > self.max {
             return self.skip_or(start, h.length, "arc:too_large");
         }
-        let mut body = Vec::with_capacity(usize::try_from(h.length).unwrap_or(0));
+        let mut body = Vec::with_capacity(initial_capacity(h.length));
         match self.input.read_into(&mut body, h.length) {
+            // A stale Archive-length on a complete HTTP message (see WARC).
+            Ok(n) if n < h.length && !is_filedesc && http::is_complete_message(&body) => {
+                self.done = true
+            }
             Ok(n) if n < h.length => {
                 self.done = true;
                 return Item::Failed(Failure::new(
                     "arc:truncated",
                     start,
-                    format!("Archive-length {} but only {n} bytes before end of file", h.length),
+                    format!(
+                        "Archive-length {} but only {n} bytes before end of file",
+                        h.length
+                    ),
                 ));
             }
             Ok(_) => {}
@@ -697,7 +796,10 @@ impl ArcReader {
         if is_filedesc {
             // Line 3 of the version block lists the header fields.
             if let Some(defs) = body.split(|&b| b == b'\n').nth(1) {
-                let n = defs.split(u8::is_ascii_whitespace).filter(|f| !f.is_empty()).count();
+                let n = defs
+                    .split(u8::is_ascii_whitespace)
+                    .filter(|f| !f.is_empty())
+                    .count();
                 if n == 5 || n == 10 {
                     self.nfields = n;
                 }
@@ -712,6 +814,7 @@ impl ArcReader {
             url: Some(clean_url(&h.url)),
             date: h.date,
             offset: start,
+            truncated: false,
         };
         let outcome = if http::is_http_response(&body) {
             http_payload(body, None, self.max)
@@ -745,7 +848,9 @@ impl ArcReader {
 
 /// At least 5 fields and a first field like `scheme:rest`.
 fn looks_like_arc_header(line: &[u8]) -> bool {
-    let mut fields = line.split(u8::is_ascii_whitespace).filter(|f| !f.is_empty());
+    let mut fields = line
+        .split(u8::is_ascii_whitespace)
+        .filter(|f| !f.is_empty());
     let Some(first) = fields.next() else {
         return false;
     };
@@ -845,7 +950,9 @@ mod tests {
         block.extend_from_slice(body);
         record(
             "response",
-            &format!("WARC-Target-URI: {url}\r\nContent-Type: application/http; msgtype=response\r\n"),
+            &format!(
+                "WARC-Target-URI: {url}\r\nContent-Type: application/http; msgtype=response\r\n"
+            ),
             &block,
         )
     }
@@ -862,8 +969,11 @@ mod tests {
         for it in items {
             match it {
                 Item::Doc(_) => docs += 1,
-                Item::Dropped { reason, .. } => *dropped.entry(reason.to_string()).or_default() += 1,
+                Item::Dropped { reason, .. } => {
+                    *dropped.entry(reason.to_string()).or_default() += 1
+                }
                 Item::Failed(f) => *failed.entry(f.reason.to_string()).or_default() += 1,
+                Item::Warning(_) => {}
             }
         }
         (docs, dropped, failed)
@@ -892,14 +1002,26 @@ mod tests {
             "HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=UTF-8\r\n\r\n",
             "<html><body>héllo</body></html>".as_bytes(),
         ));
-        data.extend(response("http://example.com/i.png", "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n\r\n", b"\x89PNG"));
+        data.extend(response(
+            "http://example.com/i.png",
+            "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\n\r\n",
+            b"\x89PNG",
+        ));
         data.extend(record("metadata", "", b"fetchTimeMs: 1\r\n"));
         data.extend(record("revisit", "", b""));
         data.extend(record("continuation", "", b"x"));
         data.extend(record("weird", "", b"x"));
-        data.extend(record("resource", "Content-Type: text/html\r\n", b"<p>res</p>"));
+        data.extend(record(
+            "resource",
+            "Content-Type: text/html\r\n",
+            b"<p>res</p>",
+        ));
         data.extend(record("resource", "Content-Type: text/plain\r\n", b"log"));
-        data.extend(record("conversion", "Content-Type: text/plain\r\n", "plain WET text ✓".as_bytes()));
+        data.extend(record(
+            "conversion",
+            "Content-Type: text/plain\r\n",
+            "plain WET text ✓".as_bytes(),
+        ));
         let items = read(data);
         let (n, dropped, failed) = tally(&items);
         assert_eq!(n, 3);
@@ -917,7 +1039,7 @@ mod tests {
         );
         assert!(failed.is_empty());
         let d = docs(&items);
-        assert_eq!(d[0].id, "urn:uuid:response-80");
+        assert_eq!(d[0].id, "urn:uuid:response-91");
         assert_eq!(d[0].text, "<html><body>héllo</body></html>");
         assert_eq!(d[0].source, "t.warc");
         assert!(d[0].is_html);
@@ -937,7 +1059,8 @@ mod tests {
 
     #[test]
     fn chunked_gzip_and_legacy_charsets() {
-        let gbk_text = "<html><head><title>测试</title></head><body>中文网页内容，欢迎光临。</body></html>";
+        let gbk_text =
+            "<html><head><title>测试</title></head><body>中文网页内容，欢迎光临。</body></html>";
         let (gbk, _, _) = encoding_rs::GBK.encode(gbk_text);
         let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         gz.write_all(&gbk).unwrap();
@@ -954,18 +1077,36 @@ mod tests {
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Encoding: gzip\r\nContent-Type: text/html; charset=gb2312\r\n\r\n",
             &body,
         );
-        let sjis_text = "<html><head><meta charset=\"Shift_JIS\"></head><body>日本語のページ</body></html>";
+        let sjis_text =
+            "<html><head><meta charset=\"Shift_JIS\"></head><body>日本語のページ</body></html>";
         let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode(sjis_text);
-        data.extend(response("http://example.jp/", "HTTP/1.1 200 OK\nContent-Type: text/html\n\n", &sjis));
+        data.extend(response(
+            "http://example.jp/",
+            "HTTP/1.1 200 OK\nContent-Type: text/html\n\n",
+            &sjis,
+        ));
         let latin = "<html><body>Caf\u{e9} cr\u{e8}me</body></html>";
         let (w1252, _, _) = encoding_rs::WINDOWS_1252.encode(latin);
-        data.extend(response("http://example.fr/", "HTTP/1.1 200 OK\r\nContent-Type: text/html;charset=iso-8859-1\r\n\r\n", &w1252));
+        data.extend(response(
+            "http://example.fr/",
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html;charset=iso-8859-1\r\n\r\n",
+            &w1252,
+        ));
         let items = read(data);
         let d = docs(&items);
         assert_eq!(d.len(), 3, "{items:?}");
-        assert_eq!((d[0].text.as_str(), d[0].metadata.charset.as_deref()), (gbk_text, Some("gbk")));
-        assert_eq!((d[1].text.as_str(), d[1].metadata.charset.as_deref()), (sjis_text, Some("shift_jis")));
-        assert_eq!((d[2].text.as_str(), d[2].metadata.charset.as_deref()), (latin, Some("windows-1252")));
+        assert_eq!(
+            (d[0].text.as_str(), d[0].metadata.charset.as_deref()),
+            (gbk_text, Some("gbk"))
+        );
+        assert_eq!(
+            (d[1].text.as_str(), d[1].metadata.charset.as_deref()),
+            (sjis_text, Some("shift_jis"))
+        );
+        assert_eq!(
+            (d[2].text.as_str(), d[2].metadata.charset.as_deref()),
+            (latin, Some("windows-1252"))
+        );
     }
 
     #[test]
@@ -977,13 +1118,21 @@ mod tests {
             "WARC-Identified-Payload-Type: text/html\r\nContent-Type: application/http; msgtype=response\r\n",
             &block,
         );
-        data.extend(record("response", "WARC-Identified-Payload-Type: application/pdf\r\n", &block));
+        data.extend(record(
+            "response",
+            "WARC-Identified-Payload-Type: application/pdf\r\n",
+            &block,
+        ));
         // Neither: sniff the body.
         block = b"HTTP/1.1 200 OK\r\n\r\n\n<!DOCTYPE html><html></html>".to_vec();
         data.extend(record("response", "", &block));
         data.extend(record("response", "", b"HTTP/1.1 200 OK\r\n\r\n%PDF-1.4"));
         // application/http without a status line.
-        data.extend(record("response", "Content-Type: application/http; msgtype=response\r\n", b"garbage\r\n\r\n"));
+        data.extend(record(
+            "response",
+            "Content-Type: application/http; msgtype=response\r\n",
+            b"garbage\r\n\r\n",
+        ));
         // Unsupported content encoding.
         data.extend(record(
             "response",
@@ -994,7 +1143,10 @@ mod tests {
         let (n, dropped, failed) = tally(&items);
         assert_eq!(n, 2);
         assert_eq!(dropped, map(&[("warc:non_html", 2)]));
-        assert_eq!(failed, map(&[("http:bad_header", 1), ("http:content_encoding", 1)]));
+        assert_eq!(
+            failed,
+            map(&[("http:bad_header", 1), ("http:content_encoding", 1)])
+        );
     }
 
     #[test]
@@ -1008,13 +1160,34 @@ mod tests {
     #[test]
     fn truncated_record_fails_and_ends_the_file() {
         let mut data = record("warcinfo", "", b"x");
-        let full = response("http://e.com/", "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n", b"<p>long body</p>");
+        let full = response(
+            "http://e.com/",
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n",
+            b"<p>long body</p>",
+        );
         data.extend(&full[..full.len() - 10]);
         let items = read(data);
         let (n, dropped, failed) = tally(&items);
-        assert_eq!((n, dropped, failed), (0, map(&[("warc:warcinfo", 1)]), map(&[("warc:truncated", 1)])));
+        assert_eq!(
+            (n, dropped, failed),
+            (
+                0,
+                map(&[("warc:warcinfo", 1)]),
+                map(&[("warc:truncated", 1)])
+            )
+        );
         let Item::Failed(f) = &items[1] else { panic!() };
         assert_eq!(f.offset, record("warcinfo", "", b"x").len() as u64);
+        // A stale Content-Length on a complete last HTTP message is accepted.
+        let http = b"HTTP/1.1 200 OK\nContent-Type: text/html\nContent-Length: 9\n\n<p>ok</p>";
+        let mut rec = format!(
+            "WARC/1.0\r\nWARC-Type: response\r\nContent-Length: {}\r\n\r\n",
+            http.len() + 13
+        )
+        .into_bytes();
+        rec.extend(http);
+        let items = read(rec);
+        assert_eq!(docs(&items).len(), 1, "{items:?}");
         // EOF inside the header.
         let items = read(b"WARC/1.0\r\nWARC-Type: response\r\nContent-Len".to_vec());
         assert_eq!(tally(&items).2, map(&[("warc:truncated", 1)]));
@@ -1022,7 +1195,11 @@ mod tests {
 
     #[test]
     fn garbage_between_records_resyncs() {
-        let good = response("http://e.com/", "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n", b"<p>ok</p>");
+        let good = response(
+            "http://e.com/",
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n",
+            b"<p>ok</p>",
+        );
         let mut data = good.clone();
         // Stray bytes (not a record): skipped, not counted.
         data.extend(b"\x00\x00 stray bytes\r\n");
@@ -1049,7 +1226,10 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert!(details[0].starts_with("no WARC version line: WORC/1.1"), "{details:?}");
+        assert!(
+            details[0].starts_with("no WARC version line: WORC/1.1"),
+            "{details:?}"
+        );
         assert_eq!(details[1], "missing Content-Length");
         assert_eq!(details[2], "bad Content-Length: -5");
     }
@@ -1064,9 +1244,17 @@ mod tests {
     #[test]
     fn too_large_is_skipped_without_reading() {
         let big = vec![b'a'; 5000];
-        let mut data = response("http://e.com/", "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n", &big);
+        let mut data = response(
+            "http://e.com/",
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n",
+            &big,
+        );
         data.extend(record("request", "", &big));
-        data.extend(response("http://e.com/", "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n", b"<p>small</p>"));
+        data.extend(response(
+            "http://e.com/",
+            "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n",
+            b"<p>small</p>",
+        ));
         let o = ReaderOptions {
             max_record_bytes: 1000,
             ..opts()
@@ -1082,7 +1270,11 @@ mod tests {
         let mut file = Vec::new();
         for rec in [
             record("warcinfo", "", b"x"),
-            response("http://e.com/", "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n", b"<p>1</p>"),
+            response(
+                "http://e.com/",
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n",
+                b"<p>1</p>",
+            ),
         ] {
             let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
             gz.write_all(&rec).unwrap();
@@ -1095,10 +1287,21 @@ mod tests {
         let path = dir.path().join("records.txt");
         std::fs::write(&path, &file).unwrap();
         let counter = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let items: Vec<Item> = super::super::open(&path, "records.txt", &opts(), counter.clone()).collect();
+        let items: Vec<Item> =
+            super::super::open(&path, "records.txt", &opts(), counter.clone()).collect();
         let (n, dropped, failed) = tally(&items);
-        assert_eq!((n, dropped, failed), (1, map(&[("warc:warcinfo", 1)]), map(&[("decompress:gzip", 1)])));
-        assert_eq!(counter.load(std::sync::atomic::Ordering::Relaxed), file.len() as u64);
+        assert_eq!(
+            (n, dropped, failed),
+            (
+                1,
+                map(&[("warc:warcinfo", 1)]),
+                map(&[("decompress:gzip", 1)])
+            )
+        );
+        assert_eq!(
+            counter.load(std::sync::atomic::Ordering::Relaxed),
+            file.len() as u64
+        );
     }
 
     fn arc_record(url: &str, date: &str, ctype: &str, body: &[u8]) -> Vec<u8> {
@@ -1118,10 +1321,25 @@ mod tests {
             "text/html",
             b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<html>hi</html>",
         ));
-        data.extend(arc_record("http://example.com/x.txt", "20140216050221", "text/plain", b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhi"));
+        data.extend(arc_record(
+            "http://example.com/x.txt",
+            "20140216050221",
+            "text/plain",
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nhi",
+        ));
         data.extend(b"http://example.com/ 1.2.3.4 20140216050221 text/html -1\n\njunk line\n");
-        data.extend(arc_record("dns:example.com", "20140216050221", "text/dns", b"example.com. 300 IN A 1.2.3.4"));
-        let full = arc_record("http://example.com/t", "201402160502", "text/html", b"<html>cut</html>");
+        data.extend(arc_record(
+            "dns:example.com",
+            "20140216050221",
+            "text/dns",
+            b"example.com. 300 IN A 1.2.3.4",
+        ));
+        let full = arc_record(
+            "http://example.com/t",
+            "201402160502",
+            "text/html",
+            b"<html>cut</html>",
+        );
         data.extend(&full[..full.len() - 5]);
         let items: Vec<Item> = read_arc(Box::new(Cursor::new(data)), "t.arc", &opts()).collect();
         let (n, dropped, failed) = tally(&items);
@@ -1131,20 +1349,36 @@ mod tests {
         let d = docs(&items)[0];
         assert_eq!(d.id, "t.arc#1");
         assert_eq!(d.text, "<html>hi</html>");
-        assert_eq!(d.metadata.url.as_deref(), Some("http://example.com/a%20page"));
+        assert_eq!(
+            d.metadata.url.as_deref(),
+            Some("http://example.com/a%20page")
+        );
         assert_eq!(d.metadata.date.as_deref(), Some("2014-02-16T05:02:21Z"));
-        assert_eq!(arc_date("201402160502").as_deref(), Some("2014-02-16T05:02:00Z"));
+        assert_eq!(
+            arc_date("201402160502").as_deref(),
+            Some("2014-02-16T05:02:00Z")
+        );
         assert_eq!(arc_date("2014"), None);
     }
 
     #[test]
     fn arc_v2_layout() {
         let desc = b"2 0 Test\nURL IP-address Archive-date Content-type Result-code Checksum Location Offset Filename Archive-length\n\n";
-        let mut data = format!("filedesc://t.arc 0.0.0.0 20140101000000 text/plain 200 - - 0 t.arc {}\n", desc.len()).into_bytes();
+        let mut data = format!(
+            "filedesc://t.arc 0.0.0.0 20140101000000 text/plain 200 - - 0 t.arc {}\n",
+            desc.len()
+        )
+        .into_bytes();
         data.extend(desc);
         data.push(b'\n');
         let body = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n<html>v2</html>";
-        data.extend(format!("http://e.com/ 1.2.3.4 20140216050221 text/html 200 abc - 123 t.arc {}\n", body.len()).bytes());
+        data.extend(
+            format!(
+                "http://e.com/ 1.2.3.4 20140216050221 text/html 200 abc - 123 t.arc {}\n",
+                body.len()
+            )
+            .bytes(),
+        );
         data.extend(body);
         data.push(b'\n');
         let items: Vec<Item> = read_arc(Box::new(Cursor::new(data)), "t.arc", &opts()).collect();

@@ -123,7 +123,11 @@ pub struct ShardWriter {
 
 impl ShardWriter {
     /// Shards are named `{prefix}_{n:05}.{ext}` inside `dir` (created if missing).
-    pub fn new(dir: impl Into<PathBuf>, prefix: impl Into<String>, opts: WriterOptions) -> Result<Self> {
+    pub fn new(
+        dir: impl Into<PathBuf>,
+        prefix: impl Into<String>,
+        opts: WriterOptions,
+    ) -> Result<Self> {
         let dir = dir.into();
         std::fs::create_dir_all(&dir).map_err(|e| CorpusError::io(&dir, e))?;
         Ok(ShardWriter {
@@ -188,11 +192,14 @@ impl ShardWriter {
             Compression::Zstd => {
                 let mut e = zstd::stream::write::Encoder::new(buf, self.opts.zstd_level)
                     .map_err(|e| CorpusError::io(&tmp, e))?;
-                e.include_checksum(true).map_err(|e| CorpusError::io(&tmp, e))?;
+                e.include_checksum(true)
+                    .map_err(|e| CorpusError::io(&tmp, e))?;
                 Encoder::Zstd(e)
             }
             Compression::Gzip => Encoder::Gzip(
-                flate2::GzBuilder::new().mtime(0).write(buf, flate2::Compression::new(6)),
+                flate2::GzBuilder::new()
+                    .mtime(0)
+                    .write(buf, flate2::Compression::new(6)),
             ),
             Compression::None => Encoder::Plain(buf),
         };
@@ -271,7 +278,13 @@ mod tests {
 
     fn docs(n: usize) -> Vec<Document> {
         (0..n)
-            .map(|i| Document::new(format!("d{i}"), format!("text number {i} ").repeat(10), "src"))
+            .map(|i| {
+                Document::new(
+                    format!("d{i}"),
+                    format!("text number {i} ").repeat(10),
+                    "src",
+                )
+            })
             .collect()
     }
 
@@ -287,7 +300,10 @@ mod tests {
         }
         let st = w.finish().unwrap();
         assert_eq!(st.docs, 50);
-        let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
         files.sort();
         assert_eq!(files.len() as u64, st.shards);
         files
@@ -301,7 +317,9 @@ mod tests {
             assert!(files.len() > 3, "{c:?}: {files:?}");
             let back: Vec<Document> = files.iter().flat_map(|f| read_shard(f).unwrap()).collect();
             assert_eq!(back, docs(50));
-            assert!(files[0].to_string_lossy().ends_with(&format!("00000_00000.{}", c.extension())));
+            assert!(files[0]
+                .to_string_lossy()
+                .ends_with(&format!("00000_00000.{}", c.extension())));
         }
     }
 

@@ -147,6 +147,7 @@ pub fn table(s: &RunStats) -> String {
             st.seconds
         );
     }
+    waterfall(&mut o, s);
     let mut reasons: Vec<(&String, &u64)> = s.dropped.iter().collect();
     reasons.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     if !reasons.is_empty() {
@@ -171,4 +172,96 @@ pub fn table(s: &RunStats) -> String {
         }
     }
     o
+}
+
+/// The removal waterfall (as in Figure 2 of the RefinedWeb paper): for each
+/// step, the share of its input it removed and the share of the run's input
+/// still left after it, in documents and in characters.
+fn waterfall(o: &mut String, s: &RunStats) {
+    let Some(first) = s.stages.first() else {
+        return;
+    };
+    let pct_of = |a: u64, b: u64| {
+        if b == 0 {
+            0.0
+        } else {
+            100.0 * a as f64 / b as f64
+        }
+    };
+    let _ = writeln!(
+        o,
+        "\nremoval waterfall (removed: % of the step's input; left: % of the run's input)"
+    );
+    let _ = writeln!(
+        o,
+        "{:<16} {:>13} {:>10} {:>14} {:>11}",
+        "step", "docs removed", "docs left", "chars removed", "chars left"
+    );
+    // The readers' step: records that never became documents (non-HTML,
+    // request records, failures). Characters are counted from the first stage.
+    let records = s.input_docs;
+    let _ = writeln!(
+        o,
+        "{:<16} {:>12.1}% {:>9.1}% {:>14} {:>11}",
+        "read",
+        pct_of(records - first.docs_in.min(records), records),
+        pct_of(first.docs_in, records),
+        "-",
+        "100.0%"
+    );
+    for st in &s.stages {
+        let _ = writeln!(
+            o,
+            "{:<16} {:>12.1}% {:>9.1}% {:>13.1}% {:>10.1}%",
+            st.name,
+            pct_of(st.docs_in - st.docs_out.min(st.docs_in), st.docs_in),
+            pct_of(st.docs_out, records),
+            pct_of(st.chars_in.saturating_sub(st.chars_out), st.chars_in),
+            pct_of(st.chars_out, first.chars_in),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use refinery_corpus::stage::StageStats;
+
+    #[test]
+    fn waterfall_shows_removed_and_left_shares() {
+        let stage = |name: &str, di, do_, ci, co| StageStats {
+            name: name.into(),
+            kind: "filter".into(),
+            docs_in: di,
+            docs_out: do_,
+            chars_in: ci,
+            chars_out: co,
+            ..Default::default()
+        };
+        let s = RunStats {
+            input_docs: 200,
+            stages: vec![
+                stage("extract", 100, 80, 10_000, 4_000),
+                stage("length_filter", 80, 40, 4_000, 3_000),
+            ],
+            ..Default::default()
+        };
+        let mut o = String::new();
+        waterfall(&mut o, &s);
+        let lines: Vec<&str> = o.lines().collect();
+        assert!(
+            lines[3].starts_with("read") && lines[3].contains("50.0%"),
+            "{o}"
+        );
+        // extract removed 20% of its docs, 40% of the input remains; 60% of chars removed.
+        assert!(
+            lines[4].contains("20.0%") && lines[4].contains("40.0%") && lines[4].contains("60.0%"),
+            "{o}"
+        );
+        // length_filter removed 50% of its docs; 20% of the input and 30% of the chars are left.
+        assert!(
+            lines[5].contains("50.0%") && lines[5].contains("20.0%") && lines[5].contains("30.0%"),
+            "{o}"
+        );
+    }
 }

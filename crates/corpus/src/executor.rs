@@ -130,49 +130,11 @@ pub fn run(job: &Job, stages: &StageFactory<'_>, progress: &Progress) -> Result<
         .tasks_total
         .store(pending.len() as u64, Ordering::Relaxed);
 
-    let next = AtomicUsize::new(0);
-    let errors: Mutex<Vec<(usize, CorpusError)>> = Mutex::new(Vec::new());
-    let threads = job.workers.min(pending.len()).max(1);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            s.spawn(|| loop {
-                if progress.cancel.load(Ordering::Relaxed) {
-                    break;
-                }
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&task) = pending.get(k) else { break };
-                if let Err(e) = run_task(job, task, stages, progress) {
-                    if let Ok(mut errs) = errors.lock() {
-                        errs.push((task, e));
-                    }
-                }
-                progress.tasks_done.fetch_add(1, Ordering::Relaxed);
-            });
-        }
-    });
-
-    let mut errors = errors.into_inner().unwrap_or_default();
-    if !errors.is_empty() {
-        errors.sort_by_key(|(t, _)| *t);
-        if errors
-            .iter()
-            .all(|(_, e)| matches!(e, CorpusError::Cancelled))
-        {
-            return Err(CorpusError::Cancelled);
-        }
-        let msg = errors
-            .iter()
-            .map(|(t, e)| format!("task {t}: {e}"))
-            .collect::<Vec<_>>()
-            .join("; ");
-        return Err(CorpusError::Task {
-            task: errors[0].0,
-            message: format!(
-                "{} task(s) failed (rerun to retry them): {msg}",
-                errors.len()
-            ),
-        });
-    }
+    run_pool(&pending, job.workers, &progress.cancel, |task| {
+        let r = run_task(job, task, stages, progress);
+        progress.tasks_done.fetch_add(1, Ordering::Relaxed);
+        r
+    })?;
     if progress.cancel.load(Ordering::Relaxed) {
         return Err(CorpusError::Cancelled);
     }
@@ -193,6 +155,81 @@ pub fn run(job: &Job, stages: &StageFactory<'_>, progress: &Progress) -> Result<
         tasks_skipped: skipped,
         stats,
     })
+}
+
+/// Runs `f(task)` for every task in `tasks` on `workers` threads, in task
+/// order, until done or `cancel` is set. Every task runs even if others
+/// fail; the error names all failed tasks. This is the pool behind [`run`],
+/// public so that multi-step jobs (e.g. MinHash dedup: signatures → buckets →
+/// clusters → filter) run their steps under the same contract: completion
+/// markers (see [`is_step_complete`]/[`mark_step_complete`]), resume, and a
+/// worker count that never changes the output.
+pub fn run_pool(
+    tasks: &[usize],
+    workers: usize,
+    cancel: &AtomicBool,
+    f: impl Fn(usize) -> Result<()> + Sync,
+) -> Result<()> {
+    let next = AtomicUsize::new(0);
+    let errors: Mutex<Vec<(usize, CorpusError)>> = Mutex::new(Vec::new());
+    let threads = workers.min(tasks.len()).max(1);
+    std::thread::scope(|s| {
+        for _ in 0..threads {
+            s.spawn(|| loop {
+                if cancel.load(Ordering::Relaxed) {
+                    break;
+                }
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&task) = tasks.get(k) else { break };
+                if let Err(e) = f(task) {
+                    if let Ok(mut errs) = errors.lock() {
+                        errs.push((task, e));
+                    }
+                }
+            });
+        }
+    });
+    let mut errors = errors.into_inner().unwrap_or_default();
+    if errors.is_empty() {
+        return if cancel.load(Ordering::Relaxed) {
+            Err(CorpusError::Cancelled)
+        } else {
+            Ok(())
+        };
+    }
+    errors.sort_by_key(|(t, _)| *t);
+    if errors
+        .iter()
+        .all(|(_, e)| matches!(e, CorpusError::Cancelled))
+    {
+        return Err(CorpusError::Cancelled);
+    }
+    let msg = errors
+        .iter()
+        .map(|(t, e)| format!("task {t}: {e}"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(CorpusError::Task {
+        task: errors[0].0,
+        message: format!(
+            "{} task(s) failed (rerun to retry them): {msg}",
+            errors.len()
+        ),
+    })
+}
+
+/// True when `step_dir/completions/{task:05}` exists.
+pub fn is_step_complete(step_dir: &Path, task: usize) -> bool {
+    step_dir
+        .join(COMPLETIONS_DIR)
+        .join(task_name(task))
+        .exists()
+}
+
+/// Writes `step_dir/completions/{task:05}`: call it last, after the task's
+/// outputs are durably in place.
+pub fn mark_step_complete(step_dir: &Path, task: usize) -> Result<()> {
+    write_atomic(&step_dir.join(COMPLETIONS_DIR).join(task_name(task)), b"")
 }
 
 /// Creates the output layout and checks (or records) the run fingerprint.
@@ -253,7 +290,7 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value) -> String {
 
 /// True when task `t` has its completion marker.
 pub fn is_complete(out: &Path, t: usize) -> bool {
-    out.join(COMPLETIONS_DIR).join(task_name(t)).exists()
+    is_step_complete(out, t)
 }
 
 fn task_files(job: &Job, task: usize) -> impl Iterator<Item = &InputFile> {
@@ -431,8 +468,7 @@ fn run_task(job: &Job, task: usize, factory: &StageFactory<'_>, progress: &Progr
         source: e,
     })?;
     write_atomic(&stats_path, &json)?;
-    write_atomic(&out.join(COMPLETIONS_DIR).join(&name), b"")?;
-    Ok(())
+    mark_step_complete(out, task)
 }
 
 /// Reads `stats/*.json` of a complete run and merges them.
@@ -448,4 +484,57 @@ pub fn merge_stats(out: &Path, tasks: usize) -> Result<RunStats> {
         all.push(ts);
     }
     RunStats::merge(&all)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+
+    #[test]
+    fn pool_runs_every_task_and_names_the_failures() {
+        let ran = AtomicU64::new(0);
+        let cancel = AtomicBool::new(false);
+        let err = run_pool(&[0, 1, 2, 3, 4], 2, &cancel, |t| {
+            ran.fetch_add(1, Ordering::Relaxed);
+            if t % 2 == 1 {
+                Err(CorpusError::Task {
+                    task: t,
+                    message: "boom".into(),
+                })
+            } else {
+                Ok(())
+            }
+        })
+        .unwrap_err();
+        assert_eq!(ran.load(Ordering::Relaxed), 5);
+        let msg = err.to_string();
+        assert!(
+            msg.contains("2 task(s) failed") && msg.contains("task 1:") && msg.contains("task 3:"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn cancel_stops_new_tasks() {
+        let cancel = AtomicBool::new(false);
+        let ran = AtomicU64::new(0);
+        let err = run_pool(&[0, 1, 2, 3], 1, &cancel, |_| {
+            ran.fetch_add(1, Ordering::Relaxed);
+            cancel.store(true, Ordering::Relaxed);
+            Ok(())
+        })
+        .unwrap_err();
+        assert!(matches!(err, CorpusError::Cancelled));
+        assert_eq!(ran.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn step_markers_round_trip() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(!is_step_complete(dir.path(), 3));
+        mark_step_complete(dir.path(), 3).unwrap();
+        assert!(is_step_complete(dir.path(), 3));
+        assert!(dir.path().join("completions/00003").exists());
+    }
 }

@@ -83,5 +83,7 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
         output.display(),
         output.display()
     );
+    // Refined text -> a small BPE tokenizer -> token shards.
+    crate::tokenize::demo_tokens(&output.join(DATA_DIR), &args.output)?;
     Ok(code)
 }

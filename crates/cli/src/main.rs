@@ -1,11 +1,15 @@
 //! `refinery`: the command-line tool. This crate only parses arguments and
 //! connects the library crates; all the work happens in them.
 
+mod dedup;
 mod demo;
 mod extract;
+mod langid;
 mod progress;
 mod report;
 mod run;
+mod slurm;
+mod tokenize;
 
 use std::process::ExitCode;
 
@@ -20,7 +24,11 @@ Examples:
   refinery run pipeline.toml --tasks 16 --workers 2
   refinery stats out/
   refinery extract page.html.gz
-  refinery presets";
+  refinery langid --model lid.176.ftz < lines.txt
+  refinery presets
+  refinery tokenizer train --model bpe --vocab-size 32000 out/data/ -o tok.json
+  refinery tokenize --tokenizer tok.json out/data/ --output tokens/
+  refinery tokens inspect tokens/";
 
 #[derive(Parser)]
 #[command(name = "refinery", version, about = ABOUT, after_help = EXAMPLES)]
@@ -33,24 +41,39 @@ struct Cli {
 enum Command {
     /// Run a pipeline (a TOML file or a preset) over input files.
     Run(run::RunArgs),
+    /// Corpus-wide dedup: MinHash-LSH near-duplicates, and explain a removal.
+    Dedup(dedup::DedupArgs),
     /// Show the per-stage table and accounting of a run directory.
     Stats(report::StatsArgs),
     /// Extract the main text of HTML files (gzipped or not) as JSON lines.
     Extract(extract::ExtractArgs),
+    /// Identify the language of each line on stdin (built-in or fastText model).
+    Langid(langid::LangidArgs),
     /// Refine the embedded sample crawl with the default preset.
     Demo(demo::DemoArgs),
     /// List the shipped presets, or print one.
     Presets(run::PresetsArgs),
+    /// Train a tokenizer, or encode/decode with one.
+    Tokenizer(tokenize::TokenizerArgs),
+    /// Encode documents into token shards for training.
+    Tokenize(tokenize::TokenizeArgs),
+    /// Inspect token shards.
+    Tokens(tokenize::TokensArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(a) => run::run(a),
+        Command::Dedup(a) => dedup::dedup(a),
         Command::Stats(a) => report::stats(a),
         Command::Extract(a) => extract::extract(a),
+        Command::Langid(a) => langid::langid(a),
         Command::Demo(a) => demo::demo(a),
         Command::Presets(a) => run::presets(a),
+        Command::Tokenizer(a) => tokenize::tokenizer(a),
+        Command::Tokenize(a) => tokenize::tokenize(a),
+        Command::Tokens(a) => tokenize::tokens(a),
     };
     match result {
         Ok(code) => code,

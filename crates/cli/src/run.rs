@@ -10,6 +10,7 @@ use refinery_corpus::readers::{Format, TextUnit};
 use refinery_corpus::writers::Compression;
 use refinery_pipeline::{presets, Pipeline, PipelineConfig};
 
+use crate::slurm::{self_exe, shell_quote, submit, SlurmArgs, Step};
 use crate::{progress, report};
 
 const RUN_EXAMPLES: &str = "\
@@ -77,6 +78,17 @@ pub struct RunArgs {
     /// Print the merged stats as JSON instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// Where the tasks run: threads here, or Slurm job arrays.
+    #[arg(long, value_enum, default_value = "local", conflicts_with = "task")]
+    pub executor: ExecutorArg,
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExecutorArg {
+    Local,
+    Slurm,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -170,11 +182,51 @@ impl RunArgs {
 
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let (cfg, name) = args.config()?;
-    let pipeline = cfg.validate(&name)?;
+    let pipeline = cfg.clone().validate(&name)?;
     if args.overwrite {
         remove_run(&pipeline.output)?;
     }
+    if args.executor == ExecutorArg::Slurm {
+        return submit_slurm(cfg, &name, &args.slurm);
+    }
     execute(&pipeline, args.task, args.quiet, args.json)
+}
+
+/// Writes the effective pipeline to OUT/slurm/pipeline.toml and submits: an
+/// array of `tasks` ranks, then a check of the merged stats. The jobs run in
+/// the submission directory (`--chdir`), so paths, and therefore document
+/// sources and output bytes, are exactly those of a local run.
+fn submit_slurm(mut cfg: PipelineConfig, name: &str, slurm: &SlurmArgs) -> Result<ExitCode> {
+    let out = cfg.output.path.clone().context("no output directory")?;
+    std::fs::create_dir_all(&out).with_context(|| out.display().to_string())?;
+    let out = out.canonicalize()?;
+    cfg.executor.workers = slurm.slurm_cpus.max(1);
+    let pipeline = cfg.clone().validate(name)?;
+    let dir = out.join("slurm");
+    std::fs::create_dir_all(&dir)?;
+    let toml_path = dir.join("pipeline.toml");
+    std::fs::write(&toml_path, cfg.to_toml()?).with_context(|| toml_path.display().to_string())?;
+    let exe = shell_quote(&self_exe()?.display().to_string());
+    let toml_arg = shell_quote(&toml_path.display().to_string());
+    let steps = [
+        Step {
+            name: "run".into(),
+            tasks: pipeline.tasks,
+            command: format!("{exe} run {toml_arg} --task \"$SLURM_ARRAY_TASK_ID\" --quiet"),
+        },
+        Step {
+            name: "stats".into(),
+            tasks: 1,
+            command: format!("{exe} stats {}", shell_quote(&out.display().to_string())),
+        },
+    ];
+    submit(&dir, &steps, slurm)?;
+    println!(
+        "scripts and logs in {}; when the jobs finish: refinery stats {}",
+        dir.display(),
+        out.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs a validated pipeline, prints the report, and maps the outcome to an exit code.

@@ -5,10 +5,13 @@
 //! * [`exact`]: [`ExactDedup`] keeps the first document of each normalized
 //!   text within a task (drop reason `exact_dedup:duplicate`).
 //!
-//! Dedup across tasks (and near-duplicate detection with MinHash) needs
-//! several stages over the whole corpus: every task writes its hashes, a
-//! second stage merges them and decides which copy survives, a third
-//! filters. That is a later, multi-stage step; the stages here see one task.
+//! * [`minhash`]: corpus-wide MinHash-LSH near-duplicate removal in four
+//!   resumable steps (signatures → buckets → clusters → filter), run by
+//!   `refinery dedup minhash`; see `docs/dedup.md`.
+//!
+//! Dedup across tasks needs several steps over the whole corpus: every
+//! task writes its hashes, a second step merges them and decides which copy
+//! survives, a third filters. [`ExactDedup`] sees one task.
 //!
 //! ```
 //! use refinery_corpus::{Document, Filter, Verdict};
@@ -24,5 +27,6 @@
 //! ```
 
 pub mod exact;
+pub mod minhash;
 
 pub use exact::{normalize, ExactDedup, ExactDedupConfig, HASH_KEY, REASON_DUPLICATE};

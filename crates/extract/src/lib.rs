@@ -40,6 +40,7 @@
 //! ```
 
 mod render;
+mod rules;
 mod stage;
 mod text;
 
@@ -122,26 +123,43 @@ fn extract_inner(html: &str, opts: &ExtractOptions) -> Extracted {
     let doc = Document::from(html);
     let title = render::title(&doc);
 
-    let mut body = None;
+    let page = render::Page::new(&doc);
+    let rules = page.rules_pick();
+
+    let mut readable = None;
     if opts.readability {
         let elements = doc.tree.len();
         if (opts.max_readability_elements == 0 || elements <= opts.max_readability_elements)
             && !render::deeper_than(&doc.tree, READABILITY_MAX_DEPTH)
         {
-            body = readability_text(doc.clone());
+            readable = readability_text(doc.clone());
         }
     }
-    let body = match body {
-        Some(r) if r.chars().count() >= READABILITY_TRUST_CHARS => r,
-        Some(r) => {
-            let f = render::fallback_text(&doc);
-            if f.chars().count() > FALLBACK_RATIO * r.chars().count().max(1) {
+    if knob("dbg").is_some() {
+        eprintln!(
+            "DBG has_pick {} has_read {}",
+            rules.is_some(),
+            readable.as_ref().map_or(0, |r| r.chars().count())
+        );
+    }
+    let body = match (rules, readable) {
+        (Some(pick), r) => choose(pick, r),
+        (None, Some(r))
+            if r.chars().count() as f64 >= knob("tc").unwrap_or(READABILITY_TRUST_CHARS as f64) =>
+        {
+            r
+        }
+        (None, Some(r)) => {
+            let f = page.fallback_text();
+            if f.chars().count() as f64
+                > knob("fr").unwrap_or(FALLBACK_RATIO as f64) * r.chars().count().max(1) as f64
+            {
                 f
             } else {
                 r
             }
         }
-        None => render::fallback_text(&doc),
+        (None, None) => page.fallback_text(),
     };
 
     let mut out = String::with_capacity(body.len() + 64);
@@ -159,6 +177,33 @@ fn extract_inner(html: &str, opts: &ExtractOptions) -> Extracted {
     };
     text = text::normalize(&text, opts.max_newlines);
     Extracted { title, text }
+}
+
+/// Chooses between the rule-based container and Readability's pick, as
+/// trafilatura's `compare_extraction` does: the container wins unless
+/// Readability finds more than twice as much text, or the container holds no
+/// paragraphs (or more tables than paragraphs) and Readability a fair amount.
+fn choose(pick: render::Pick, readable: Option<String>) -> String {
+    let Some(r) = readable else {
+        return pick.text;
+    };
+    let (len_p, len_r) = (pick.text.chars().count(), r.chars().count());
+    let (cp, cr) = (knob("cp").unwrap_or(2.0), knob("cr").unwrap_or(2.0));
+    if knob("dbg").is_some() {
+        eprintln!(
+            "DBG pick {len_p} read {len_r} p_chars {} table_heavy {}",
+            pick.p_chars, pick.table_heavy
+        );
+    }
+    if len_r == 0 || len_p as f64 > cp * len_r as f64 {
+        return pick.text;
+    }
+    if len_r as f64 > cr * len_p as f64
+        || ((pick.p_chars == 0 || pick.table_heavy) && len_r > 2 * render::MIN_CANDIDATE_CHARS)
+    {
+        return r;
+    }
+    pick.text
 }
 
 /// Runs Readability on `doc` and renders the article it finds; `None` when it
@@ -191,3 +236,21 @@ fn readability_text(doc: Document) -> Option<String> {
 
 #[cfg(test)]
 mod tests;
+
+/// TEMP experiment knobs.
+#[allow(dead_code)]
+pub(crate) fn knob(name: &str) -> Option<f64> {
+    use std::sync::OnceLock;
+    static K: OnceLock<Vec<(String, f64)>> = OnceLock::new();
+    let k = K.get_or_init(|| {
+        std::env::var("RX")
+            .unwrap_or_default()
+            .split(',')
+            .filter_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                Some((k.to_string(), v.parse().ok()?))
+            })
+            .collect()
+    });
+    k.iter().find(|(n, _)| n == name).map(|(_, v)| *v)
+}

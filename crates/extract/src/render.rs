@@ -12,7 +12,7 @@ use crate::text::collapse_ws;
 
 /// How an element takes part in the text.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Kind {
+pub(crate) enum Kind {
     /// Not rendered at all (scripts, navigation, forms, media, …).
     Skip,
     /// Paragraph-level block: a blank line before and after.
@@ -51,12 +51,21 @@ fn kind_of(name: &str) -> Kind {
 }
 
 /// Element facts the renderer needs, read once per element.
-struct ElemInfo {
-    kind: Kind,
-    hidden: bool,
+pub(crate) struct ElemInfo {
+    pub(crate) kind: Kind,
+    pub(crate) hidden: bool,
     boilerplate_attr: Attr,
     is_link: bool,
     is_structural: bool,
+    /// Paragraph-like element whose text counts in `blocks_only` rendering.
+    text_block: bool,
+    /// `<noscript>` or `<form>`: skipped, unless it holds a page's worth of
+    /// text (ASP.NET pages sit in one big form; some pages in a noscript).
+    pub(crate) noscript: u32,
+    /// `<header>`: skipped at page level, kept inside an `<article>` or a
+    /// picked content container (title, lead paragraph).
+    header: bool,
+    article: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -68,7 +77,7 @@ enum Attr {
     Strong,
 }
 
-fn elem_info(node: &TreeNode) -> Option<ElemInfo> {
+pub(crate) fn elem_info(node: &TreeNode) -> Option<ElemInfo> {
     let NodeData::Element(el) = &node.data else {
         return None;
     };
@@ -117,12 +126,47 @@ fn elem_info(node: &TreeNode) -> Option<ElemInfo> {
         kind = Kind::Skip;
     }
     let is_structural = matches!(name, "html" | "body" | "main" | "article");
+    let text_block = matches!(
+        name,
+        "p" | "h1"
+            | "h2"
+            | "h3"
+            | "h4"
+            | "h5"
+            | "h6"
+            | "li"
+            | "dt"
+            | "dd"
+            | "blockquote"
+            | "pre"
+            | "code"
+            | "q"
+            | "td"
+            | "th"
+            | "caption"
+            | "b"
+            | "strong"
+            | "i"
+            | "em"
+            | "u"
+            | "listing"
+            | "xmp"
+            | "plaintext"
+    );
     Some(ElemInfo {
         kind,
         hidden,
         boilerplate_attr: classify_attr(&classes),
         is_link,
         is_structural,
+        text_block,
+        noscript: match name {
+            "noscript" => BIG_NOSCRIPT_CHARS,
+            "form" => BIG_FORM_CHARS,
+            _ => 0,
+        },
+        header: name == "header",
+        article: name == "article",
     })
 }
 
@@ -164,7 +208,6 @@ const STRONG: &[&str] = &[
     "copyright",
     "signup",
     "login",
-    "widget",
     "tagcloud",
     "print-only",
     "screen-reader",
@@ -200,7 +243,7 @@ const UNLIKELY: &[&str] = &[
 
 /// Whole words (split at `-`, `_`, space) that mark boilerplate.
 const UNLIKELY_WORDS: &[&str] = &[
-    "ad", "ads", "nav", "tags", "tag", "share", "social", "top", "bottom", "links", "more",
+    "ad", "ads", "nav", "tags", "tag", "share", "social", "links", "more",
 ];
 
 /// Words that say "this is the content".
@@ -213,7 +256,7 @@ fn classify_attr(classes: &str) -> Attr {
         return Attr::Clean;
     }
     let lower = classes.to_ascii_lowercase();
-    if STRONG.iter().any(|w| lower.contains(w)) {
+    if strong_match(classes, &lower) {
         return Attr::Strong;
     }
     let unlikely = UNLIKELY.iter().any(|w| lower.contains(w))
@@ -221,10 +264,53 @@ fn classify_attr(classes: &str) -> Attr {
             .split(|c: char| c == '-' || c == '_' || c.is_whitespace())
             .any(|w| UNLIKELY_WORDS.contains(&w));
     if unlikely && !CONTENT.iter().any(|w| lower.contains(w)) {
+        if crate::knob("dbgattr").is_some() {
+            eprintln!("UNLIKELY in {lower}");
+        }
         Attr::Unlikely
     } else {
         Attr::Clean
     }
+}
+
+/// Whether a [`STRONG`] word starts or ends a word of the class/id list:
+/// words are split at non-alphanumerics and camelCase humps, so `site-footer`,
+/// `commentList` and `sharebar` match but `APageRoot` (pager) does not.
+/// Words with a `-` in them match as substrings. `widget` only matches at the
+/// start of a class (`widget_text`, `widget-area`), not inside page-builder
+/// names (`elementor-widget-text-editor`).
+fn strong_match(classes: &str, lower: &str) -> bool {
+    if STRONG.iter().any(|w| w.contains('-') && lower.contains(w)) {
+        return true;
+    }
+    if lower.split_whitespace().any(|t| t.starts_with("widget")) {
+        return true;
+    }
+    let mut word = String::new();
+    let mut prev_lower = false;
+    let check = |word: &mut String| {
+        let hit = !word.is_empty()
+            && STRONG
+                .iter()
+                .any(|w| !w.contains('-') && (word.starts_with(w) || word.ends_with(w)));
+        word.clear();
+        hit
+    };
+    for c in classes.chars() {
+        if !c.is_ascii_alphanumeric() {
+            if check(&mut word) {
+                return true;
+            }
+            prev_lower = false;
+            continue;
+        }
+        if c.is_ascii_uppercase() && prev_lower && check(&mut word) {
+            return true;
+        }
+        prev_lower = c.is_ascii_lowercase() || c.is_ascii_digit();
+        word.push(c.to_ascii_lowercase());
+    }
+    check(&mut word)
 }
 
 /// Hashes a [`NodeId`] (one `u32`) by multiplication: ids are dense indices.
@@ -253,7 +339,7 @@ pub(crate) struct Stats {
 }
 
 impl Stats {
-    fn compute(tree: &Tree, root: NodeId) -> Stats {
+    pub(crate) fn compute(tree: &Tree, root: NodeId) -> Stats {
         let mut sizes: HashMap<NodeId, (u32, u32), BuildHasherDefault<IdHasher>> =
             HashMap::default();
         // Pre-order list of (node, parent, own text, is link); processed in
@@ -272,10 +358,7 @@ impl Stats {
                     NodeData::Element(el) => {
                         let name: &str = &el.name.local;
                         (
-                            matches!(
-                                name,
-                                "script" | "style" | "noscript" | "template" | "head" | "svg"
-                            ),
+                            matches!(name, "script" | "style" | "template" | "head" | "svg"),
                             0,
                             name == "a",
                         )
@@ -307,7 +390,7 @@ impl Stats {
         Stats { sizes }
     }
 
-    fn text(&self, id: NodeId) -> u32 {
+    pub(crate) fn text(&self, id: NodeId) -> u32 {
         self.sizes.get(&id).map_or(0, |s| s.0)
     }
 
@@ -316,17 +399,21 @@ impl Stats {
     }
 }
 
+/// See [`Strip::big_noscript`].
+const BIG_NOSCRIPT_CHARS: u32 = 200;
+const BIG_FORM_CHARS: u32 = 500;
+
 /// Context of the boilerplate stripper: the text sizes and the total.
 pub(crate) struct Strip<'s> {
-    stats: &'s Stats,
-    total: u32,
+    pub(crate) stats: &'s Stats,
+    pub(crate) total: u32,
     /// Also drop link-dense blocks.
-    link_dense: bool,
+    pub(crate) link_dense: bool,
 }
 
 impl Strip<'_> {
     /// Whether an element is boilerplate to drop with all it holds.
-    fn drop(&self, id: NodeId, info: &ElemInfo) -> bool {
+    pub(crate) fn drop(&self, id: NodeId, info: &ElemInfo) -> bool {
         if info.is_structural {
             return false;
         }
@@ -335,6 +422,9 @@ impl Strip<'_> {
         // its name: `<div id="page-with-sidebar">` around everything.
         let wrapper = text > 200 && text * 2 > self.total;
         if info.boilerplate_attr != Attr::Clean && !wrapper {
+            if crate::knob("dbgdrop").is_some_and(|v| text as f64 >= v) {
+                eprintln!("DROP attr {:?} text {text}", info.boilerplate_attr);
+            }
             return true;
         }
         if text == 0 {
@@ -388,20 +478,39 @@ impl Out {
 
 /// Renders the subtree at `root` as text (not yet normalized: see
 /// [`crate::text::normalize`]). With `strip`, boilerplate subtrees are left out.
-pub(crate) fn render(tree: &Tree, root: NodeId, strip: Option<&Strip<'_>>) -> String {
+/// With `blocks_only`, only text inside paragraph-like elements (`p`, headings,
+/// list items, quotes, code, table cells, emphasis) or right after a `<br>` is
+/// kept: loose text in `div`s (bylines, dates, widget labels) is not.
+pub(crate) fn render(
+    tree: &Tree,
+    root: NodeId,
+    strip: Option<&Strip<'_>>,
+    blocks_only: bool,
+    keep_headers: bool,
+) -> String {
     enum Step {
         Enter(NodeId),
-        Exit(Kind),
+        Exit(Kind, bool, bool),
     }
     let mut out = Out {
         s: String::new(),
         pending: 0,
     };
     let mut pre_depth = 0usize;
+    let mut block_depth = 0usize;
+    let mut br_tail = false;
+    let mut article_depth = 0usize;
     let mut stack = vec![Step::Enter(root)];
     while let Some(step) = stack.pop() {
         let id = match step {
-            Step::Exit(kind) => {
+            Step::Exit(kind, text_block, article) => {
+                if text_block {
+                    block_depth = block_depth.saturating_sub(1);
+                }
+                if article {
+                    article_depth = article_depth.saturating_sub(1);
+                }
+                br_tail = false;
                 match kind {
                     Kind::Para => out.block(2),
                     Kind::Pre => {
@@ -409,7 +518,10 @@ pub(crate) fn render(tree: &Tree, root: NodeId, strip: Option<&Strip<'_>>) -> St
                         pre_depth = pre_depth.saturating_sub(1);
                     }
                     Kind::Line => out.block(1),
-                    Kind::Br => out.br(),
+                    Kind::Br => {
+                        out.br();
+                        br_tail = true;
+                    }
                     Kind::Cell => {
                         if out.pending == 0 {
                             out.s.push('\t');
@@ -421,10 +533,13 @@ pub(crate) fn render(tree: &Tree, root: NodeId, strip: Option<&Strip<'_>>) -> St
             }
             Step::Enter(id) => id,
         };
+        let keep_text = !blocks_only || block_depth > 0 || br_tail;
         let info = tree
             .query_node(&id, |node| match &node.data {
                 NodeData::Text { contents } => {
-                    out.text(contents, pre_depth > 0);
+                    if keep_text {
+                        out.text(contents, pre_depth > 0);
+                    }
                     None
                 }
                 NodeData::Element(_) => elem_info(node),
@@ -434,11 +549,22 @@ pub(crate) fn render(tree: &Tree, root: NodeId, strip: Option<&Strip<'_>>) -> St
                     boilerplate_attr: Attr::Clean,
                     is_link: false,
                     is_structural: true,
+                    text_block: false,
+                    noscript: 0,
+                    header: false,
+                    article: false,
                 }),
                 _ => None,
             })
             .flatten();
-        let Some(info) = info else { continue };
+        let Some(mut info) = info else { continue };
+        br_tail = false;
+        if info.noscript > 0 && strip.is_some_and(|s| s.stats.text(id) >= info.noscript) {
+            info.kind = Kind::Line;
+        }
+        if info.header && (keep_headers || article_depth > 0) {
+            info.kind = Kind::Line;
+        }
         if info.kind == Kind::Skip || info.hidden {
             continue;
         }
@@ -456,7 +582,13 @@ pub(crate) fn render(tree: &Tree, root: NodeId, strip: Option<&Strip<'_>>) -> St
             Kind::Line => out.block(1),
             _ => {}
         }
-        stack.push(Step::Exit(info.kind));
+        if info.text_block {
+            block_depth += 1;
+        }
+        if info.article {
+            article_depth += 1;
+        }
+        stack.push(Step::Exit(info.kind, info.text_block, info.article));
         for child in tree.child_ids_of_it(&id, true) {
             stack.push(Step::Enter(child));
         }
@@ -464,20 +596,127 @@ pub(crate) fn render(tree: &Tree, root: NodeId, strip: Option<&Strip<'_>>) -> St
     out.s
 }
 
-/// Text of the page with boilerplate stripped: the whole `<body>`, or its
-/// `<main>`/single `<article>` when that holds a fair share of the text.
-pub(crate) fn fallback_text(doc: &Document) -> String {
-    let tree = &doc.tree;
-    let page_root = tree.body().map(|b| b.id).unwrap_or_else(|| tree.root().id);
-    let stats = Stats::compute(tree, page_root);
-    let total = stats.text(page_root);
-    let root = content_root(doc, &stats, total).unwrap_or(page_root);
-    let strip = Strip {
-        stats: &stats,
-        total: stats.text(root),
-        link_dense: true,
-    };
-    crate::text::normalize(&render(tree, root, Some(&strip)), 2)
+/// Below this many chars a rule-based candidate is not trusted (trafilatura's
+/// `MIN_EXTRACTED_SIZE`).
+pub(crate) const MIN_CANDIDATE_CHARS: usize = 250;
+
+/// With at least this many chars inside `<p>`s, a candidate is rendered
+/// with `blocks_only` (trafilatura: 3 × `MIN_EXTRACTED_SIZE`).
+const BLOCKS_ONLY_P_CHARS: u32 = 750;
+
+/// The page body and its text sizes, shared by the rule-based candidates and
+/// the fallback.
+pub(crate) struct Page<'d> {
+    doc: &'d Document,
+    root: NodeId,
+    stats: Stats,
+}
+
+/// A rule-based candidate, rendered.
+pub(crate) struct Pick {
+    pub(crate) text: String,
+    /// Chars (non-whitespace) of text inside `<p>` elements.
+    pub(crate) p_chars: u32,
+    /// More `<table>`s than `<p>`s.
+    pub(crate) table_heavy: bool,
+}
+
+impl<'d> Page<'d> {
+    pub(crate) fn new(doc: &'d Document) -> Self {
+        let tree = &doc.tree;
+        let root = tree.body().map(|b| b.id).unwrap_or_else(|| tree.root().id);
+        let stats = Stats::compute(tree, root);
+        Page { doc, root, stats }
+    }
+
+    /// Text of the page with boilerplate stripped: the whole `<body>`, or its
+    /// `<main>`/single `<article>` when that holds a fair share of the text.
+    pub(crate) fn fallback_text(&self) -> String {
+        let total = self.stats.text(self.root);
+        let root = content_root(self.doc, &self.stats, total).unwrap_or(self.root);
+        let strip = Strip {
+            stats: &self.stats,
+            total: self.stats.text(root),
+            link_dense: true,
+        };
+        crate::text::normalize(&render(&self.doc.tree, root, Some(&strip), false, false), 2)
+    }
+
+    /// The first rule-based content container (see [`crate::rules`]) whose
+    /// stripped text reaches [`MIN_CANDIDATE_CHARS`], rendered.
+    pub(crate) fn rules_pick(&self) -> Option<Pick> {
+        let tree = &self.doc.tree;
+        let search = Strip {
+            stats: &self.stats,
+            total: self.stats.text(self.root),
+            link_dense: false,
+        };
+        let found = crate::rules::find(tree, self.root, &search);
+        let mut tried: Vec<NodeId> = Vec::new();
+        for id in found.into_iter().flatten() {
+            if tried.contains(&id) {
+                continue;
+            }
+            tried.push(id);
+            if (self.stats.text(id) as usize) < MIN_CANDIDATE_CHARS {
+                continue;
+            }
+            let (p_chars, ps, tables) = paragraphs(tree, &self.stats, id);
+            let strip = Strip {
+                stats: &self.stats,
+                total: self.stats.text(id),
+                link_dense: true,
+            };
+            let blocks_only =
+                p_chars as f64 >= crate::knob("bo").unwrap_or(BLOCKS_ONLY_P_CHARS as f64);
+            let text = crate::text::normalize(
+                &render(
+                    tree,
+                    id,
+                    Some(&strip),
+                    blocks_only,
+                    crate::knob("kh").is_some(),
+                ),
+                2,
+            );
+            if text.chars().count() >= MIN_CANDIDATE_CHARS {
+                return Some(Pick {
+                    text,
+                    p_chars,
+                    table_heavy: tables > ps,
+                });
+            }
+        }
+        None
+    }
+}
+
+/// Text in `<p>`s under `root`, the number of `<p>`s and of `<table>`s.
+fn paragraphs(tree: &Tree, stats: &Stats, root: NodeId) -> (u32, usize, usize) {
+    let (mut chars, mut ps, mut tables) = (0u32, 0usize, 0usize);
+    let mut stack = vec![root];
+    while let Some(id) = stack.pop() {
+        let name = tree.query_node(&id, |n| match &n.data {
+            NodeData::Element(el) => match &*el.name.local {
+                "p" => 1u8,
+                "table" => 2,
+                _ => 3,
+            },
+            _ => 0,
+        });
+        match name {
+            Some(1) => {
+                ps += 1;
+                chars = chars.saturating_add(stats.text(id));
+                continue;
+            }
+            Some(2) => tables += 1,
+            Some(3) => {}
+            _ => continue,
+        }
+        stack.extend(tree.child_ids_of_it(&id, false));
+    }
+    (chars, ps, tables)
 }
 
 /// Text of an article subtree (Readability's pick), stripped of the
@@ -489,7 +728,18 @@ pub(crate) fn article_text(tree: &Tree, root: NodeId) -> String {
         total: stats.text(root),
         link_dense: true,
     };
-    crate::text::normalize(&render(tree, root, Some(&strip)), 2)
+    let (p_chars, _, _) = paragraphs(tree, &stats, root);
+    let blocks_only = p_chars as f64 >= crate::knob("rbo").unwrap_or(1e12);
+    crate::text::normalize(
+        &render(
+            tree,
+            root,
+            Some(&strip),
+            blocks_only,
+            crate::knob("kh").is_some(),
+        ),
+        2,
+    )
 }
 
 /// Whether the tree is nested deeper than `limit` (Readability's scoring walks

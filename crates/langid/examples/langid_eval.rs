@@ -1,20 +1,24 @@
-//! Evaluates [`refinery_langid::detect`] on the whole lingua dev set: accuracy
-//! per language and kind (sentences, word-pairs, single-words), overall, and
+//! Evaluates [`refinery_langid::detect`] (the built-in whatlang model), or a
+//! fastText model with `--model`, on the whole lingua dev set: accuracy per
+//! language and kind (sentences, word-pairs, single-words), overall, and
 //! throughput.
 //!
 //! ```text
-//! cargo run --release -p refinery-langid --example langid_eval [-- PATH]
+//! cargo run --release -p refinery-langid --example langid_eval [-- [--model MODEL] [PATH]]
 //! ```
 //!
 //! PATH defaults to `$REFINERY_SHARED/data/langid/lingua-dev.tsv.gz`, or
-//! `../shared/data/langid/lingua-dev.tsv.gz` from the workspace root.
+//! `../shared/data/langid/lingua-dev.tsv.gz` from the workspace root. With a
+//! fastText model, each line is predicted as fastText's `predict(text)` does
+//! (top label); the model's `no` (Norwegian, in practice Bokmål) counts as
+//! lingua's `nb`.
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::time::Instant;
 
-use refinery_langid::{codes, detect, DEFAULT_MAX_CHARS};
+use refinery_langid::{codes, detect, FastText, DEFAULT_MAX_CHARS};
 
 const KINDS: [&str; 3] = ["sentences", "word-pairs", "single-words"];
 
@@ -39,7 +43,16 @@ impl Count {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let path = match std::env::args_os().nth(1) {
+    let mut args: Vec<_> = std::env::args_os().skip(1).collect();
+    let model = match args.iter().position(|a| a == "--model") {
+        Some(i) => {
+            let p = args.get(i + 1).ok_or("--model needs a path")?.clone();
+            args.drain(i..i + 2);
+            Some(FastText::load(PathBuf::from(p))?)
+        }
+        None => None,
+    };
+    let path = match args.first() {
         Some(p) => PathBuf::from(p),
         None => {
             let shared = match std::env::var_os("REFINERY_SHARED") {
@@ -66,17 +79,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rows.push((lang.to_string(), k, text.to_string()));
     }
 
-    let supported: HashSet<&str> = whatlang::Lang::all()
-        .iter()
-        .map(|&l| codes::label(l))
-        .collect();
+    let supported: HashSet<&str> = match &model {
+        None => whatlang::Lang::all()
+            .iter()
+            .map(|&l| codes::label(l))
+            .collect(),
+        Some(m) => m
+            .labels()
+            .iter()
+            .map(|l| if l == "no" { "nb" } else { l.as_str() })
+            .collect(),
+    };
+    let label = |text: &str| -> Option<&str> {
+        match &model {
+            None => detect(text, DEFAULT_MAX_CHARS).map(|(l, _)| l),
+            Some(m) => m
+                .predict(text, 1, 0.0)
+                .first()
+                .map(|&(l, _)| if l == "no" { "nb" } else { l }),
+        }
+    };
     let mut per_lang: BTreeMap<&str, [Count; 3]> = BTreeMap::new();
     let mut total = [Count::default(); 3];
     let mut total_sup = [Count::default(); 3];
     let mut chars = 0u64;
     let start = Instant::now();
     for (lang, kind, text) in &rows {
-        let hit = detect(text, DEFAULT_MAX_CHARS).is_some_and(|(got, _)| got == lang);
+        let hit = label(text).is_some_and(|got| got == lang);
         per_lang.entry(lang.as_str()).or_default()[*kind].add(hit);
         total[*kind].add(hit);
         if supported.contains(lang.as_str()) {
@@ -116,7 +145,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     for (name, t) in [
         ("all 75 languages", &total),
-        ("whatlang-supported languages", &total_sup),
+        ("model-supported languages", &total_sup),
     ] {
         println!(
             "{name:<28} {:>10} {:>10} {:>12} {:>8}",
@@ -129,12 +158,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let n = rows.len() as f64;
     println!();
     println!(
-        "{} docs, {} chars in {secs:.2} s: {:.0} docs/s, {:.1} M chars/s (max_chars {DEFAULT_MAX_CHARS}, {} languages supported)",
+        "{} docs, {} chars in {secs:.2} s: {:.0} docs/s, {:.1} M chars/s ({}, {} of the languages supported)",
         rows.len(),
         chars,
         n / secs,
         chars as f64 / secs / 1e6,
-        supported.len(),
+        match &model {
+            None => format!("whatlang, max_chars {DEFAULT_MAX_CHARS}"),
+            Some(_) => "fastText, whole line".to_string(),
+        },
+        per_lang.keys().filter(|l| supported.contains(*l)).count(),
     );
     Ok(())
 }

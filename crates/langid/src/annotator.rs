@@ -1,9 +1,12 @@
 //! The language annotator.
 
+use std::path::PathBuf;
+
 use refinery_corpus::{Annotator, Document};
 use serde::{Deserialize, Serialize};
 
-use crate::{detect, round4, ConfigError, DEFAULT_MAX_CHARS};
+use crate::fasttext::Detector;
+use crate::{round4, ConfigError, DEFAULT_MAX_CHARS};
 
 /// The `metadata.lang` of a document in which no language was detected
 /// (empty text, digits and punctuation only, an unsupported script); its
@@ -24,12 +27,19 @@ pub struct LangIdConfig {
     /// Characters of the text that detection looks at. Default
     /// [`DEFAULT_MAX_CHARS`] (2000); must be at least 1.
     pub max_chars: usize,
+    /// A fastText model file (`.bin` or `.ftz`, e.g. `lid.176.ftz`) to use
+    /// instead of the built-in whatlang model; loaded once per process.
+    /// Labels are then the model's (`__label__` stripped) and the score is
+    /// the top label's probability. Unset (the default): built-in model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<PathBuf>,
 }
 
 impl Default for LangIdConfig {
     fn default() -> Self {
         LangIdConfig {
             max_chars: DEFAULT_MAX_CHARS,
+            model: None,
         }
     }
 }
@@ -42,6 +52,7 @@ impl LangIdConfig {
         }
         Ok(LangIdAnnotator {
             max_chars: self.max_chars,
+            detector: Detector::new(self.model.as_deref())?,
         })
     }
 }
@@ -50,9 +61,16 @@ impl LangIdConfig {
 /// [`UNKNOWN`]) and `metadata.lang_score` (whatlang's confidence rounded to 4
 /// decimals; `0.0` for [`UNKNOWN`]). Overwrites earlier values. Stateless, so
 /// one instance per task costs nothing.
+///
+/// With [`LangIdConfig::model`] set, the label is the fastText model's (e.g.
+/// lid.176's `en`, `zh`, `no`, `als`) and the score its probability, on the
+/// first `max_chars` characters with newlines read as spaces (as datatrove's
+/// `FT176LID`); blank text is still [`UNKNOWN`]. The model is shared by
+/// every instance.
 #[derive(Clone, Debug)]
 pub struct LangIdAnnotator {
     max_chars: usize,
+    detector: Detector,
 }
 
 impl LangIdAnnotator {
@@ -64,7 +82,7 @@ impl LangIdAnnotator {
 
 impl Annotator for LangIdAnnotator {
     fn annotate(&mut self, doc: &mut Document) {
-        let (lang, score) = detect(&doc.text, self.max_chars).unwrap_or((UNKNOWN, 0.0));
+        let (lang, score) = self.detector.detect(&doc.text, self.max_chars);
         doc.metadata.lang = Some(lang.to_string());
         doc.metadata.lang_score = Some(round4(score));
     }
@@ -121,7 +139,12 @@ mod tests {
         let c: LangIdConfig = serde_json::from_str("{}").unwrap();
         assert_eq!(c, LangIdConfig::default());
         assert_eq!(c.max_chars, 2000);
-        let err = LangIdConfig { max_chars: 0 }.validate().unwrap_err();
+        let err = LangIdConfig {
+            max_chars: 0,
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
         assert_eq!(err.field, "max_chars");
         assert!(err.to_string().starts_with("max_chars:"), "{err}");
         assert!(serde_json::from_str::<LangIdConfig>(r#"{"max_char": 5}"#).is_err());

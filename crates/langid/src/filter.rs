@@ -1,9 +1,12 @@
 //! The language filter.
 
+use std::path::PathBuf;
+
 use refinery_corpus::{Document, Filter, Verdict};
 use serde::{Deserialize, Serialize};
 
-use crate::{codes, detect, round4, ConfigError, DEFAULT_MAX_CHARS, UNKNOWN};
+use crate::fasttext::Detector;
+use crate::{codes, round4, ConfigError, DEFAULT_MAX_CHARS, UNKNOWN};
 
 /// Drop reason: the document's language is not in `languages`.
 pub const REASON_OTHER_LANGUAGE: &str = "langid:other_language";
@@ -32,6 +35,11 @@ pub struct LangFilterConfig {
     /// Characters looked at when the filter has to detect the language
     /// itself; default 2000, at least 1.
     pub max_chars: usize,
+    /// The fastText model the filter detects with when the document has no
+    /// `lang`/`lang_score` yet (see [`crate::LangIdConfig::model`]); unset:
+    /// the built-in model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<PathBuf>,
 }
 
 impl Default for LangFilterConfig {
@@ -40,6 +48,7 @@ impl Default for LangFilterConfig {
             languages: Vec::new(),
             min_score: 0.0,
             max_chars: DEFAULT_MAX_CHARS,
+            model: None,
         }
     }
 }
@@ -83,6 +92,7 @@ impl LangFilterConfig {
             }
         }
         Ok(LangFilter {
+            detector: Detector::new(self.model.as_deref())?,
             languages: self.languages,
             min_score: self.min_score,
             max_chars: self.max_chars,
@@ -103,6 +113,7 @@ impl LangFilterConfig {
 /// ([`REASON_LOW_SCORE`]).
 #[derive(Clone, Debug)]
 pub struct LangFilter {
+    detector: Detector,
     languages: Vec<String>,
     min_score: f64,
     max_chars: usize,
@@ -120,7 +131,7 @@ impl Filter for LangFilter {
         let (lang, score) = match (&doc.metadata.lang, doc.metadata.lang_score) {
             (Some(lang), Some(score)) => (lang.as_str(), score),
             _ => {
-                let (lang, score) = detect(&doc.text, self.max_chars).unwrap_or((UNKNOWN, 0.0));
+                let (lang, score) = self.detector.detect(&doc.text, self.max_chars);
                 (lang, round4(score))
             }
         };

@@ -9,6 +9,10 @@
 //! * [`LangIdAnnotator`]: sets `metadata.lang` and `metadata.lang_score`.
 //! * [`LangFilter`]: keeps documents in an allowed set of languages with a
 //!   minimum score.
+//! * [`FastText`]: a pure-Rust reader and predictor for supervised fastText
+//!   models (`.bin`, quantized `.ftz`) that reproduces official fastText,
+//!   e.g. on `lid.176.ftz`; set `model` in [`LangIdConfig`] or
+//!   [`LangFilterConfig`] to use one instead of the built-in model.
 //!
 //! ```
 //! use refinery_corpus::{Annotator, Document, Filter, Verdict};
@@ -29,9 +33,11 @@
 
 mod annotator;
 pub mod codes;
+pub mod fasttext;
 mod filter;
 
 pub use annotator::{LangIdAnnotator, LangIdConfig, UNKNOWN};
+pub use fasttext::{FastText, FastTextError};
 pub use filter::{LangFilter, LangFilterConfig, REASON_LOW_SCORE, REASON_OTHER_LANGUAGE};
 
 /// How many characters [`detect`] looks at by default.

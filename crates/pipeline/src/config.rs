@@ -78,12 +78,27 @@ pub enum StageConfig {
     Extract(refinery_extract::ExtractOptions),
     /// Drops documents outside character/word bounds (filter).
     LengthFilter(refinery_filters::LengthConfig),
+    /// Gopher repetition rules, datatrove-compatible (filter).
+    GopherRepetition(refinery_filters::GopherRepetitionConfig),
+    /// Gopher quality rules, datatrove-compatible (filter).
+    GopherQuality(refinery_filters::GopherQualityConfig),
+    /// C4 line and document rules, datatrove-compatible (modifier).
+    C4(refinery_filters::C4Config),
+    /// FineWeb line heuristics, datatrove-compatible (filter).
+    FinewebQuality(refinery_filters::FineWebQualityConfig),
+    /// RefinedWeb line-wise corrections (modifier).
+    RefinedwebLines(refinery_filters::RefinedWebLinesConfig),
     /// Drops repeats of a normalized-text hash within a task (filter).
     ExactDedup(refinery_dedup::ExactDedupConfig),
     /// Adds `lang` and `lang_score` with the built-in model (annotator).
     Langid(refinery_langid::LangIdConfig),
     /// Keeps listed languages above a score (filter).
     LangFilter(refinery_langid::LangFilterConfig),
+    /// Drops documents by URL: domain, URL and word blocklists (filter).
+    UrlFilter(refinery_urlfilter::UrlFilterConfig),
+    /// Replaces e-mails, public IPs, cards, IBANs (phones opt-in) with
+    /// placeholders and counts them in `metadata.pii` (modifier; never drops).
+    Pii(refinery_pii::PiiConfig),
 }
 
 impl StageConfig {
@@ -92,9 +107,16 @@ impl StageConfig {
         match self {
             StageConfig::Extract(_) => "extract",
             StageConfig::LengthFilter(_) => "length_filter",
+            StageConfig::GopherRepetition(_) => "gopher_repetition",
+            StageConfig::GopherQuality(_) => "gopher_quality",
+            StageConfig::C4(_) => "c4",
+            StageConfig::FinewebQuality(_) => "fineweb_quality",
+            StageConfig::RefinedwebLines(_) => "refinedweb_lines",
             StageConfig::ExactDedup(_) => "exact_dedup",
             StageConfig::Langid(_) => "langid",
             StageConfig::LangFilter(_) => "lang_filter",
+            StageConfig::UrlFilter(_) => "url_filter",
+            StageConfig::Pii(_) => "pii",
         }
     }
 }
@@ -122,6 +144,11 @@ impl PipelineConfig {
             let inner = e.into_inner();
             stage_error(text, file, &key).unwrap_or_else(|| toml_error(text, file, &key, &inner))
         })
+    }
+
+    /// The configuration as TOML (e.g. the effective pipeline of a cluster run).
+    pub fn to_toml(&self) -> Result<String, ConfigError> {
+        toml::to_string(self).map_err(|e| ConfigError::new("(serialize)", "", e.to_string()))
     }
 
     /// Reads and parses a pipeline file.
@@ -245,9 +272,16 @@ fn stage_error(text: &str, file: &str, key: &str) -> Option<ConfigError> {
     let (inner, message) = match ty.as_str() {
         "extract" => probe::<refinery_extract::ExtractOptions>(table),
         "length_filter" => probe::<refinery_filters::LengthConfig>(table),
+        "gopher_repetition" => probe::<refinery_filters::GopherRepetitionConfig>(table),
+        "gopher_quality" => probe::<refinery_filters::GopherQualityConfig>(table),
+        "c4" => probe::<refinery_filters::C4Config>(table),
+        "fineweb_quality" => probe::<refinery_filters::FineWebQualityConfig>(table),
+        "refinedweb_lines" => probe::<refinery_filters::RefinedWebLinesConfig>(table),
         "exact_dedup" => probe::<refinery_dedup::ExactDedupConfig>(table),
         "langid" => probe::<refinery_langid::LangIdConfig>(table),
         "lang_filter" => probe::<refinery_langid::LangFilterConfig>(table),
+        "url_filter" => probe::<refinery_urlfilter::UrlFilterConfig>(table),
+        "pii" => probe::<refinery_pii::PiiConfig>(table),
         _ => None,
     }?;
     // The line of the key inside the idx-th [[stages]] block.

@@ -51,12 +51,40 @@ fn instantiate(cfg: &StageConfig, name: &str) -> Result<Stage, (String, String)>
             name,
             c.clone().validate().map_err(|e| (e.field, e.message))?,
         ),
+        StageConfig::GopherRepetition(c) => Stage::filter(
+            name,
+            c.clone().validate().map_err(|e| (e.field, e.message))?,
+        ),
+        StageConfig::GopherQuality(c) => Stage::filter(
+            name,
+            c.clone().validate().map_err(|e| (e.field, e.message))?,
+        ),
+        StageConfig::C4(c) => Stage::modifier(
+            name,
+            c.clone().validate().map_err(|e| (e.field, e.message))?,
+        ),
+        StageConfig::FinewebQuality(c) => Stage::filter(
+            name,
+            c.clone().validate().map_err(|e| (e.field, e.message))?,
+        ),
+        StageConfig::RefinedwebLines(c) => Stage::modifier(
+            name,
+            c.clone().validate().map_err(|e| (e.field, e.message))?,
+        ),
         StageConfig::ExactDedup(c) => c.clone().build().into_stage(name),
         StageConfig::Langid(c) => Stage::annotator(
             name,
             c.clone().validate().map_err(|e| (e.field, e.message))?,
         ),
         StageConfig::LangFilter(c) => Stage::filter(
+            name,
+            c.clone().validate().map_err(|e| (e.field, e.message))?,
+        ),
+        StageConfig::UrlFilter(c) => Stage::filter(
+            name,
+            c.clone().validate().map_err(|e| (e.field, e.message))?,
+        ),
+        StageConfig::Pii(c) => Stage::modifier(
             name,
             c.clone().validate().map_err(|e| (e.field, e.message))?,
         ),

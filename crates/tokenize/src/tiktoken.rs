@@ -293,13 +293,7 @@ fn encoding_for(stem: &str, n_ranks: usize) -> Option<Encoding> {
             sp(&[("<|endoftext|>", 199999), ("<|endofprompt|>", 200018)]),
         )
     };
-    let r50k = || -> Encoding {
-        (
-            "r50k_base",
-            GPT2_PATTERN,
-            sp(&[("<|endoftext|>", 50256)]),
-        )
-    };
+    let r50k = || -> Encoding { ("r50k_base", GPT2_PATTERN, sp(&[("<|endoftext|>", 50256)])) };
     let stem = stem.to_ascii_lowercase();
     if stem.contains("cl100k") {
         Some(cl100k())
@@ -396,7 +390,8 @@ mod tests {
         ranks.push((b"abc".to_vec(), 258));
         let enc = TiktokenBpe::new("t", ranks, GPT2_PATTERN, vec![("<|e|>".into(), 259)]).unwrap();
         assert_eq!(enc.encode_ordinary("abc"), vec![258]);
-        assert_eq!(enc.encode_ordinary("abcb"), vec![256, 257]);
+        assert_eq!(enc.encode_ordinary("abcb"), vec![258, 98]);
+        assert_eq!(enc.encode_ordinary("bcab"), vec![257, 256]);
         assert_eq!(enc.encode_with_specials("a<|e|>c"), vec![97, 259, 99]);
         assert_eq!(enc.decode(&[256, 257]).unwrap(), "abbc");
         assert!(enc.decode(&[999]).is_err());

@@ -12,13 +12,7 @@ use crate::tiktoken::TiktokenBpe;
 use crate::{Result, TokenizeError};
 
 /// Special tokens tried, in order, as the default document separator.
-pub const EOS_CANDIDATES: &[&str] = &[
-    "<|endoftext|>",
-    "</s>",
-    "<eos>",
-    "<|end_of_text|>",
-    "[SEP]",
-];
+pub const EOS_CANDIDATES: &[&str] = &["<|endoftext|>", "</s>", "<eos>", "<|end_of_text|>", "[SEP]"];
 
 enum Inner {
     Hf(Box<tokenizers::Tokenizer>),
@@ -50,9 +44,8 @@ impl Tokenizer {
     /// Loads `path`: a `tokenizer.json`, a `.tiktoken` rank file, or a
     /// directory with `tokenizer.json` or GPT-2 style `vocab.json` + `merges.txt`.
     pub fn load(path: &Path) -> Result<Self> {
-        let meta = std::fs::metadata(path).map_err(|e| {
-            TokenizeError::load(path, format!("cannot read: {e}"), JSON_HINT)
-        })?;
+        let meta = std::fs::metadata(path)
+            .map_err(|e| TokenizeError::load(path, format!("cannot read: {e}"), JSON_HINT))?;
         if meta.is_dir() {
             let json = path.join("tokenizer.json");
             if json.is_file() {
@@ -85,7 +78,7 @@ impl Tokenizer {
     /// Loads a HF `tokenizer.json`.
     pub fn from_json_file(path: &Path) -> Result<Self> {
         let bytes = std::fs::read(path).map_err(|e| TokenizeError::io(path, e))?;
-        let tk = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| {
+        let mut tk = tokenizers::Tokenizer::from_bytes(&bytes).map_err(|e| {
             let hint = if bytes.first() == Some(&b'{') {
                 "the JSON does not describe a HF tokenizer (models, normalizers and pre-tokenizers must be ones HF tokenizers 0.23 knows)"
             } else {
@@ -93,6 +86,11 @@ impl Tokenizer {
             };
             TokenizeError::load(path, e.to_string(), hint)
         })?;
+        // Padding and truncation are model-input settings (MiniLM pads and
+        // truncates to 128): a document's tokens must be all of its text.
+        tk.with_padding(None);
+        tk.with_truncation(None)
+            .map_err(|e| TokenizeError::load(path, e.to_string(), JSON_HINT))?;
         Ok(Self::from_hf(tk, path))
     }
 
@@ -114,7 +112,8 @@ impl Tokenizer {
         tk.with_post_processor(Some(ByteLevel::new(false, true, true)));
         tk.with_decoder(Some(ByteLevel::new(false, true, true)));
         if tk.token_to_id("<|endoftext|>").is_some() {
-            tk.add_special_tokens(&[AddedToken::from("<|endoftext|>", true)]);
+            tk.add_special_tokens([AddedToken::from("<|endoftext|>", true)])
+                .map_err(|e| TokenizeError::load(vocab, e.to_string(), "check vocab.json"))?;
         }
         let dir = vocab.parent().unwrap_or(Path::new("."));
         Ok(Self::from_hf(tk, dir))

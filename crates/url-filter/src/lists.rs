@@ -97,11 +97,11 @@ fn entries(text: &str) -> impl Iterator<Item = &str> {
     })
 }
 
-/// A word list entry: lowercase, ASCII letters and digits only (datatrove
-/// normalises its word lists the same way).
+/// A word list entry: lowercase, letters and digits only (datatrove
+/// normalises its word lists the same way, keeping ASCII only).
 fn normalize_word(w: &str) -> Option<String> {
-    let mut s = w.to_ascii_lowercase();
-    s.retain(|c| c.is_ascii_alphanumeric());
+    let mut s = w.to_lowercase();
+    s.retain(char::is_alphanumeric);
     (!s.is_empty()).then_some(s)
 }
 
@@ -165,7 +165,10 @@ impl Lists {
             add_words(&mut l.banned_words, &read(p, "banned_words_file")?);
         }
         if let Some(p) = &cfg.soft_banned_words_file {
-            add_words(&mut l.soft_banned_words, &read(p, "soft_banned_words_file")?);
+            add_words(
+                &mut l.soft_banned_words,
+                &read(p, "soft_banned_words_file")?,
+            );
         }
         if let Some(p) = &cfg.banned_subwords_file {
             add_words(&mut subwords, &read(p, "banned_subwords_file")?);
@@ -196,7 +199,10 @@ impl Lists {
         let explicit = categories.is_some();
         let cats: Vec<String> = match categories {
             Some(c) => c.to_vec(),
-            None => REFINEDWEB_UT1_CATEGORIES.iter().map(|s| s.to_string()).collect(),
+            None => REFINEDWEB_UT1_CATEGORIES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
         };
         let mut found = 0;
         for cat in &cats {
@@ -263,7 +269,8 @@ mod tests {
 
     #[test]
     fn list_entries_skip_comments_and_blank_lines() {
-        let got: Vec<_> = entries("# head\n\na.example\n  b.example  # note\n\t#x\nc\r\n").collect();
+        let got: Vec<_> =
+            entries("# head\n\na.example\n  b.example  # note\n\t#x\nc\r\n").collect();
         assert_eq!(got, ["a.example", "b.example", "c"]);
     }
 
@@ -275,7 +282,10 @@ mod tests {
         assert!(l.soft_banned_words.contains("casino"));
         assert!(l.banned_subwords.is_some());
         for w in l.banned_words.iter() {
-            assert!(!l.soft_banned_words.contains(w), "{w} is in both word lists");
+            assert!(
+                !l.soft_banned_words.contains(w),
+                "{w} is in both word lists"
+            );
         }
     }
 
@@ -283,5 +293,9 @@ mod tests {
     fn words_are_normalised_like_datatrove() {
         assert_eq!(normalize_word("Hard-Core").as_deref(), Some("hardcore"));
         assert_eq!(normalize_word("--"), None);
+        assert_eq!(
+            normalize_word("Spielbank-Öffnung").as_deref(),
+            Some("spielbanköffnung")
+        );
     }
 }

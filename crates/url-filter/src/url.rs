@@ -139,26 +139,28 @@ pub fn normalize_domain(entry: &str) -> Option<String> {
     host(e)
 }
 
-/// The URL's words: lowercase runs of ASCII letters and digits, after
+/// The URL's words: lowercase runs of letters and digits, after
 /// percent-decoding. This follows datatrove's `URLFilter`, which splits on
-/// `[^a-zA-Z0-9]+`; unlike datatrove it lowercases the URL first (hosts are
-/// case-insensitive) and decodes `%XX` escapes, so `Sexy%20Girls` yields
-/// `sexy`, `girls` rather than `Sexy`, `20Girls`.
+/// `[^a-zA-Z0-9]+`, with three differences: the URL is lowercased (hosts
+/// are case-insensitive), `%XX` escapes are decoded (`Sexy%20Girls` yields
+/// `sexy`, `girls` rather than `Sexy`, `20Girls`), and non-ASCII letters
+/// belong to words (`contemporánea` is one word, not `contempor`, `nea`).
 pub fn words(url: &str) -> Vec<String> {
     let decoded = percent_decode_lower(url);
     decoded
-        .split(|c: char| !c.is_ascii_alphanumeric())
+        .split(|c: char| !c.is_alphanumeric())
         .filter(|w| !w.is_empty())
         .map(str::to_string)
         .collect()
 }
 
 /// The URL lowercased, percent-decoded, with every character that is not
-/// an ASCII letter or digit removed (datatrove's `normalize`), for substring
-/// matching.
+/// a letter or digit removed (datatrove's `normalize`, which also drops
+/// non-ASCII letters: keeping them stops `porn` from matching inside
+/// `contemporánea`), for substring matching.
 pub fn squashed(url: &str) -> String {
     let mut s = percent_decode_lower(url);
-    s.retain(|c| c.is_ascii_alphanumeric());
+    s.retain(char::is_alphanumeric);
     s
 }
 
@@ -179,9 +181,7 @@ fn percent_decode_lower(url: &str) -> String {
         out.push(b[i]);
         i += 1;
     }
-    let mut s = String::from_utf8_lossy(&out).into_owned();
-    s.make_ascii_lowercase();
-    s
+    String::from_utf8_lossy(&out).to_lowercase()
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -194,12 +194,24 @@ mod tests {
 
     #[test]
     fn hosts_are_found_with_or_without_scheme() {
-        assert_eq!(host("https://A.Example.com/x").as_deref(), Some("a.example.com"));
+        assert_eq!(
+            host("https://A.Example.com/x").as_deref(),
+            Some("a.example.com")
+        );
         assert_eq!(host("a.example.com/x?y").as_deref(), Some("a.example.com"));
-        assert_eq!(host("http://user:pw@a.example.com:8080/").as_deref(), Some("a.example.com"));
+        assert_eq!(
+            host("http://user:pw@a.example.com:8080/").as_deref(),
+            Some("a.example.com")
+        );
         assert_eq!(host("//a.example.com.").as_deref(), Some("a.example.com"));
-        assert_eq!(host("http://[2001:DB8::1]:80/x").as_deref(), Some("[2001:db8::1]"));
-        assert_eq!(host("16thfleet.wikidot.com/chatter:anewhome").as_deref(), Some("16thfleet.wikidot.com"));
+        assert_eq!(
+            host("http://[2001:DB8::1]:80/x").as_deref(),
+            Some("[2001:db8::1]")
+        );
+        assert_eq!(
+            host("16thfleet.wikidot.com/chatter:anewhome").as_deref(),
+            Some("16thfleet.wikidot.com")
+        );
         assert_eq!(host("http:///path"), None);
         assert_eq!(host(""), None);
         assert_eq!(host("   "), None);
@@ -211,12 +223,18 @@ mod tests {
         assert_eq!(k.as_deref(), Some("a.example/x/?q"));
         assert_eq!(url_key("a.example/x/?q").as_deref(), Some("a.example/x/?q"));
         assert_eq!(url_key("http://a.example/").as_deref(), Some("a.example"));
-        assert_eq!(url_key("http://a.example/Path").as_deref(), Some("a.example/Path"));
+        assert_eq!(
+            url_key("http://a.example/Path").as_deref(),
+            Some("a.example/Path")
+        );
     }
 
     #[test]
     fn parents_are_walked_except_for_ip_literals() {
-        assert_eq!(host_and_parents("a.b.example"), ["a.b.example", "b.example", "example"]);
+        assert_eq!(
+            host_and_parents("a.b.example"),
+            ["a.b.example", "b.example", "example"]
+        );
         assert_eq!(host_and_parents("10.0.0.1"), ["10.0.0.1"]);
         assert_eq!(host_and_parents("[::1]"), ["[::1]"]);
     }
@@ -232,19 +250,36 @@ mod tests {
 
     #[test]
     fn words_are_lowercase_ascii_alnum_runs_after_decoding() {
-        assert_eq!(words("https://Sexy%20Girls.example/a_b"), ["https", "sexy", "girls", "example", "a", "b"]);
+        assert_eq!(
+            words("https://Sexy%20Girls.example/a_b"),
+            ["https", "sexy", "girls", "example", "a", "b"]
+        );
         assert_eq!(words("%"), Vec::<String>::new());
         assert_eq!(words("%4"), ["4"]);
         assert_eq!(words("x%ZZy"), ["x", "zzy"]);
-        assert_eq!(words("ünï-cödé"), ["n", "c", "d"]);
+        assert_eq!(words("Ünï-cödé"), ["ünï", "cödé"]);
+        assert_eq!(words("a%C3%A9b%FFc"), ["aéb", "c"]);
         assert_eq!(squashed("Free-PORN_clips.example"), "freepornclipsexample");
+        assert_eq!(
+            squashed("/Am%C3%A9rica-contempor%C3%A1nea"),
+            "américacontemporánea"
+        );
     }
 
     #[test]
     fn domain_entries_are_normalised() {
-        assert_eq!(normalize_domain("  *.Bad.Example. ").as_deref(), Some("bad.example"));
-        assert_eq!(normalize_domain(".bad.example").as_deref(), Some("bad.example"));
-        assert_eq!(normalize_domain("http://bad.example/x").as_deref(), Some("bad.example"));
+        assert_eq!(
+            normalize_domain("  *.Bad.Example. ").as_deref(),
+            Some("bad.example")
+        );
+        assert_eq!(
+            normalize_domain(".bad.example").as_deref(),
+            Some("bad.example")
+        );
+        assert_eq!(
+            normalize_domain("http://bad.example/x").as_deref(),
+            Some("bad.example")
+        );
         assert_eq!(normalize_domain(""), None);
     }
 }

@@ -232,7 +232,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp"));
+    // A unique temp name: several processes (array tasks of one run) may
+    // write the same file at once; each rename is atomic and the last wins.
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
     {
         let mut f = File::create(&tmp).map_err(|e| CorpusError::io(&tmp, e))?;
         f.write_all(bytes).map_err(|e| CorpusError::io(&tmp, e))?;

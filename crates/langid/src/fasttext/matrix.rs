@@ -51,14 +51,22 @@ impl ProductQuantizer {
         let nsubq = r.i32(&f("nsubq"))?;
         let dsub = r.i32(&f("dsub"))?;
         let lastdsub = r.i32(&f("lastdsub"))?;
-        for (name, v) in [("dim", dim), ("nsubq", nsubq), ("dsub", dsub), ("lastdsub", lastdsub)]
-        {
+        for (name, v) in [
+            ("dim", dim),
+            ("nsubq", nsubq),
+            ("dsub", dsub),
+            ("lastdsub", lastdsub),
+        ] {
             if v < 1 {
                 return Err(r.error(&f(name), format!("= {v}: must be at least 1")));
             }
         }
-        let (dim, nsubq, dsub, lastdsub) =
-            (dim as usize, nsubq as usize, dsub as usize, lastdsub as usize);
+        let (dim, nsubq, dsub, lastdsub) = (
+            dim as usize,
+            nsubq as usize,
+            dsub as usize,
+            lastdsub as usize,
+        );
         if lastdsub > dsub || (nsubq - 1) * dsub + lastdsub != dim {
             return Err(r.error(
                 field,

@@ -1,0 +1,521 @@
+//! MinHash-LSH near-duplicate removal across a whole corpus, in four
+//! resumable steps (as in datatrove):
+//!
+//! ```text
+//! DIR/minhash/params.json                        parameters + inputs: a rerun must match
+//! DIR/minhash/signatures/band_BBB/TTTTT_RRRR.bin  per task, per band: sorted (band hash, doc key) runs
+//! DIR/minhash/signatures/ids/FFFFF.bin            per input file: the document ids, in order
+//! DIR/minhash/buckets/band_BBB.bin                per band: (first key, other key) of each bucket
+//! DIR/minhash/clusters/remove_FFFFF.bin           per input file: removed docs, cluster, kept doc
+//! DIR/minhash/clusters/summary.json               counts and union-find memory
+//! DIR/minhash/<step>/completions/NNNNN            written last by each task of each step
+//! DIR/data/, DIR/rejects/, DIR/stats/, DIR/stats.json   the filtered corpus, as `refinery run` writes it
+//! ```
+//!
+//! 1. **signatures** (task `t` of `N` reads input files `t, t+N, …`): word
+//!    n-gram shingles of [`simplify`]d text → `bands·rows` minimums of
+//!    universal hashes mod 2^61−1 → one 64-bit hash per band (see
+//!    [`MinHasher`]). Records are buffered and spilled as sorted runs, so
+//!    memory is bounded by `sig_buffer_records · 16` bytes per task.
+//! 2. **buckets** (one task per band): a streaming k-way merge of the band's
+//!    runs; every record whose hash equals the previous one gives the pair
+//!    (first key of the bucket, its key). Memory: one buffered reader per run.
+//! 3. **clusters** (one task): union-find over the pairs of all bands; a
+//!    cluster keeps its document with the smallest key, i.e. the first in
+//!    input order, so the removed set does not depend on task or worker
+//!    counts. Memory: about 40 bytes per document that occurs in a pair,
+//!    plus the kept documents' ids (see `summary.json`).
+//! 4. **filter** (task `t` reads files `t, t+N, …` again): drops removed
+//!    documents with reason `minhash:duplicate`, writes the rest as shards,
+//!    rejects carry `metadata.minhash_cluster` and `metadata.minhash_kept_id`.
+//!
+//! A document's key is `(input file index, document index in that file)`
+//! ([`DocKey`]): global, whatever the task count. Each step marks its tasks
+//! complete; a rerun skips complete tasks and redoes the others from
+//! scratch, and a step that reran anything invalidates the later steps.
+
+mod buckets;
+mod clusters;
+mod explain;
+mod filter;
+pub mod format;
+pub mod hasher;
+mod signatures;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use refinery_corpus::executor::{is_step_complete, run_pool};
+use refinery_corpus::input::InputFile;
+use refinery_corpus::readers::ReaderOptions;
+use refinery_corpus::stats::RunStats;
+use refinery_corpus::writers::{write_atomic, WriterOptions};
+use refinery_corpus::CorpusError;
+use serde::{Deserialize, Serialize};
+
+pub use clusters::ClusterSummary;
+pub use explain::{explain, Explanation};
+pub use hasher::{jaccard, shingle_hashes, simplify, MinHasher};
+
+/// Drop reason of a removed near-duplicate.
+pub const REASON_DUPLICATE: &str = "minhash:duplicate";
+/// `metadata` key on rejects: the cluster id.
+pub const CLUSTER_KEY: &str = "minhash_cluster";
+/// `metadata` key on rejects: the id of the document kept for the cluster.
+pub const KEPT_ID_KEY: &str = "minhash_kept_id";
+
+pub const MINHASH_DIR: &str = "minhash";
+pub const PARAMS_FILE: &str = "params.json";
+pub const STEPS: [&str; 4] = ["signatures", "buckets", "clusters", "filter"];
+
+/// Errors of MinHash dedup; each names the file or step it concerns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MinhashError {
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: malformed intermediate file: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("invalid MinHash parameters: {0}")]
+    Config(String),
+    #[error("{path}: {message}")]
+    Mismatch { path: PathBuf, message: String },
+    #[error("{0}")]
+    NotFound(String),
+}
+
+pub type Result<T, E = MinhashError> = std::result::Result<T, E>;
+
+/// Shingle and LSH parameters.
+///
+/// The LSH threshold, where a pair of Jaccard similarity `J` becomes a
+/// candidate with probability 1/2 or so, is about `(1/bands)^(1/rows)`; the
+/// probability is `1 − (1 − J^rows)^bands` ([`MinhashConfig::probability`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MinhashConfig {
+    /// Words per shingle.
+    pub ngram: usize,
+    pub bands: usize,
+    pub rows: usize,
+    /// Seed of the permutation parameters.
+    pub seed: u64,
+}
+
+impl Default for MinhashConfig {
+    fn default() -> Self {
+        MinhashConfig::fineweb()
+    }
+}
+
+impl MinhashConfig {
+    /// FineWeb: 5-grams, 112 hashes as 14 bands × 8 rows (threshold ≈ 0.72).
+    pub fn fineweb() -> Self {
+        MinhashConfig {
+            ngram: 5,
+            bands: 14,
+            rows: 8,
+            seed: 1,
+        }
+    }
+
+    /// RefinedWeb: 5-grams, 9,000 hashes, "20 buckets of 450" read as 450
+    /// bands × 20 rows, Lee et al.'s NearDup reading (threshold ≈ 0.74).
+    pub fn refinedweb() -> Self {
+        MinhashConfig {
+            ngram: 5,
+            bands: 450,
+            rows: 20,
+            seed: 1,
+        }
+    }
+
+    /// RefinedWeb read literally: 20 bands × 450 rows (threshold ≈ 0.99).
+    pub fn refinedweb_literal() -> Self {
+        MinhashConfig {
+            ngram: 5,
+            bands: 20,
+            rows: 450,
+            seed: 1,
+        }
+    }
+
+    /// A preset by name: `fineweb`, `refinedweb`, `refinedweb-literal`.
+    pub fn preset(name: &str) -> Option<Self> {
+        match name {
+            "fineweb" => Some(Self::fineweb()),
+            "refinedweb" => Some(Self::refinedweb()),
+            "refinedweb-literal" => Some(Self::refinedweb_literal()),
+            _ => None,
+        }
+    }
+
+    pub const PRESETS: [&'static str; 3] = ["fineweb", "refinedweb", "refinedweb-literal"];
+
+    pub fn validate(&self) -> Result<()> {
+        if self.ngram == 0 || self.bands == 0 || self.rows == 0 {
+            return Err(MinhashError::Config(
+                "ngram, bands and rows must be at least 1".into(),
+            ));
+        }
+        if self.bands > 999 {
+            return Err(MinhashError::Config(format!(
+                "{} bands: at most 999 (band_BBB file names)",
+                self.bands
+            )));
+        }
+        if self.bands * self.rows > 100_000 {
+            return Err(MinhashError::Config(format!(
+                "{} hashes per document: at most 100000",
+                self.bands * self.rows
+            )));
+        }
+        Ok(())
+    }
+
+    /// `(1/bands)^(1/rows)`: the usual estimate of the threshold.
+    pub fn threshold(&self) -> f64 {
+        (1.0 / self.bands as f64).powf(1.0 / self.rows as f64)
+    }
+
+    /// Probability that a pair with Jaccard similarity `j` shares a bucket
+    /// in at least one band.
+    pub fn probability(&self, j: f64) -> f64 {
+        1.0 - (1.0 - j.powi(self.rows as i32)).powi(self.bands as i32)
+    }
+}
+
+/// A document's global key: its input file's index in the discovered list
+/// and its index among the documents of that file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DocKey {
+    pub file: u32,
+    pub doc: u32,
+}
+
+impl DocKey {
+    pub fn pack(self) -> u64 {
+        (self.file as u64) << 32 | self.doc as u64
+    }
+
+    pub fn unpack(k: u64) -> Self {
+        DocKey {
+            file: (k >> 32) as u32,
+            doc: k as u32,
+        }
+    }
+}
+
+/// Everything a MinHash dedup run needs.
+#[derive(Clone, Debug)]
+pub struct MinhashJob {
+    pub inputs: Vec<InputFile>,
+    pub reader: ReaderOptions,
+    pub writer: WriterOptions,
+    pub output: PathBuf,
+    pub config: MinhashConfig,
+    /// Tasks of the signatures and filter steps (task t reads files t, t+N, …).
+    pub tasks: usize,
+    /// Threads; never changes the output.
+    pub workers: usize,
+    pub rejects: bool,
+    /// Signature records (16 bytes each) a task buffers before spilling a
+    /// sorted run. Changes the number of run files, never the result.
+    pub sig_buffer_records: usize,
+}
+
+impl MinhashJob {
+    fn dir(&self) -> PathBuf {
+        self.output.join(MINHASH_DIR)
+    }
+
+    fn step_dir(&self, step: &str) -> PathBuf {
+        self.dir().join(step)
+    }
+
+    fn task_files(&self, task: usize) -> impl Iterator<Item = (usize, &InputFile)> {
+        self.inputs
+            .iter()
+            .enumerate()
+            .skip(task)
+            .step_by(self.tasks)
+    }
+
+    /// The identity of the run: a rerun into the same directory must match.
+    pub fn fingerprint(&self) -> serde_json::Value {
+        serde_json::json!({
+            "format": format::FORMAT_VERSION,
+            "algorithm": "minhash-lsh/xxh3-64 shingles/(a*h+b) mod 2^61-1/xxh3-64 bands/simplify-v1",
+            "config": self.config,
+            "tasks": self.tasks,
+            "rejects": self.rejects,
+            "reader": self.reader,
+            "writer": self.writer,
+            "inputs": self.inputs.iter().map(|f| serde_json::json!({"source": f.source, "size": f.size})).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// What one step did in this invocation.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StepReport {
+    pub name: &'static str,
+    pub tasks_run: usize,
+    pub tasks_skipped: usize,
+    pub seconds: f64,
+}
+
+/// What a call to [`run`] did.
+#[derive(Clone, Debug, Serialize)]
+pub struct MinhashReport {
+    pub steps: Vec<StepReport>,
+    pub clusters: ClusterSummary,
+    pub stats: RunStats,
+}
+
+/// Converts a step error for the executor's pool.
+fn to_corpus(task: usize, e: MinhashError) -> CorpusError {
+    match e {
+        MinhashError::Corpus(c) => c,
+        other => CorpusError::Task {
+            task,
+            message: other.to_string(),
+        },
+    }
+}
+
+/// Number of tasks (ranks) of step `step` (an index into [`STEPS`]).
+pub fn step_tasks(job: &MinhashJob, step: usize) -> usize {
+    match step {
+        0 | 3 => job.tasks,
+        1 => job.config.bands,
+        _ => 1,
+    }
+}
+
+fn check_job(job: &MinhashJob) -> Result<()> {
+    job.config.validate()?;
+    if job.tasks == 0 || job.workers == 0 {
+        return Err(MinhashError::Config(
+            "tasks and workers must be at least 1".into(),
+        ));
+    }
+    if job.inputs.len() > u32::MAX as usize {
+        return Err(MinhashError::Config("more than 2^32 input files".into()));
+    }
+    check_params(job)
+}
+
+/// Runs the pending tasks of one step (or only rank `only_task` of it, as a
+/// cluster array task does), skipping completed ones.
+pub fn run_step(
+    job: &MinhashJob,
+    step: usize,
+    only_task: Option<usize>,
+    cancel: &AtomicBool,
+) -> Result<StepReport> {
+    check_job(job)?;
+    let name = *STEPS
+        .get(step)
+        .ok_or_else(|| MinhashError::Config(format!("no step {step}")))?;
+    let n = step_tasks(job, step);
+    let dir = job.step_dir(name);
+    let start = Instant::now();
+    let candidates: Vec<usize> = match only_task {
+        Some(t) if t >= n => {
+            return Err(MinhashError::Config(format!(
+                "step {name} has {n} task(s); no task {t}"
+            )))
+        }
+        Some(t) => vec![t],
+        None => (0..n).collect(),
+    };
+    let pending: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|&t| !is_step_complete(&dir, t))
+        .collect();
+    let task = |t: usize| -> std::result::Result<(), CorpusError> {
+        let r = match step {
+            0 => signatures::run_task(job, t, cancel),
+            1 => buckets::run_task(job, t, cancel),
+            2 => clusters::run_task(job, cancel),
+            _ => filter::run_task(job, t, cancel),
+        };
+        r.map_err(|e| to_corpus(t, e))
+    };
+    run_pool(&pending, job.workers, cancel, task)?;
+    Ok(StepReport {
+        name,
+        tasks_run: pending.len(),
+        tasks_skipped: candidates.len() - pending.len(),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Merges the filter step's stats into `stats.json` and loads the cluster
+/// summary; call once every step is complete.
+pub fn finish(job: &MinhashJob, steps: Vec<StepReport>) -> Result<MinhashReport> {
+    let stats = filter::merge(job)?;
+    let clusters = clusters::load_summary(job)?;
+    Ok(MinhashReport {
+        steps,
+        clusters,
+        stats,
+    })
+}
+
+/// Runs the four steps, skipping tasks already complete.
+pub fn run(job: &MinhashJob, cancel: &AtomicBool) -> Result<MinhashReport> {
+    check_job(job)?;
+    let mut reports = Vec::new();
+    let mut rerun = false;
+    for (i, name) in STEPS.iter().enumerate() {
+        if rerun {
+            // An earlier step redid work: this step's outputs are stale.
+            remove_dir_if_exists(
+                &job.step_dir(name)
+                    .join(refinery_corpus::executor::COMPLETIONS_DIR),
+            )?;
+        }
+        let report = run_step(job, i, None, cancel)?;
+        rerun |= report.tasks_run > 0;
+        reports.push(report);
+    }
+    finish(job, reports)
+}
+
+fn check_params(job: &MinhashJob) -> Result<()> {
+    let path = job.dir().join(PARAMS_FILE);
+    let want = job.fingerprint();
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let have: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| CorpusError::Json {
+                    path: path.clone(),
+                    source: e,
+                })?;
+            if have != want {
+                let key = have
+                    .as_object()
+                    .and_then(|h| {
+                        h.iter()
+                            .find(|(k, v)| want.get(k.as_str()) != Some(v))
+                            .map(|(k, _)| k.clone())
+                    })
+                    .unwrap_or_else(|| "parameters".into());
+                return Err(MinhashError::Mismatch {
+                    path,
+                    message: format!(
+                        "holds a MinHash run with different `{key}`; use a new output directory, or --overwrite to start over"
+                    ),
+                });
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let json = serde_json::to_vec_pretty(&want).map_err(|e| CorpusError::Json {
+                path: path.clone(),
+                source: e,
+            })?;
+            Ok(write_atomic(&path, &json)?)
+        }
+        Err(e) => Err(MinhashError::Io { path, source: e }),
+    }
+}
+
+/// Reads `DIR/minhash/params.json` (for `explain`).
+pub fn load_params(dir: &Path) -> Result<serde_json::Value> {
+    let path = dir.join(MINHASH_DIR).join(PARAMS_FILE);
+    let bytes = std::fs::read(&path).map_err(|e| MinhashError::Io {
+        path: path.clone(),
+        source: e,
+    })?;
+    Ok(serde_json::from_slice(&bytes).map_err(|e| CorpusError::Json { path, source: e })?)
+}
+
+fn remove_dir_if_exists(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(MinhashError::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        }),
+    }
+}
+
+/// Removes the files in `dir` whose name (or hidden temp name) starts with
+/// `prefix`.
+fn remove_prefixed(dir: &Path, prefix: &str) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(MinhashError::Io {
+                path: dir.to_path_buf(),
+                source: e,
+            })
+        }
+    };
+    let hidden = format!(".{prefix}");
+    for entry in entries {
+        let entry = entry.map_err(|e| MinhashError::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(prefix) || name.starts_with(&hidden) {
+            let p = entry.path();
+            std::fs::remove_file(&p).map_err(|e| MinhashError::Io { path: p, source: e })?;
+        }
+    }
+    Ok(())
+}
+
+fn cancelled(cancel: &AtomicBool) -> Result<()> {
+    if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        Err(CorpusError::Cancelled.into())
+    } else {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_and_thresholds() {
+        let f = MinhashConfig::fineweb();
+        assert_eq!((f.ngram, f.bands, f.rows), (5, 14, 8));
+        assert!((f.threshold() - 0.719).abs() < 0.01, "{}", f.threshold());
+        let r = MinhashConfig::refinedweb();
+        assert_eq!(r.bands * r.rows, 9000);
+        assert!((r.threshold() - 0.737).abs() < 0.01, "{}", r.threshold());
+        let l = MinhashConfig::refinedweb_literal();
+        assert!(l.threshold() > 0.99);
+        assert!(f.probability(0.9) > 0.99 && f.probability(0.3) < 0.001);
+        for p in MinhashConfig::PRESETS {
+            MinhashConfig::preset(p).unwrap().validate().unwrap();
+        }
+        assert!(MinhashConfig { bands: 0, ..f }.validate().is_err());
+        let k = DocKey { file: 3, doc: 9 };
+        assert_eq!(DocKey::unpack(k.pack()), k);
+        assert!(
+            DocKey { file: 1, doc: 0 }.pack()
+                > DocKey {
+                    file: 0,
+                    doc: u32::MAX
+                }
+                .pack()
+        );
+    }
+}

@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use refinery_corpus::executor::{self, Progress, RUN_FILE};
 use refinery_corpus::readers::{Format, TextUnit};
 use refinery_corpus::writers::Compression;
-use refinery_pipeline::{presets, Pipeline, PipelineConfig};
+use refinery_pipeline::{presets, Pipeline, PipelineConfig, StageConfig};
 
 use crate::slurm::{self_exe, shell_quote, submit, SlurmArgs, Step};
 use crate::{progress, report};
@@ -69,6 +69,9 @@ pub struct RunArgs {
     /// Shard compression.
     #[arg(long, value_enum)]
     pub compression: Option<CompressionArg>,
+    /// fastText model for every langid / lang_filter stage (e.g. lid.176.ftz).
+    #[arg(long)]
+    pub langid_model: Option<PathBuf>,
     /// Delete an earlier run in the output directory first.
     #[arg(long)]
     pub overwrite: bool,
@@ -168,6 +171,15 @@ impl RunArgs {
                 TextUnitArg::Line => TextUnit::Line,
                 TextUnitArg::Paragraph => TextUnit::Paragraph,
             };
+        }
+        if let Some(m) = &self.langid_model {
+            for stage in cfg.stages.iter_mut() {
+                match stage {
+                    StageConfig::Langid(c) => c.model = Some(m.clone()),
+                    StageConfig::LangFilter(c) => c.model = Some(m.clone()),
+                    _ => {}
+                }
+            }
         }
         if let Some(c) = self.compression {
             cfg.writer.compression = match c {

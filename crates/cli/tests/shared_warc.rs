@@ -106,3 +106,75 @@ fn run_over_all_shared_warc_files() {
         "{d:?}"
     );
 }
+
+#[test]
+fn paper_presets_over_the_shared_warcs_give_output_rejects_and_a_waterfall() {
+    let Some(shared) = shared() else { return };
+    let input = shared.join("data/web/warc");
+    let model = shared.join("data/models/lid/lid.176.ftz");
+    let dir = tempfile::tempdir().unwrap();
+    for preset in ["refinedweb", "fineweb"] {
+        let out = dir.path().join(preset);
+        let o = ok(&[
+            "run",
+            "--preset",
+            preset,
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            out.to_str().unwrap(),
+            "--tasks",
+            "3",
+            "--workers",
+            "2",
+            "--rejects",
+            "--langid-model",
+            model.to_str().unwrap(),
+            "-q",
+        ]);
+        let table = String::from_utf8_lossy(&o.stdout);
+        assert!(table.contains("removal waterfall"), "{table}");
+        for stage in [
+            "url_filter",
+            "lang_filter",
+            "gopher_repetition",
+            "gopher_quality",
+        ] {
+            assert!(
+                table.lines().any(|l| l.starts_with(stage)),
+                "{preset}: {stage} missing\n{table}"
+            );
+        }
+        let s = stats(&out);
+        assert_accounting(&s);
+        assert!(s["kept_docs"].as_u64().unwrap() > 10, "{preset}: {s:#}");
+        let dropped = s["dropped"].as_object().unwrap();
+        assert!(
+            dropped.keys().any(|k| k.starts_with("gopher_quality:")),
+            "{dropped:?}"
+        );
+        assert!(dropped.contains_key("langid:other_language"), "{dropped:?}");
+        // Rejects carry their reasons.
+        let shard = std::fs::read_dir(out.join("rejects"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        let rejected = refinery_corpus::writers::read_shard(&shard).unwrap();
+        assert!(rejected
+            .iter()
+            .all(|d| d.metadata.get("filter_reason").is_some()));
+        // Kept documents are English by lid.176 at >= 0.65.
+        let kept = std::fs::read_dir(out.join("data"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        for d in refinery_corpus::writers::read_shard(&kept).unwrap() {
+            assert_eq!(d.metadata.lang.as_deref(), Some("en"));
+            assert!(d.metadata.lang_score.unwrap() >= 0.65);
+        }
+    }
+}

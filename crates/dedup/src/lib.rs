@@ -28,5 +28,6 @@
 
 pub mod exact;
 pub mod minhash;
+pub mod substring;
 
 pub use exact::{normalize, ExactDedup, ExactDedupConfig, HASH_KEY, REASON_DUPLICATE};

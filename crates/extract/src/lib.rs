@@ -100,8 +100,8 @@ pub struct Extracted {
 
 /// Readability's result is kept unless it has fewer than this many chars and
 /// the fallback finds [`FALLBACK_RATIO`] times more.
-const READABILITY_TRUST_CHARS: usize = 1000;
-const FALLBACK_RATIO: usize = 3;
+const READABILITY_TRUST_CHARS: usize = 2000;
+const FALLBACK_RATIO: usize = 2;
 
 /// Readability is skipped on pages nested deeper than this (real pages stay
 /// well under 100 levels; its scoring is quadratic in depth).
@@ -123,46 +123,40 @@ fn extract_inner(html: &str, opts: &ExtractOptions) -> Extracted {
     let doc = Document::from(html);
     let title = render::title(&doc);
 
-    let page = render::Page::new(&doc);
-    let rules = page.rules_pick();
-
-    let mut readable = None;
-    let skip = rules
-        .as_ref()
-        .is_some_and(|p| p.text.chars().count() as f64 >= knob("skipr").unwrap_or(f64::INFINITY));
-    if opts.readability && !skip {
-        let elements = doc.tree.len();
-        if (opts.max_readability_elements == 0 || elements <= opts.max_readability_elements)
-            && !render::deeper_than(&doc.tree, READABILITY_MAX_DEPTH)
-        {
-            readable = readability_text(doc.clone());
-        }
-    }
-    if knob("dbg").is_some() {
-        eprintln!(
-            "DBG has_pick {} has_read {}",
-            rules.is_some(),
-            readable.as_ref().map_or(0, |r| r.chars().count())
-        );
-    }
-    let body = match (rules, readable) {
-        (Some(pick), r) => choose(pick, r),
-        (None, Some(r))
-            if r.chars().count() as f64 >= knob("tc").unwrap_or(READABILITY_TRUST_CHARS as f64) =>
-        {
-            r
-        }
-        (None, Some(r)) => {
-            let f = page.fallback_text();
-            if f.chars().count() as f64
-                > knob("fr").unwrap_or(FALLBACK_RATIO as f64) * r.chars().count().max(1) as f64
+    // Everything that reads our DOM runs first, so that Readability (which
+    // rewrites the DOM) can take it without a copy.
+    let (pick, fallback) = {
+        let page = render::Page::new(&doc);
+        let pick = page.rules_pick();
+        // The fallback is only needed when no container was found.
+        let fallback = pick.is_none().then(|| page.fallback_text());
+        (pick, fallback)
+    };
+    let run_readability = opts.readability
+        && pick.as_ref().is_none_or(|p| {
+            (p.text.chars().count() as f64) < knob("skipr").unwrap_or(f64::INFINITY)
+        })
+        && (opts.max_readability_elements == 0 || doc.tree.len() <= opts.max_readability_elements)
+        && !render::deeper_than(&doc.tree, READABILITY_MAX_DEPTH);
+    let readable = if run_readability {
+        readability_text(doc)
+    } else {
+        None
+    };
+    let body = match (pick, readable, fallback) {
+        (Some(pick), r, _) => choose(pick, r),
+        (None, Some(r), Some(f)) => {
+            let len_r = r.chars().count();
+            if len_r < READABILITY_TRUST_CHARS && f.chars().count() > FALLBACK_RATIO * len_r.max(1)
             {
                 f
             } else {
                 r
             }
         }
-        (None, None) => page.fallback_text(),
+        (None, None, Some(f)) => f,
+        (None, Some(r), None) => r,
+        (None, None, None) => String::new(),
     };
 
     let mut out = String::with_capacity(body.len() + 64);
@@ -184,24 +178,17 @@ fn extract_inner(html: &str, opts: &ExtractOptions) -> Extracted {
 
 /// Chooses between the rule-based container and Readability's pick, as
 /// trafilatura's `compare_extraction` does: the container wins unless
-/// Readability finds more than twice as much text, or the container holds no
+/// Readability finds more than 1.5 times as much text, or the container holds no
 /// paragraphs (or more tables than paragraphs) and Readability a fair amount.
 fn choose(pick: render::Pick, readable: Option<String>) -> String {
     let Some(r) = readable else {
         return pick.text;
     };
     let (len_p, len_r) = (pick.text.chars().count(), r.chars().count());
-    let (cp, cr) = (knob("cp").unwrap_or(2.0), knob("cr").unwrap_or(2.0));
-    if knob("dbg").is_some() {
-        eprintln!(
-            "DBG pick {len_p} read {len_r} p_chars {} table_heavy {}",
-            pick.p_chars, pick.table_heavy
-        );
-    }
-    if len_r == 0 || len_p as f64 > cp * len_r as f64 {
+    if len_r == 0 || len_p > 2 * len_r {
         return pick.text;
     }
-    if len_r as f64 > cr * len_p as f64
+    if 2 * len_r > 3 * len_p
         || ((pick.p_chars == 0 || pick.table_heavy) && len_r > 2 * render::MIN_CANDIDATE_CHARS)
     {
         return r;

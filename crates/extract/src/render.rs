@@ -667,15 +667,14 @@ impl<'d> Page<'d> {
                 total: self.stats.text(id),
                 link_dense: true,
             };
-            let blocks_only =
-                p_chars as f64 >= crate::knob("bo").unwrap_or(BLOCKS_ONLY_P_CHARS as f64);
+            let blocks_only = p_chars >= BLOCKS_ONLY_P_CHARS;
             let text = crate::text::normalize(
                 &render(
                     tree,
                     id,
                     Some(&strip),
                     blocks_only,
-                    crate::knob("kh").is_some(),
+                    true,
                 ),
                 2,
             );
@@ -729,14 +728,14 @@ pub(crate) fn article_text(tree: &Tree, root: NodeId) -> String {
         link_dense: true,
     };
     let (p_chars, _, _) = paragraphs(tree, &stats, root);
-    let blocks_only = p_chars as f64 >= crate::knob("rbo").unwrap_or(1e12);
+    let blocks_only = p_chars >= BLOCKS_ONLY_P_CHARS;
     crate::text::normalize(
         &render(
             tree,
             root,
             Some(&strip),
             blocks_only,
-            crate::knob("kh").is_some(),
+            true,
         ),
         2,
     )

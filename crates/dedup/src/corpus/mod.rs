@@ -1,0 +1,531 @@
+//! Corpus-wide exact, URL and line/paragraph dedup, in three resumable
+//! steps with the contract of [`crate::minhash`]:
+//!
+//! ```text
+//! DIR/<method>/params.json                       parameters + inputs: a rerun must match
+//! DIR/<method>/hash/part_PPP/TTTTT_RRRR.bin      per task, per hash partition: sorted runs
+//! DIR/<method>/hash/stats/TTTTT.json             per task: documents per input file, counters
+//! DIR/<method>/decide/remove_PPP_TTTTT.bin       exact, urls: removals of partition P for filter task T
+//! DIR/<method>/decide/dups_PPP.bin               lines: hashes of partition P seen more than k times
+//! DIR/<method>/decide/stats/PPP.json             per partition counters
+//! DIR/<method>/filter/stats/TTTTT.json           lines: segments removed, documents modified
+//! DIR/<method>/<step>/completions/NNNNN          written last by each task of each step
+//! DIR/<method>/summary.json                      the counters of the whole run
+//! DIR/data/, DIR/rejects/, DIR/stats/, DIR/stats.json   the filtered corpus, as `refinery run` writes it
+//! ```
+//!
+//! `<method>` is `exact`, `urls` or `lines`.
+//!
+//! 1. **hash** (task `t` of `N` reads input files `t, t+N, …`): one record
+//!    per document (exact: hash of the normalized text; urls: hash of the
+//!    normalized URL, plus a rank for `--keep newest`) or one count per
+//!    distinct line (lines), routed to `H` partitions by hash, buffered and
+//!    spilled as sorted runs. Memory: `--buffer-mb`.
+//! 2. **decide** (one task per partition): a streaming k-way merge of the
+//!    partition's runs. exact/urls: within a run of equal hashes the first
+//!    record (smallest rank, then smallest key) is kept and the others are
+//!    removed; the removals are sorted by key and split by filter task.
+//!    lines: counts of equal hashes are summed and hashes with a total above
+//!    `--max-occurrences` are written. Memory: the removals of one
+//!    partition, so it shrinks as `H` grows.
+//! 3. **filter** (the sharding of step 1): re-reads the input, drops or
+//!    edits documents, writes shards, rejects and per-task stats; the merge
+//!    checks `records = kept + Σ dropped + Σ failed` per file.
+//!
+//! A document's key is `(input file index, document index in the file)`
+//! ([`DocKey`]), so every decision, and therefore the output documents, do
+//! not depend on the task, partition, worker or buffer counts.
+
+mod decide;
+mod filter;
+pub mod format;
+mod hash;
+pub mod normal;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use refinery_corpus::executor::{is_step_complete, run_pool, COMPLETIONS_DIR};
+use refinery_corpus::input::InputFile;
+use refinery_corpus::readers::ReaderOptions;
+use refinery_corpus::stats::RunStats;
+use refinery_corpus::writers::{write_atomic, WriterOptions};
+use refinery_corpus::CorpusError;
+use serde::{Deserialize, Serialize};
+
+pub use crate::minhash::DocKey;
+pub use normal::{newest_rank, normalize_url, parse_date, segments, Segment, SegmentHasher, Unit};
+
+/// Drop reason of a later copy of a normalized text (the reason of the
+/// per-task stage too).
+pub const REASON_EXACT: &str = crate::exact::REASON_DUPLICATE;
+/// Drop reason of a later (or older) copy of a normalized URL.
+pub const REASON_URL: &str = "url_dedup:duplicate";
+/// Drop reason of a document whose every non-blank line (paragraph) was
+/// removed by line dedup.
+pub const REASON_LINES_EMPTY: &str = "line_dedup:empty";
+/// `metadata` key on exact and URL rejects: the id of the kept copy.
+pub const DUPLICATE_OF_KEY: &str = "duplicate_of";
+/// `metadata` key on documents edited by line dedup (`--unit line`).
+pub const LINES_REMOVED_KEY: &str = "lines_removed";
+/// `metadata` key on documents edited by paragraph dedup.
+pub const PARAGRAPHS_REMOVED_KEY: &str = "paragraphs_removed";
+
+pub const PARAMS_FILE: &str = "params.json";
+pub const SUMMARY_FILE: &str = "summary.json";
+pub const STEPS: [&str; 3] = ["hash", "decide", "filter"];
+
+/// Errors of corpus-wide dedup; each names the file or step it concerns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CorpusDedupError {
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: malformed intermediate file: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("invalid dedup parameters: {0}")]
+    Config(String),
+    #[error("{path}: {message}")]
+    Mismatch { path: PathBuf, message: String },
+    #[error("step {step} is not complete (task {task} has no completion marker): run the earlier steps first")]
+    Incomplete { step: &'static str, task: usize },
+}
+
+pub type Result<T, E = CorpusDedupError> = std::result::Result<T, E>;
+
+/// Which copy of a URL survives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Keep {
+    /// The first in input order.
+    #[default]
+    First,
+    /// The newest by `metadata.date`; ties (and documents without a
+    /// parseable date, which rank oldest) go by input order.
+    Newest,
+}
+
+/// The dedup method and its parameters.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", deny_unknown_fields)]
+pub enum Method {
+    /// Whole documents, by the hash of their normalized text.
+    Exact,
+    /// Documents by normalized `metadata.url` ([`normalize_url`]).
+    Urls { keep: Keep },
+    /// Lines (or paragraphs) that occur more than `max_occurrences` times
+    /// in the whole corpus are removed from every document.
+    Lines { unit: Unit, max_occurrences: u64 },
+}
+
+impl Method {
+    /// The directory under the output that holds the steps.
+    pub fn dir_name(&self) -> &'static str {
+        match self {
+            Method::Exact => "exact",
+            Method::Urls { .. } => "urls",
+            Method::Lines { .. } => "lines",
+        }
+    }
+}
+
+/// Everything a corpus-wide dedup run needs.
+#[derive(Clone, Debug)]
+pub struct CorpusDedupJob {
+    pub inputs: Vec<InputFile>,
+    pub reader: ReaderOptions,
+    pub writer: WriterOptions,
+    pub output: PathBuf,
+    pub method: Method,
+    /// Hash the text (exact) or the lines (lines) after [`crate::normalize`]
+    /// (lowercase, no punctuation, collapsed whitespace); off: raw bytes.
+    /// Not used by `urls`, which has its own normalization.
+    pub normalize: bool,
+    /// Tasks of the hash and filter steps (task t reads files t, t+N, …).
+    pub tasks: usize,
+    /// Hash partitions = tasks of the decide step.
+    pub partitions: usize,
+    /// Threads; never changes the output.
+    pub workers: usize,
+    pub rejects: bool,
+    /// Bytes a hash task buffers before spilling sorted runs. Changes the
+    /// number of run files, never the result.
+    pub buffer_bytes: usize,
+}
+
+impl CorpusDedupJob {
+    pub fn dir(&self) -> PathBuf {
+        self.output.join(self.method.dir_name())
+    }
+
+    fn step_dir(&self, step: &str) -> PathBuf {
+        self.dir().join(step)
+    }
+
+    fn task_files(&self, task: usize) -> impl Iterator<Item = (usize, &InputFile)> {
+        self.inputs
+            .iter()
+            .enumerate()
+            .skip(task)
+            .step_by(self.tasks)
+    }
+
+    /// The filter task that reads input file `file`.
+    fn task_of_file(&self, file: usize) -> usize {
+        file % self.tasks
+    }
+
+    /// The identity of the run: a rerun into the same directory must match.
+    pub fn fingerprint(&self) -> serde_json::Value {
+        serde_json::json!({
+            "format": format::FORMAT_VERSION,
+            "algorithm": "xxh3-128/normalize-v1/url-v1/date-v1",
+            "method": self.method,
+            "normalize": self.normalize,
+            "tasks": self.tasks,
+            "partitions": self.partitions,
+            "rejects": self.rejects,
+            "reader": self.reader,
+            "writer": self.writer,
+            "inputs": self.inputs.iter().map(|f| serde_json::json!({"source": f.source, "size": f.size})).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// Number of tasks (ranks) of step `step` (an index into [`STEPS`]).
+pub fn step_tasks(job: &CorpusDedupJob, step: usize) -> usize {
+    match step {
+        1 => job.partitions,
+        _ => job.tasks,
+    }
+}
+
+/// What one step did in this invocation.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StepReport {
+    pub name: &'static str,
+    pub tasks_run: usize,
+    pub tasks_skipped: usize,
+    pub seconds: f64,
+}
+
+/// The counters of a whole run (`DIR/<method>/summary.json`); deterministic.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DedupSummary {
+    /// Documents read (all methods).
+    pub docs: u64,
+    /// exact/urls: documents with a key (urls: with a non-empty URL).
+    pub keyed: u64,
+    /// urls: documents without `metadata.url`; never removed.
+    pub no_url: u64,
+    /// exact/urls: distinct keys; lines: distinct non-blank segments.
+    pub distinct: u64,
+    /// exact/urls: keys held by more than one document; lines: segments
+    /// seen more than `max_occurrences` times.
+    pub duplicated: u64,
+    /// exact/urls: documents removed.
+    pub removed_docs: u64,
+    /// lines: non-blank segments read, and removed.
+    pub segments: u64,
+    pub segments_removed: u64,
+    /// lines: documents edited, and dropped as empty.
+    pub docs_modified: u64,
+    pub docs_emptied: u64,
+}
+
+/// What a call to [`run`] did.
+#[derive(Clone, Debug, Serialize)]
+pub struct DedupReport {
+    pub method: Method,
+    pub steps: Vec<StepReport>,
+    pub summary: DedupSummary,
+    pub stats: RunStats,
+}
+
+fn check_job(job: &CorpusDedupJob) -> Result<()> {
+    if job.tasks == 0 || job.workers == 0 || job.partitions == 0 {
+        return Err(CorpusDedupError::Config(
+            "tasks, partitions and workers must be at least 1".into(),
+        ));
+    }
+    if job.partitions > 999 {
+        return Err(CorpusDedupError::Config(format!(
+            "{} partitions: at most 999 (part_PPP file names)",
+            job.partitions
+        )));
+    }
+    if job.tasks > 99_999 {
+        return Err(CorpusDedupError::Config("at most 99999 tasks".into()));
+    }
+    if job.inputs.len() > u32::MAX as usize {
+        return Err(CorpusDedupError::Config("more than 2^32 input files".into()));
+    }
+    if let Method::Lines {
+        max_occurrences: 0, ..
+    } = job.method
+    {
+        return Err(CorpusDedupError::Config(
+            "--max-occurrences must be at least 1".into(),
+        ));
+    }
+    check_params(job)
+}
+
+/// Converts a step error for the executor's pool.
+fn to_corpus(task: usize, e: CorpusDedupError) -> CorpusError {
+    match e {
+        CorpusDedupError::Corpus(c) => c,
+        other => CorpusError::Task {
+            task,
+            message: other.to_string(),
+        },
+    }
+}
+
+/// Errors unless every task of step `step` has its marker.
+fn require_complete(job: &CorpusDedupJob, step: usize) -> Result<()> {
+    let dir = job.step_dir(STEPS[step]);
+    for t in 0..step_tasks(job, step) {
+        if !is_step_complete(&dir, t) {
+            return Err(CorpusDedupError::Incomplete {
+                step: STEPS[step],
+                task: t,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Runs the pending tasks of one step (or only rank `only_task` of it, as a
+/// cluster array task does), skipping completed ones.
+pub fn run_step(
+    job: &CorpusDedupJob,
+    step: usize,
+    only_task: Option<usize>,
+    cancel: &AtomicBool,
+) -> Result<StepReport> {
+    check_job(job)?;
+    let name = *STEPS
+        .get(step)
+        .ok_or_else(|| CorpusDedupError::Config(format!("no step {step}")))?;
+    if step > 0 {
+        require_complete(job, step - 1)?;
+    }
+    let n = step_tasks(job, step);
+    let dir = job.step_dir(name);
+    let start = Instant::now();
+    let candidates: Vec<usize> = match only_task {
+        Some(t) if t >= n => {
+            return Err(CorpusDedupError::Config(format!(
+                "step {name} has {n} task(s); no task {t}"
+            )))
+        }
+        Some(t) => vec![t],
+        None => (0..n).collect(),
+    };
+    let pending: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|&t| !is_step_complete(&dir, t))
+        .collect();
+    // The filter step of line dedup shares one set of duplicated hashes
+    // between its tasks.
+    let dups = if step == 2 && !pending.is_empty() && matches!(job.method, Method::Lines { .. }) {
+        Some(decide::load_dups(job)?)
+    } else {
+        None
+    };
+    let task = |t: usize| -> std::result::Result<(), CorpusError> {
+        let r = match step {
+            0 => hash::run_task(job, t, cancel),
+            1 => decide::run_task(job, t, cancel),
+            _ => filter::run_task(job, t, dups.as_ref(), cancel),
+        };
+        r.map_err(|e| to_corpus(t, e))
+    };
+    run_pool(&pending, job.workers, cancel, task)?;
+    Ok(StepReport {
+        name,
+        tasks_run: pending.len(),
+        tasks_skipped: candidates.len() - pending.len(),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Merges the filter step's stats into `stats.json` and the step counters
+/// into `summary.json`; call once every step is complete.
+pub fn finish(job: &CorpusDedupJob, steps: Vec<StepReport>) -> Result<DedupReport> {
+    check_job(job)?;
+    require_complete(job, 2)?;
+    let stats = filter::merge(job)?;
+    let summary = summarize(job)?;
+    let path = job.dir().join(SUMMARY_FILE);
+    let json = serde_json::to_vec_pretty(&summary).map_err(|e| CorpusError::Json {
+        path: path.clone(),
+        source: e,
+    })?;
+    write_atomic(&path, &json)?;
+    Ok(DedupReport {
+        method: job.method.clone(),
+        steps,
+        summary,
+        stats,
+    })
+}
+
+/// Runs the three steps, skipping tasks already complete.
+pub fn run(job: &CorpusDedupJob, cancel: &AtomicBool) -> Result<DedupReport> {
+    check_job(job)?;
+    let mut reports = Vec::new();
+    let mut rerun = false;
+    for (i, name) in STEPS.iter().enumerate() {
+        if rerun {
+            // An earlier step redid work: this step's outputs are stale.
+            remove_dir_if_exists(&job.step_dir(name).join(COMPLETIONS_DIR))?;
+        }
+        let report = run_step(job, i, None, cancel)?;
+        rerun |= report.tasks_run > 0;
+        reports.push(report);
+    }
+    finish(job, reports)
+}
+
+fn summarize(job: &CorpusDedupJob) -> Result<DedupSummary> {
+    let mut s = DedupSummary::default();
+    for t in 0..job.tasks {
+        let h: hash::HashStats = read_json(&hash::stats_path(job, t))?;
+        s.docs += h.docs;
+        s.keyed += h.keyed;
+        s.no_url += h.no_url;
+        s.segments += h.segments;
+        if matches!(job.method, Method::Lines { .. }) {
+            let f: filter::LineStats = read_json(&filter::line_stats_path(job, t))?;
+            s.segments_removed += f.segments_removed;
+            s.docs_modified += f.docs_modified;
+            s.docs_emptied += f.docs_emptied;
+        }
+    }
+    for p in 0..job.partitions {
+        let d: decide::DecideStats = read_json(&decide::stats_path(job, p))?;
+        s.distinct += d.distinct;
+        s.duplicated += d.duplicated;
+        s.removed_docs += d.removed;
+    }
+    Ok(s)
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let bytes = std::fs::read(path).map_err(|e| CorpusDedupError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    Ok(serde_json::from_slice(&bytes).map_err(|e| CorpusError::Json {
+        path: path.to_path_buf(),
+        source: e,
+    })?)
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    let json = serde_json::to_vec_pretty(value).map_err(|e| CorpusError::Json {
+        path: path.to_path_buf(),
+        source: e,
+    })?;
+    Ok(write_atomic(path, &json)?)
+}
+
+fn check_params(job: &CorpusDedupJob) -> Result<()> {
+    let path = job.dir().join(PARAMS_FILE);
+    let want = job.fingerprint();
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let have: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| CorpusError::Json {
+                    path: path.clone(),
+                    source: e,
+                })?;
+            if have != want {
+                let key = want
+                    .as_object()
+                    .and_then(|w| {
+                        w.iter()
+                            .find(|(k, v)| have.get(k.as_str()) != Some(*v))
+                            .map(|(k, _)| k.clone())
+                    })
+                    .unwrap_or_else(|| "parameters".into());
+                return Err(CorpusDedupError::Mismatch {
+                    path,
+                    message: format!(
+                        "holds a run with a different `{key}`; use a new output directory, or --overwrite to start over"
+                    ),
+                });
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => write_json(&path, &want),
+        Err(e) => Err(CorpusDedupError::Io { path, source: e }),
+    }
+}
+
+/// Reads `DIR/<method>/params.json` of an earlier run.
+pub fn load_params(dir: &Path, method: &str) -> Result<serde_json::Value> {
+    read_json(&dir.join(method).join(PARAMS_FILE))
+}
+
+fn remove_dir_if_exists(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(CorpusDedupError::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        }),
+    }
+}
+
+/// Removes the files in `dir` whose name (or hidden temp name) starts with
+/// `prefix`.
+fn remove_prefixed(dir: &Path, prefix: &str) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(CorpusDedupError::Io {
+                path: dir.to_path_buf(),
+                source: e,
+            })
+        }
+    };
+    let hidden = format!(".{prefix}");
+    for entry in entries {
+        let entry = entry.map_err(|e| CorpusDedupError::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(prefix) || name.starts_with(&hidden) {
+            let p = entry.path();
+            std::fs::remove_file(&p).map_err(|e| CorpusDedupError::Io { path: p, source: e })?;
+        }
+    }
+    Ok(())
+}
+
+fn cancelled(cancel: &AtomicBool) -> Result<()> {
+    if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        Err(CorpusError::Cancelled.into())
+    } else {
+        Ok(())
+    }
+}
+
+/// The partition of a hash.
+fn partition(hash: u128, partitions: usize) -> usize {
+    ((hash >> 64) as u64 % partitions as u64) as usize
+}

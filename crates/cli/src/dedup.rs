@@ -39,6 +39,14 @@ pub enum DedupCommand {
     Minhash(MinhashArgs),
     /// Explain why a document was removed (its cluster and kept representative).
     Explain(ExplainArgs),
+    /// Corpus-wide exact dedup of whole documents by normalized-text hash: hash → decide → filter.
+    Exact(ExactArgs),
+    /// Corpus-wide URL dedup by normalized metadata.url, keeping the first or the newest.
+    Urls(UrlsArgs),
+    /// Corpus-wide line (or paragraph) dedup: drop lines seen more than k times in the corpus.
+    Lines(LinesArgs),
+    /// Exact-substring dedup (Lee et al. 2021): remove repeated spans of >= --min-len units.
+    Substring(SubstringArgs),
 }
 
 #[derive(Args)]
@@ -122,6 +130,10 @@ pub struct ExplainArgs {
 pub fn dedup(args: DedupArgs) -> Result<ExitCode> {
     match args.command {
         DedupCommand::Minhash(a) => run_minhash(a),
+        DedupCommand::Exact(a) => run_exact(a),
+        DedupCommand::Urls(a) => run_urls(a),
+        DedupCommand::Lines(a) => run_lines(a),
+        DedupCommand::Substring(a) => run_substring(a),
         DedupCommand::Explain(a) => {
             let e = minhash::explain(&a.dir, &a.id)?;
             if a.json {
@@ -317,5 +329,471 @@ fn submit_minhash(a: &MinhashArgs, job: &MinhashJob) -> Result<ExitCode> {
     let dir = a.output.join("slurm");
     submit(&dir, &steps, &a.slurm)?;
     println!("scripts and logs in {}", dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+// ---- `refinery dedup exact|urls|lines`: corpus-wide exact dedup ----------
+
+use refinery_corpus::readers::{Format, TextUnit};
+use refinery_dedup::corpus::{self as cdedup, CorpusDedupJob, Keep, Method, Unit};
+
+/// Arguments shared by `dedup exact`, `dedup urls` and `dedup lines`.
+#[derive(Args)]
+pub struct CorpusDedupArgs {
+    /// Input files or directories (refinery output shards or any reader input).
+    #[arg(long, short, num_args = 1.., required = true)]
+    pub input: Vec<PathBuf>,
+    /// Output directory: data/, rejects/, stats.json and exact|urls|lines/ (intermediate steps).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Tasks of the hash and filter steps; task i reads files i, i+N, …
+    #[arg(long, default_value_t = 1)]
+    pub tasks: usize,
+    /// Hash partitions = tasks of the decide step; memory of a decide task shrinks with it.
+    #[arg(long, default_value_t = 16)]
+    pub partitions: usize,
+    /// Worker threads. Never changes the output.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// MiB a hash task buffers before spilling sorted runs. Never changes the output.
+    #[arg(long, default_value_t = 256)]
+    pub buffer_mb: usize,
+    /// Hash raw bytes instead of the normalized text (lowercase, no punctuation,
+    /// collapsed whitespace). exact and lines only.
+    #[arg(long)]
+    pub raw: bool,
+    /// Write removed documents to OUT/rejects/ with metadata.filter_reason.
+    #[arg(long)]
+    pub rejects: bool,
+    /// Input format (default: detected from the content).
+    #[arg(long, value_enum)]
+    pub format: Option<crate::run::FormatArg>,
+    /// Plain text: one document per file, line or paragraph.
+    #[arg(long, value_enum)]
+    pub text_unit: Option<crate::run::TextUnitArg>,
+    /// JSONL field holding the text.
+    #[arg(long)]
+    pub text_field: Option<String>,
+    /// JSONL field holding the id.
+    #[arg(long)]
+    pub id_field: Option<String>,
+    /// Delete an earlier run of the same method in the output directory first.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Run only this step (hash, decide, filter, or merge for the final
+    /// stats), e.g. from a cluster array job.
+    #[arg(long, value_parser = ["hash", "decide", "filter", "merge"])]
+    pub step: Option<String>,
+    /// With --step: run only this rank of the step.
+    #[arg(long, requires = "step")]
+    pub task: Option<usize>,
+    /// Where the steps run: threads here, or chained Slurm job arrays.
+    #[arg(long, value_enum, default_value = "local", conflicts_with = "step")]
+    pub executor: crate::run::ExecutorArg,
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
+}
+
+#[derive(Args)]
+#[command(after_help = "\
+Example:
+  refinery dedup exact --input refined/data/ --output exact/ --tasks 16 --partitions 16 --workers 2 --rejects")]
+pub struct ExactArgs {
+    #[command(flatten)]
+    pub common: CorpusDedupArgs,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum KeepArg {
+    First,
+    Newest,
+}
+
+#[derive(Args)]
+#[command(after_help = "\
+Example:
+  refinery dedup urls --input crawl/ --output urls/ --keep newest --rejects")]
+pub struct UrlsArgs {
+    #[command(flatten)]
+    pub common: CorpusDedupArgs,
+    /// Which copy of a URL survives: the first in input order, or the newest
+    /// by metadata.date (ties and undated documents: input order).
+    #[arg(long, value_enum, default_value = "first")]
+    pub keep: KeepArg,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnitArg {
+    Line,
+    Paragraph,
+}
+
+#[derive(Args)]
+#[command(after_help = "\
+Example (cs336 convention: a line seen twice anywhere is removed everywhere):
+  refinery dedup lines --input docs/ --output lines/ --format text --max-occurrences 1 --rejects")]
+pub struct LinesArgs {
+    #[command(flatten)]
+    pub common: CorpusDedupArgs,
+    /// What is deduplicated: lines, or paragraphs (runs of non-blank lines).
+    #[arg(long, value_enum, default_value = "line")]
+    pub unit: UnitArg,
+    /// Keep a line only if it occurs at most this many times in the corpus.
+    #[arg(long, default_value_t = 1)]
+    pub max_occurrences: u64,
+}
+
+fn run_exact(a: ExactArgs) -> Result<ExitCode> {
+    run_corpus_dedup(&a.common, Method::Exact, "")
+}
+
+fn run_urls(a: UrlsArgs) -> Result<ExitCode> {
+    let keep = match a.keep {
+        KeepArg::First => Keep::First,
+        KeepArg::Newest => Keep::Newest,
+    };
+    let extra = format!(
+        " --keep {}",
+        if keep == Keep::First {
+            "first"
+        } else {
+            "newest"
+        }
+    );
+    run_corpus_dedup(&a.common, Method::Urls { keep }, &extra)
+}
+
+fn run_lines(a: LinesArgs) -> Result<ExitCode> {
+    let unit = match a.unit {
+        UnitArg::Line => Unit::Line,
+        UnitArg::Paragraph => Unit::Paragraph,
+    };
+    let extra = format!(
+        " --unit {} --max-occurrences {}",
+        if unit == Unit::Line {
+            "line"
+        } else {
+            "paragraph"
+        },
+        a.max_occurrences
+    );
+    run_corpus_dedup(
+        &a.common,
+        Method::Lines {
+            unit,
+            max_occurrences: a.max_occurrences,
+        },
+        &extra,
+    )
+}
+
+fn corpus_job(a: &CorpusDedupArgs, method: Method) -> Result<CorpusDedupJob> {
+    let mut reader = ReaderOptions::default();
+    if let Some(f) = a.format {
+        use crate::run::FormatArg as F;
+        reader.format = match f {
+            F::Auto => Format::Auto,
+            F::Warc => Format::Warc,
+            F::Arc => Format::Arc,
+            F::Jsonl => Format::Jsonl,
+            F::Html => Format::Html,
+            F::Text => Format::Text,
+        };
+    }
+    if let Some(u) = a.text_unit {
+        use crate::run::TextUnitArg as U;
+        reader.text_unit = match u {
+            U::File => TextUnit::File,
+            U::Line => TextUnit::Line,
+            U::Paragraph => TextUnit::Paragraph,
+        };
+    }
+    if let Some(f) = &a.text_field {
+        reader.text_field = f.clone();
+    }
+    if let Some(f) = &a.id_field {
+        reader.id_field = f.clone();
+    }
+    Ok(CorpusDedupJob {
+        inputs: discover(&a.input)?,
+        reader,
+        writer: WriterOptions::default(),
+        output: a.output.clone(),
+        method,
+        normalize: !a.raw,
+        tasks: a.tasks,
+        partitions: a.partitions,
+        workers: a.workers,
+        rejects: a.rejects,
+        buffer_bytes: a.buffer_mb.saturating_mul(1 << 20),
+    })
+}
+
+fn run_corpus_dedup(a: &CorpusDedupArgs, method: Method, extra: &str) -> Result<ExitCode> {
+    if a.tasks == 0 || a.workers == 0 || a.partitions == 0 {
+        bail!("--tasks, --partitions and --workers must be at least 1");
+    }
+    let kind = method.dir_name();
+    if a.overwrite && a.output.exists() {
+        if !a.output.join(kind).join(cdedup::PARAMS_FILE).exists() {
+            bail!(
+                "refusing to --overwrite {}: it holds no `dedup {kind}` run ({kind}/{} missing)",
+                a.output.display(),
+                cdedup::PARAMS_FILE
+            );
+        }
+        std::fs::remove_dir_all(&a.output)
+            .with_context(|| format!("removing {}", a.output.display()))?;
+    }
+    let job = corpus_job(a, method)?;
+    if a.executor == ExecutorArg::Slurm {
+        return submit_corpus_dedup(a, &job, extra);
+    }
+    let cancel = AtomicBool::new(false);
+    if let Some(step) = &a.step {
+        if step == "merge" {
+            let r = cdedup::finish(&job, Vec::new())?;
+            print!("{}", report::table(&r.stats));
+            return Ok(ExitCode::SUCCESS);
+        }
+        let idx = cdedup::STEPS
+            .iter()
+            .position(|s| s == step)
+            .context("unknown step")?;
+        let r = cdedup::run_step(&job, idx, a.task, &cancel)
+            .with_context(|| format!("dedup {kind} step {step} into {}", a.output.display()))?;
+        println!(
+            "{}: {} task(s) run, {} skipped",
+            r.name, r.tasks_run, r.tasks_skipped
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let r = cdedup::run(&job, &cancel)
+        .with_context(|| format!("dedup {kind} into {}", a.output.display()))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for s in &r.steps {
+        println!(
+            "{:<8} {:>5} task(s) run, {:>5} skipped  {:>8.2}s",
+            s.name, s.tasks_run, s.tasks_skipped, s.seconds
+        );
+    }
+    let s = &r.summary;
+    match &r.method {
+        Method::Lines { unit, .. } => println!(
+            "\n{} docs, {} {}s ({} distinct), {} distinct seen too often; {} {}s removed, {} docs edited, {} emptied and dropped",
+            s.docs,
+            s.segments,
+            if *unit == Unit::Line { "line" } else { "paragraph" },
+            s.distinct,
+            s.duplicated,
+            s.segments_removed,
+            if *unit == Unit::Line { "line" } else { "paragraph" },
+            s.docs_modified,
+            s.docs_emptied
+        ),
+        _ => println!(
+            "\n{} docs ({} keyed, {} without URL), {} distinct, {} with copies, {} removed ({:.2}%)",
+            s.docs,
+            s.keyed,
+            s.no_url,
+            s.distinct,
+            s.duplicated,
+            s.removed_docs,
+            100.0 * s.removed_docs as f64 / s.docs.max(1) as f64
+        ),
+    }
+    println!();
+    print!("{}", report::table(&r.stats));
+    println!("\noutput in {}", a.output.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Submits the three steps and the final merge as chained Slurm job arrays.
+fn submit_corpus_dedup(a: &CorpusDedupArgs, job: &CorpusDedupJob, extra: &str) -> Result<ExitCode> {
+    let kind = job.method.dir_name();
+    let exe = shell_quote(&self_exe()?.display().to_string());
+    let mut base = format!("{exe} dedup {kind} --input");
+    for p in &a.input {
+        base.push(' ');
+        base.push_str(&shell_quote(&p.display().to_string()));
+    }
+    base.push_str(&format!(
+        " --output {} --tasks {} --partitions {} --workers {} --buffer-mb {}{extra}",
+        shell_quote(&a.output.display().to_string()),
+        job.tasks,
+        job.partitions,
+        a.slurm.slurm_cpus.max(1),
+        a.buffer_mb,
+    ));
+    for (flag, on) in [(" --raw", a.raw), (" --rejects", a.rejects)] {
+        if on {
+            base.push_str(flag);
+        }
+    }
+    let reader = &job.reader;
+    base.push_str(&format!(
+        " --format {} --text-unit {}",
+        serde_json::to_value(reader.format)?
+            .as_str()
+            .unwrap_or("auto"),
+        serde_json::to_value(reader.text_unit)?
+            .as_str()
+            .unwrap_or("file")
+    ));
+    if let Some(f) = &a.text_field {
+        base.push_str(&format!(" --text-field {}", shell_quote(f)));
+    }
+    if let Some(f) = &a.id_field {
+        base.push_str(&format!(" --id-field {}", shell_quote(f)));
+    }
+    let mut steps: Vec<Step> = cdedup::STEPS
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Step {
+            name: format!("{kind}-{name}"),
+            tasks: cdedup::step_tasks(job, i),
+            command: format!("{base} --step {name} --task \"$SLURM_ARRAY_TASK_ID\""),
+        })
+        .collect();
+    steps.push(Step {
+        name: format!("{kind}-merge"),
+        tasks: 1,
+        command: format!("{base} --step merge"),
+    });
+    std::fs::create_dir_all(&a.output)?;
+    let dir = a.output.join("slurm");
+    submit(&dir, &steps, &a.slurm)?;
+    println!("scripts and logs in {}", dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+#[derive(Args)]
+pub struct SubstringArgs {
+    /// Input files or directories (refinery output shards or any reader input).
+    #[arg(long, short, num_args = 1.., required = true)]
+    pub input: Vec<PathBuf>,
+    /// Output directory: data/, rejects/, stats.json and substring/ (intermediate steps).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Shortest repeated span removed, in units (RefinedWeb: 50 tokens).
+    #[arg(long, default_value_t = 50)]
+    pub min_len: usize,
+    /// bytes (UTF-8 bytes; removals never cut a char) or tokens (whitespace-separated).
+    #[arg(long, value_parser = ["bytes", "tokens"], default_value = "bytes")]
+    pub unit: String,
+    /// first: keep the first occurrence (input order); none: remove every occurrence (Lee et al.'s ranges).
+    #[arg(long, value_parser = ["first", "none"], default_value = "first")]
+    pub keep: String,
+    /// Drop a document that lost text and has fewer bytes than this left.
+    #[arg(long, default_value_t = 0)]
+    pub min_doc_len: usize,
+    /// Units per suffix-array shard (about 20 bytes of memory each). Never changes the output.
+    #[arg(long, default_value_t = 1 << 26)]
+    pub shard_units: u64,
+    /// Tasks of the sequences and filter steps; task i reads files i, i+N, …
+    #[arg(long, default_value_t = 1)]
+    pub tasks: usize,
+    /// Worker threads. Never changes the output.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// Write documents dropped as empty to OUT/rejects/.
+    #[arg(long)]
+    pub rejects: bool,
+    /// JSONL field holding the text.
+    #[arg(long)]
+    pub text_field: Option<String>,
+    /// JSONL field holding the id.
+    #[arg(long)]
+    pub id_field: Option<String>,
+    /// Delete an earlier substring dedup run in the output directory first.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn run_substring(a: SubstringArgs) -> Result<ExitCode> {
+    use refinery_dedup::substring::{self, Keep, SubstringConfig, SubstringJob, Unit};
+    if a.overwrite && a.output.exists() {
+        if !a
+            .output
+            .join(substring::SUBSTRING_DIR)
+            .join(substring::PARAMS_FILE)
+            .exists()
+        {
+            bail!(
+                "refusing to --overwrite {}: it holds no substring dedup run",
+                a.output.display()
+            );
+        }
+        std::fs::remove_dir_all(&a.output)
+            .with_context(|| format!("removing {}", a.output.display()))?;
+    }
+    let mut reader = ReaderOptions::default();
+    if let Some(f) = &a.text_field {
+        reader.text_field = f.clone();
+    }
+    if let Some(f) = &a.id_field {
+        reader.id_field = f.clone();
+    }
+    let job = SubstringJob {
+        inputs: discover(&a.input)?,
+        reader,
+        writer: WriterOptions::default(),
+        output: a.output.clone(),
+        config: SubstringConfig {
+            min_len: a.min_len,
+            unit: if a.unit == "tokens" {
+                Unit::Tokens
+            } else {
+                Unit::Bytes
+            },
+            keep: if a.keep == "none" {
+                Keep::None
+            } else {
+                Keep::First
+            },
+            min_doc_len: a.min_doc_len,
+        },
+        tasks: a.tasks,
+        workers: a.workers,
+        rejects: a.rejects,
+        shard_units: a.shard_units,
+    };
+    let r = substring::run(&job, &AtomicBool::new(false))
+        .with_context(|| format!("substring dedup into {}", a.output.display()))?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    for s in &r.steps {
+        println!(
+            "{:<10} {:>5} task(s) run, {:>5} skipped  {:>8.2}s",
+            s.name, s.tasks_run, s.tasks_skipped, s.seconds
+        );
+    }
+    let m = &r.summary;
+    println!(
+        "\n{} docs, {} {}, {} shard(s); {} repeated windows ({} occurrences); {} {} removed ({:.2}%) from {} docs",
+        m.docs,
+        m.units,
+        job.config.unit.name(),
+        m.shards,
+        m.repeated_windows,
+        m.repeated_occurrences,
+        m.units_removed,
+        job.config.unit.name(),
+        100.0 * m.units_removed as f64 / m.units.max(1) as f64,
+        m.docs_touched
+    );
+    print!("{}", report::table(&r.stats));
+    println!("\noutput in {}", a.output.display());
     Ok(ExitCode::SUCCESS)
 }

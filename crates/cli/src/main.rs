@@ -5,6 +5,7 @@ mod dedup;
 mod demo;
 mod extract;
 mod langid;
+mod mix;
 mod progress;
 mod report;
 mod run;
@@ -28,7 +29,8 @@ Examples:
   refinery presets
   refinery tokenizer train --model bpe --vocab-size 32000 out/data/ -o tok.json
   refinery tokenize --tokenizer tok.json out/data/ --output tokens/
-  refinery tokens inspect tokens/";
+  refinery tokens inspect tokens/
+  refinery mix mixture.toml --output mixed/ --seed 1";
 
 #[derive(Parser)]
 #[command(name = "refinery", version, about = ABOUT, after_help = EXAMPLES)]
@@ -59,6 +61,8 @@ enum Command {
     Tokenize(tokenize::TokenizeArgs),
     /// Inspect token shards.
     Tokens(tokenize::TokensArgs),
+    /// Mix sources by weights or epochs (Pile-style) into one shuffled corpus.
+    Mix(mix::MixArgs),
 }
 
 fn main() -> ExitCode {
@@ -74,6 +78,7 @@ fn main() -> ExitCode {
         Command::Tokenizer(a) => tokenize::tokenizer(a),
         Command::Tokenize(a) => tokenize::tokenize(a),
         Command::Tokens(a) => tokenize::tokens(a),
+        Command::Mix(a) => mix::mix(a),
     };
     match result {
         Ok(code) => code,

@@ -28,6 +28,8 @@
 //! assert_eq!(f.filter(&Document::new("a", "hello world", "mem")), Verdict::Keep);
 //! ```
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod document;
 pub mod error;
 pub mod executor;

@@ -9,6 +9,10 @@
 //!   resumable steps (signatures → buckets → clusters → filter), run by
 //!   `refinery dedup minhash`; see `docs/dedup.md`.
 //!
+//! * [`corpus`]: corpus-wide exact (normalized text), URL and line or
+//!   paragraph dedup in three resumable steps (hash → decide → filter), run
+//!   by `refinery dedup exact|urls|lines`; see `docs/dedup.md`.
+//!
 //! Dedup across tasks needs several steps over the whole corpus: every
 //! task writes its hashes, a second step merges them and decides which copy
 //! survives, a third filters. [`ExactDedup`] sees one task.
@@ -26,6 +30,9 @@
 //! assert_eq!(dedup.distinct(), 2);
 //! ```
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod corpus;
 pub mod exact;
 pub mod minhash;
 pub mod substring;

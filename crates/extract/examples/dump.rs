@@ -26,9 +26,6 @@ fn main() {
     files.sort();
     for path in files {
         let raw = std::fs::read(&path).unwrap_or_default();
-        if std::env::var_os("DUMP_NAMES").is_some() {
-            eprintln!("FILE {}", path.display());
-        }
         let text = extract(&String::from_utf8_lossy(&raw), &opts).text;
         let name = path.file_name().unwrap_or_default().to_string_lossy();
         std::fs::write(std::path::Path::new(out).join(format!("{name}.txt")), text).expect("write");

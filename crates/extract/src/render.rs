@@ -3,8 +3,7 @@
 //! Everything here walks the tree with explicit stacks (no recursion), so a
 //! page with a million nested `<div>`s cannot overflow the stack.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::{Hash, Hasher};
 
 use dom_query::{Document, NodeData, NodeId, Tree, TreeNode};
 
@@ -51,10 +50,11 @@ fn kind_of(name: &str) -> Kind {
 }
 
 /// Element facts the renderer needs, read once per element.
+#[derive(Clone, Copy)]
 pub(crate) struct ElemInfo {
     pub(crate) kind: Kind,
     pub(crate) hidden: bool,
-    boilerplate_attr: Attr,
+    pub(crate) boilerplate_attr: Attr,
     is_link: bool,
     is_structural: bool,
     /// Paragraph-like element whose text counts in `blocks_only` rendering.
@@ -66,10 +66,15 @@ pub(crate) struct ElemInfo {
     /// picked content container (title, lead paragraph).
     header: bool,
     article: bool,
+    /// `<h1>`…`<h6>`: dropped when nothing follows it (a "Related" heading
+    /// whose list was stripped).
+    heading: bool,
+    /// `<figure>`/`<figcaption>`: image credits and captions.
+    figure: bool,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Attr {
+pub(crate) enum Attr {
     Clean,
     /// Looks like boilerplate, unless it also looks like content.
     Unlikely,
@@ -93,7 +98,7 @@ pub(crate) fn elem_info(node: &TreeNode) -> Option<ElemInfo> {
         match key {
             "hidden" => hidden = true,
             "aria-hidden" => hidden |= val.trim().eq_ignore_ascii_case("true"),
-            "style" => {
+            "style" if val.len() >= 10 => {
                 let v = val.to_ascii_lowercase();
                 let v: String = v.chars().filter(|c| !c.is_whitespace()).collect();
                 hidden |= v.contains("display:none") || v.contains("visibility:hidden");
@@ -167,6 +172,8 @@ pub(crate) fn elem_info(node: &TreeNode) -> Option<ElemInfo> {
         },
         header: name == "header",
         article: name == "article",
+        heading: matches!(name, "h1" | "h2" | "h3" | "h4" | "h5" | "h6"),
+        figure: matches!(name, "figure" | "figcaption"),
     })
 }
 
@@ -264,9 +271,6 @@ fn classify_attr(classes: &str) -> Attr {
             .split(|c: char| c == '-' || c == '_' || c.is_whitespace())
             .any(|w| UNLIKELY_WORDS.contains(&w));
     if unlikely && !CONTENT.iter().any(|w| lower.contains(w)) {
-        if crate::knob("dbgattr").is_some() {
-            eprintln!("UNLIKELY in {lower}");
-        }
         Attr::Unlikely
     } else {
         Attr::Clean
@@ -280,11 +284,21 @@ fn classify_attr(classes: &str) -> Attr {
 /// start of a class (`widget_text`, `widget-area`), not inside page-builder
 /// names (`elementor-widget-text-editor`).
 fn strong_match(classes: &str, lower: &str) -> bool {
-    if STRONG.iter().any(|w| w.contains('-') && lower.contains(w)) {
-        return true;
-    }
     if lower.split_whitespace().any(|t| t.starts_with("widget")) {
         return true;
+    }
+    // Fast path: no STRONG word anywhere (most class lists).
+    let mut any = false;
+    for w in STRONG {
+        if lower.contains(w) {
+            if w.contains('-') {
+                return true;
+            }
+            any = true;
+        }
+    }
+    if !any {
+        return false;
     }
     let mut word = String::new();
     let mut prev_lower = false;
@@ -313,35 +327,45 @@ fn strong_match(classes: &str, lower: &str) -> bool {
     check(&mut word)
 }
 
-/// Hashes a [`NodeId`] (one `u32`) by multiplication: ids are dense indices.
-#[derive(Default)]
-struct IdHasher(u64);
-
-impl Hasher for IdHasher {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+/// The index of a node in its tree's node array. `NodeId` keeps it private
+/// but hashes as that index + 1 (a `NonZeroU32`): read it back through a
+/// hasher. Out-of-range values (should `dom_query` change) only make the
+/// stats lookups miss, never panic.
+fn index(id: NodeId) -> usize {
+    #[derive(Default)]
+    struct Capture(u64);
+    impl Hasher for Capture {
+        fn finish(&self) -> u64 {
+            self.0
+        }
+        fn write(&mut self, bytes: &[u8]) {
+            // Not reached for a `NonZeroU32`; keeps the value distinct anyway.
+            for &b in bytes {
+                self.0 = (self.0 << 8) | u64::from(b);
+            }
+        }
+        fn write_u32(&mut self, n: u32) {
+            self.0 = u64::from(n);
         }
     }
-    fn write_u32(&mut self, n: u32) {
-        self.0 = u64::from(n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    }
+    let mut h = Capture::default();
+    id.hash(&mut h);
+    (h.0 as usize).wrapping_sub(1)
 }
 
 /// Visible-text sizes per node, for the boilerplate stripper: non-whitespace
 /// chars of visible text under each element, and how many of them are inside
-/// `<a href>`.
+/// `<a href>`; indexed by [`index`].
 pub(crate) struct Stats {
-    sizes: HashMap<NodeId, (u32, u32), BuildHasherDefault<IdHasher>>,
+    sizes: Vec<(u32, u32)>,
+    /// [`elem_info`] of every element reached, read once.
+    infos: Vec<Option<ElemInfo>>,
 }
 
 impl Stats {
     pub(crate) fn compute(tree: &Tree, root: NodeId) -> Stats {
-        let mut sizes: HashMap<NodeId, (u32, u32), BuildHasherDefault<IdHasher>> =
-            HashMap::default();
+        let mut sizes: Vec<(u32, u32)> = vec![(0, 0); tree.len()];
+        let mut infos: Vec<Option<ElemInfo>> = vec![None; tree.len()];
         // Pre-order list of (node, parent, own text, is link); processed in
         // reverse, every node's children are summed before the node itself is
         // added to its parent.
@@ -357,11 +381,13 @@ impl Stats {
                     ),
                     NodeData::Element(el) => {
                         let name: &str = &el.name.local;
-                        (
-                            matches!(name, "script" | "style" | "template" | "head" | "svg"),
-                            0,
-                            name == "a",
-                        )
+                        let skip = matches!(name, "script" | "style" | "template" | "head" | "svg");
+                        if !skip {
+                            if let Some(slot) = infos.get_mut(index(id)) {
+                                *slot = elem_info(node);
+                            }
+                        }
+                        (skip, 0, name == "a")
                     }
                     NodeData::Document | NodeData::Fragment => (false, 0, false),
                     _ => (true, 0, false),
@@ -375,31 +401,38 @@ impl Stats {
                 stack.push((child, Some(id)));
             }
         }
-        sizes.reserve(order.len());
         for &(id, parent, own, is_link) in order.iter().rev() {
-            let (t, l) = sizes.get(&id).copied().unwrap_or((0, 0));
+            let Some(&(t, l)) = sizes.get(index(id)) else {
+                continue;
+            };
             let t = t.saturating_add(own);
             let l = if is_link { t } else { l };
-            sizes.insert(id, (t, l));
-            if let Some(p) = parent {
-                let e = sizes.entry(p).or_insert((0, 0));
+            sizes[index(id)] = (t, l);
+            if let Some(e) = parent.and_then(|p| sizes.get_mut(index(p))) {
                 e.0 = e.0.saturating_add(t);
                 e.1 = e.1.saturating_add(l);
             }
         }
-        Stats { sizes }
+        Stats { sizes, infos }
     }
 
     pub(crate) fn text(&self, id: NodeId) -> u32 {
-        self.sizes.get(&id).map_or(0, |s| s.0)
+        self.sizes.get(index(id)).map_or(0, |s| s.0)
     }
 
     fn link(&self, id: NodeId) -> u32 {
-        self.sizes.get(&id).map_or(0, |s| s.1)
+        self.sizes.get(index(id)).map_or(0, |s| s.1)
+    }
+
+    /// The cached [`elem_info`] of an element.
+    pub(crate) fn info(&self, id: NodeId) -> Option<ElemInfo> {
+        self.infos.get(index(id)).copied().flatten()
     }
 }
 
-/// See [`Strip::big_noscript`].
+/// A `<noscript>` or `<form>` with at least this much text is rendered like
+/// a `<div>`: some pages wrap their whole content in one (ASP.NET pages sit in
+/// a page-wide form, some blogs repeat the article in a noscript).
 const BIG_NOSCRIPT_CHARS: u32 = 200;
 const BIG_FORM_CHARS: u32 = 500;
 
@@ -422,9 +455,6 @@ impl Strip<'_> {
         // its name: `<div id="page-with-sidebar">` around everything.
         let wrapper = text > 200 && text * 2 > self.total;
         if info.boilerplate_attr != Attr::Clean && !wrapper {
-            if crate::knob("dbgdrop").is_some_and(|v| text as f64 >= v) {
-                eprintln!("DROP attr {:?} text {text}", info.boilerplate_attr);
-            }
             return true;
         }
         if text == 0 {
@@ -481,16 +511,22 @@ impl Out {
 /// With `blocks_only`, only text inside paragraph-like elements (`p`, headings,
 /// list items, quotes, code, table cells, emphasis) or right after a `<br>` is
 /// kept: loose text in `div`s (bylines, dates, widget labels) is not.
+/// `candidate` marks an already chosen content container: its `<figure>`s
+/// (captions, image credits) are dropped, and so are headings with nothing
+/// after them. `<header>`s (title, lead) are kept inside an `<article>`, and
+/// anywhere with `keep_headers` (a rule-based container).
 pub(crate) fn render(
     tree: &Tree,
     root: NodeId,
     strip: Option<&Strip<'_>>,
     blocks_only: bool,
+    candidate: bool,
     keep_headers: bool,
 ) -> String {
     enum Step {
         Enter(NodeId),
         Exit(Kind, bool, bool),
+        HeadingEnd(usize),
     }
     let mut out = Out {
         s: String::new(),
@@ -500,6 +536,8 @@ pub(crate) fn render(
     let mut block_depth = 0usize;
     let mut br_tail = false;
     let mut article_depth = 0usize;
+    // (start, end) of each rendered heading in `out.s`.
+    let mut headings: Vec<(usize, usize)> = Vec::new();
     let mut stack = vec![Step::Enter(root)];
     while let Some(step) = stack.pop() {
         let id = match step {
@@ -531,9 +569,14 @@ pub(crate) fn render(
                 }
                 continue;
             }
+            Step::HeadingEnd(start) => {
+                headings.push((start, out.s.len()));
+                continue;
+            }
             Step::Enter(id) => id,
         };
         let keep_text = !blocks_only || block_depth > 0 || br_tail;
+        let cached = strip.and_then(|s| s.stats.info(id));
         let info = tree
             .query_node(&id, |node| match &node.data {
                 NodeData::Text { contents } => {
@@ -542,7 +585,7 @@ pub(crate) fn render(
                     }
                     None
                 }
-                NodeData::Element(_) => elem_info(node),
+                NodeData::Element(_) => cached.or_else(|| elem_info(node)),
                 NodeData::Document | NodeData::Fragment => Some(ElemInfo {
                     kind: Kind::Line,
                     hidden: false,
@@ -553,6 +596,8 @@ pub(crate) fn render(
                     noscript: 0,
                     header: false,
                     article: false,
+                    heading: false,
+                    figure: false,
                 }),
                 _ => None,
             })
@@ -566,6 +611,9 @@ pub(crate) fn render(
             info.kind = Kind::Line;
         }
         if info.kind == Kind::Skip || info.hidden {
+            continue;
+        }
+        if info.figure && candidate {
             continue;
         }
         if let Some(s) = strip {
@@ -588,9 +636,22 @@ pub(crate) fn render(
         if info.article {
             article_depth += 1;
         }
+        if info.heading {
+            stack.push(Step::HeadingEnd(out.s.len()));
+        }
         stack.push(Step::Exit(info.kind, info.text_block, info.article));
         for child in tree.child_ids_of_it(&id, true) {
             stack.push(Step::Enter(child));
+        }
+    }
+    // Headings with nothing after them (trafilatura: `NOT_AT_THE_END`).
+    if candidate {
+        while let Some((start, end)) = headings.pop() {
+            if out.s[end..].trim().is_empty() {
+                out.s.truncate(start);
+            } else {
+                break;
+            }
         }
     }
     out.s
@@ -602,7 +663,7 @@ pub(crate) const MIN_CANDIDATE_CHARS: usize = 250;
 
 /// With at least this many chars inside `<p>`s, a candidate is rendered
 /// with `blocks_only` (trafilatura: 3 × `MIN_EXTRACTED_SIZE`).
-const BLOCKS_ONLY_P_CHARS: u32 = 750;
+pub(crate) const BLOCKS_ONLY_P_CHARS: u32 = 750;
 
 /// The page body and its text sizes, shared by the rule-based candidates and
 /// the fallback.
@@ -639,7 +700,10 @@ impl<'d> Page<'d> {
             total: self.stats.text(root),
             link_dense: true,
         };
-        crate::text::normalize(&render(&self.doc.tree, root, Some(&strip), false, false), 2)
+        crate::text::normalize(
+            &render(&self.doc.tree, root, Some(&strip), false, false, false),
+            2,
+        )
     }
 
     /// The first rule-based content container (see [`crate::rules`]) whose
@@ -668,16 +732,8 @@ impl<'d> Page<'d> {
                 link_dense: true,
             };
             let blocks_only = p_chars >= BLOCKS_ONLY_P_CHARS;
-            let text = crate::text::normalize(
-                &render(
-                    tree,
-                    id,
-                    Some(&strip),
-                    blocks_only,
-                    true,
-                ),
-                2,
-            );
+            let text =
+                crate::text::normalize(&render(tree, id, Some(&strip), blocks_only, true, true), 2);
             if text.chars().count() >= MIN_CANDIDATE_CHARS {
                 return Some(Pick {
                     text,
@@ -730,13 +786,7 @@ pub(crate) fn article_text(tree: &Tree, root: NodeId) -> String {
     let (p_chars, _, _) = paragraphs(tree, &stats, root);
     let blocks_only = p_chars >= BLOCKS_ONLY_P_CHARS;
     crate::text::normalize(
-        &render(
-            tree,
-            root,
-            Some(&strip),
-            blocks_only,
-            true,
-        ),
+        &render(tree, root, Some(&strip), blocks_only, true, false),
         2,
     )
 }

@@ -148,7 +148,7 @@ pub(crate) fn find(tree: &Tree, root: NodeId, strip: &Strip<'_>) -> [Option<Node
                 let NodeData::Element(el) = &node.data else {
                     return None;
                 };
-                let mut info = elem_info(node)?;
+                let mut info = strip.stats.info(id).or_else(|| elem_info(node))?;
                 if info.noscript > 0 && strip.stats.text(id) >= info.noscript {
                     info.kind = Kind::Line;
                 }

@@ -315,3 +315,130 @@ fn stage_drops_empty_and_short() {
     doc.is_html = true;
     assert_eq!(strict.modify(&mut doc), Verdict::drop("extract:empty"));
 }
+
+fn long_para(i: usize) -> String {
+    format!(
+        "<p>{i}. Lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod \
+         tempor incididunt ut labore et dolore magna aliqua, ut enim ad minim veniam.</p>"
+    )
+}
+
+#[test]
+fn rule_container_keeps_lead_and_drops_loose_text_captions_and_trailing_headings() {
+    let paras: String = (0..8).map(long_para).collect();
+    let body = format!(
+        "<div class='topbar'><a href='/'>Home</a> <a href='/news'>News</a></div>\
+         <article><header><h1>The headline</h1><p class='lead'>The lead paragraph.</p></header>\
+         <div class='entry-content'>\
+           <div class='byline'>By Someone, 1 May</div>\
+           {paras}\
+           <figure><img src='x.jpg'><figcaption>Photo: Agency</figcaption></figure>\
+           <ul><li>ingredient one</li><li>ingredient two</li></ul>\
+           <h2>Related articles</h2>\
+           <ul><li><a href='/a'>Another story</a></li><li><a href='/b'>Yet another story</a></li></ul>\
+         </div></article>\
+         <div class='teasers'><a href='/o1'>Other story one</a></div>"
+    );
+    let out = ex(&page(&body));
+    assert!(out.text.contains("0. Lorem ipsum"), "{}", out.text);
+    assert!(out.text.contains("7. Lorem ipsum"), "{}", out.text);
+    assert!(
+        out.text.contains("ingredient one\ningredient two"),
+        "{}",
+        out.text
+    );
+    for gone in [
+        "By Someone",
+        "Photo: Agency",
+        "Related articles",
+        "Another story",
+        "Other story",
+        "Home",
+    ] {
+        assert!(!out.text.contains(gone), "{gone:?} in {}", out.text);
+    }
+}
+
+#[test]
+fn article_header_is_kept() {
+    let paras: String = (0..8).map(long_para).collect();
+    let body = format!(
+        "<header><a href='/'>Site</a></header>         <article><header><h1>The headline</h1><p>The lead paragraph.</p></header>{paras}</article>"
+    );
+    for readability in [true, false] {
+        let opts = ExtractOptions {
+            readability,
+            ..Default::default()
+        };
+        let out = extract(&page(&body), &opts);
+        assert!(
+            out.text.contains("The lead paragraph.\n\n0. Lorem"),
+            "{}",
+            out.text
+        );
+        assert!(!out.text.contains("Site"), "{}", out.text);
+    }
+}
+
+#[test]
+fn short_rule_container_falls_through() {
+    // A matching container with too little text is not trusted.
+    let paras: String = (0..6).map(long_para).collect();
+    let out = ex(&page(&format!(
+        "<div class='post-content'>Teaser.</div><div id='story'>{paras}</div>"
+    )));
+    assert!(out.text.contains("5. Lorem ipsum"), "{}", out.text);
+}
+
+#[test]
+fn big_noscript_and_form_are_rendered_small_ones_not() {
+    let paras: String = (0..4).map(long_para).collect();
+    let stripper = ExtractOptions {
+        readability: false,
+        ..Default::default()
+    };
+    let out = extract(
+        &page(&format!(
+            "<noscript>Please enable JavaScript.</noscript><noscript><div>{paras}</div></noscript>"
+        )),
+        &stripper,
+    );
+    assert!(out.text.starts_with("0. Lorem"), "{}", out.text);
+    assert!(!out.text.contains("enable JavaScript"), "{}", out.text);
+    let out = extract(
+        &page(&format!(
+            "<form><label>Search</label><input></form><form id='aspnetForm'>{paras}</form>"
+        )),
+        &stripper,
+    );
+    assert!(out.text.starts_with("0. Lorem"), "{}", out.text);
+    assert!(!out.text.contains("Search"), "{}", out.text);
+}
+
+#[test]
+fn boilerplate_words_match_whole_words_only() {
+    use render::{elem_info, Attr};
+    let attr = |class: &str| {
+        let doc = dom_query::Document::from(format!("<div class='{class}'>x</div>").as_str());
+        let sel = doc.select("div");
+        let id = sel.nodes()[0].id;
+        doc.tree
+            .query_node(&id, |n| elem_info(n).map(|i| i.boilerplate_attr))
+            .flatten()
+    };
+    // Substrings inside other words are not boilerplate.
+    assert_eq!(attr("APageRoot__Sections"), Some(Attr::Clean));
+    assert_eq!(attr("elementor-widget-container"), Some(Attr::Clean));
+    assert_eq!(attr("margin-bottom padding-top"), Some(Attr::Clean));
+    // Words, camelCase humps, prefixes and suffixes are.
+    for class in [
+        "site-footer",
+        "commentList",
+        "sharebar",
+        "widget_text",
+        "main-menu",
+        "cookie-notice",
+    ] {
+        assert_eq!(attr(class), Some(Attr::Strong), "{class}");
+    }
+}

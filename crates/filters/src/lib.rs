@@ -28,6 +28,8 @@
 //! # Ok::<(), refinery_filters::ConfigError>(())
 //! ```
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod c4;
 pub mod fineweb;
 pub mod gopher_quality;

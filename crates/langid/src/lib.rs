@@ -31,6 +31,8 @@
 //! # Ok::<(), refinery_langid::ConfigError>(())
 //! ```
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod annotator;
 pub mod codes;
 pub mod fasttext;

@@ -205,8 +205,7 @@ impl MixConfig {
         if self.sources.is_empty() {
             return Err(err("sources".into(), "no [[sources]] given"));
         }
-        check_positive(self.tokens_per_byte)
-            .map_err(|m| err("tokens_per_byte".into(), m))?;
+        check_positive(self.tokens_per_byte).map_err(|m| err("tokens_per_byte".into(), m))?;
         check_epochs_cap(self.max_epochs).map_err(|m| err("max_epochs".into(), m))?;
         if self.writer.max_shard_bytes < 1024 {
             return Err(err(
@@ -316,8 +315,7 @@ impl MixConfig {
                     (t, "config".to_string())
                 }
                 (None, Some(p)) => {
-                    let (t, path) =
-                        read_token_stats(p).map_err(|m| err(key("token_stats"), &m))?;
+                    let (t, path) = read_token_stats(p).map_err(|m| err(key("token_stats"), &m))?;
                     (t, path)
                 }
                 (None, None) => (self.tokens_per_byte, "default".to_string()),
@@ -454,7 +452,10 @@ mod tests {
         let s = parse("[[sources]]\nname='a'\npaths=['x']\nwieght=1\n")
             .unwrap_err()
             .to_string();
-        assert!(s.starts_with("m.toml: sources[0].wieght: unknown field"), "{s}");
+        assert!(
+            s.starts_with("m.toml: sources[0].wieght: unknown field"),
+            "{s}"
+        );
         let s = parse("[[sources]]\nname='a'\npaths=['x']\nweight=1\n[[sources]]\nname='b'\npaths=['y']\nepochs=2\n")
             .unwrap_err()
             .to_string();

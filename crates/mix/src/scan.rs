@@ -157,52 +157,31 @@ pub fn scan(mix: &Mixture, workers: usize) -> Result<Vec<SourceScan>> {
     let acc: Vec<Mutex<SourceScan>> = (0..scans.len())
         .map(|_| Mutex::new(SourceScan::new(Vec::new())))
         .collect();
-    let cancel = AtomicBool::new(false);
-    let idx: Vec<usize> = (0..units.len()).collect();
-    let first_error: Mutex<Option<MixError>> = Mutex::new(None);
-    let res = run_pool(&idx, workers.max(1), &cancel, |k| {
+    pool(units.len(), workers, |k| {
         let u = units[k];
         let src = &mix.sources[u.source];
         let file = &scans[u.source].files[u.file];
         let mut local = SourceScan::new(Vec::new());
-        let r = for_each_doc(file, &src.reader, |ordinal, doc| {
+        let (dropped, failed) = for_each_doc(file, &src.reader, |ordinal, doc| {
             let pos = DocPos {
                 source: u.source as u32,
                 file: u.file as u32,
                 ordinal,
             };
-            local.add_doc(selection_bin(mix.seed, &src.name, pos), doc.text.len() as u64);
+            local.add_doc(
+                selection_bin(mix.seed, &src.name, pos),
+                doc.text.len() as u64,
+            );
             Ok(())
-        });
-        match r {
-            Ok((dropped, failed)) => {
-                local.records += dropped + failed;
-                local.dropped += dropped;
-                local.failed += failed;
-                if let Ok(mut a) = acc[u.source].lock() {
-                    a.merge(&local);
-                }
-                Ok(())
-            }
-            Err(e) => {
-                let msg = e.to_string();
-                if let Ok(mut fe) = first_error.lock() {
-                    fe.get_or_insert(e);
-                }
-                Err(refinery_corpus::CorpusError::Task {
-                    task: k,
-                    message: msg,
-                })
-            }
+        })?;
+        local.records += dropped + failed;
+        local.dropped += dropped;
+        local.failed += failed;
+        if let Ok(mut a) = acc[u.source].lock() {
+            a.merge(&local);
         }
-    });
-    if let Err(e) = res {
-        return Err(first_error
-            .into_inner()
-            .ok()
-            .flatten()
-            .unwrap_or(MixError::Corpus(e)));
-    }
+        Ok(())
+    })?;
     for (scan, a) in scans.iter_mut().zip(acc) {
         let a = a.into_inner().map_err(|_| MixError::Output {
             path: Path::new(&mix.file).to_path_buf(),
@@ -211,4 +190,32 @@ pub fn scan(mix: &Mixture, workers: usize) -> Result<Vec<SourceScan>> {
         scan.merge(&a);
     }
     Ok(scans)
+}
+
+/// Runs `f(0..n)` on `workers` threads (the executor's pool); on failure,
+/// returns the error of the lowest failed item.
+pub(crate) fn pool(n: usize, workers: usize, f: impl Fn(usize) -> Result<()> + Sync) -> Result<()> {
+    let cancel = AtomicBool::new(false);
+    let idx: Vec<usize> = (0..n).collect();
+    let errors: Mutex<Vec<(usize, MixError)>> = Mutex::new(Vec::new());
+    let res = run_pool(&idx, workers.max(1), &cancel, |k| {
+        f(k).map_err(|e| {
+            let message = e.to_string();
+            if let Ok(mut errs) = errors.lock() {
+                errs.push((k, e));
+            }
+            refinery_corpus::CorpusError::Task { task: k, message }
+        })
+    });
+    match res {
+        Ok(()) => Ok(()),
+        Err(e) => {
+            let mut errs = errors.into_inner().unwrap_or_default();
+            errs.sort_by_key(|(k, _)| *k);
+            match errs.into_iter().next() {
+                Some((_, first)) => Err(first),
+                None => Err(MixError::Corpus(e)),
+            }
+        }
+    }
 }

@@ -24,6 +24,8 @@
 //! # Ok::<(), refinery_pii::ConfigError>(())
 //! ```
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod detect;
 pub mod modifier;
 pub mod score;

@@ -29,6 +29,8 @@
 //! assert!(err.to_string().starts_with("bad.toml: stages[0]"), "{err}");
 //! ```
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod config;
 pub mod presets;
 mod registry;

@@ -26,6 +26,8 @@
 //! assert_eq!(shard.tokens(0..3), vec![15496, 995, 50_256]);
 //! ```
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod dataset;
 pub mod error;
 pub mod job;

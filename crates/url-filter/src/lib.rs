@@ -41,6 +41,8 @@
 //! # Ok::<(), refinery_urlfilter::ConfigError>(())
 //! ```
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod filter;
 mod lists;
 pub mod url;

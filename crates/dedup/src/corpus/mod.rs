@@ -265,7 +265,9 @@ fn check_job(job: &CorpusDedupJob) -> Result<()> {
         return Err(CorpusDedupError::Config("at most 99999 tasks".into()));
     }
     if job.inputs.len() > u32::MAX as usize {
-        return Err(CorpusDedupError::Config("more than 2^32 input files".into()));
+        return Err(CorpusDedupError::Config(
+            "more than 2^32 input files".into(),
+        ));
     }
     if let Method::Lines {
         max_occurrences: 0, ..
@@ -426,10 +428,12 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
         path: path.to_path_buf(),
         source: e,
     })?;
-    Ok(serde_json::from_slice(&bytes).map_err(|e| CorpusError::Json {
-        path: path.to_path_buf(),
-        source: e,
-    })?)
+    Ok(
+        serde_json::from_slice(&bytes).map_err(|e| CorpusError::Json {
+            path: path.to_path_buf(),
+            source: e,
+        })?,
+    )
 }
 
 fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {

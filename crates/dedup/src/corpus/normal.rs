@@ -24,7 +24,12 @@ pub fn normalize_url(url: &str) -> Option<String> {
         return None;
     }
     let (scheme, rest) = match url.find("://") {
-        Some(i) if i > 0 && url[..i].chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) => {
+        Some(i)
+            if i > 0
+                && url[..i]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+        {
             (Some(url[..i].to_ascii_lowercase()), &url[i + 3..])
         }
         _ => (None, url),
@@ -307,9 +312,15 @@ mod tests {
         let n = |s| normalize_url(s);
         assert_eq!(n("HTTP://Example.COM/"), Some("http://example.com".into()));
         assert_eq!(n("http://example.com"), n("http://EXAMPLE.com:80/#top"));
-        assert_eq!(n("https://a.org/Path/?q=1#x"), Some("https://a.org/Path?q=1".into()));
+        assert_eq!(
+            n("https://a.org/Path/?q=1#x"),
+            Some("https://a.org/Path?q=1".into())
+        );
         assert_eq!(n("https://a.org:443/x//"), Some("https://a.org/x".into()));
-        assert_eq!(n("https://a.org:8443/x"), Some("https://a.org:8443/x".into()));
+        assert_eq!(
+            n("https://a.org:8443/x"),
+            Some("https://a.org:8443/x".into())
+        );
         assert_eq!(n("https://u@A.org/x?"), Some("https://a.org/x".into()));
         assert_ne!(n("http://a.org/x"), n("https://a.org/x"));
         assert_ne!(n("http://a.org/X"), n("http://a.org/x"));
@@ -326,7 +337,14 @@ mod tests {
         assert_eq!(parse_date("2024-05-20 12:34:56.789"), Some(1_716_208_496));
         assert_eq!(parse_date("2024-05-20T12:34Z"), Some(1_716_208_440));
         assert_eq!(parse_date("1969-12-31T23:59:59Z"), Some(-1));
-        for bad in ["", "2024", "2024-13-01", "2024-05-20T", "2024-05-20X", "yesterday"] {
+        for bad in [
+            "",
+            "2024",
+            "2024-13-01",
+            "2024-05-20T",
+            "2024-05-20X",
+            "yesterday",
+        ] {
             assert_eq!(parse_date(bad), None, "{bad}");
         }
         let r = |s| newest_rank(Some(s));
@@ -347,13 +365,25 @@ mod tests {
         let t = "a\r\nb\n\n\nc\nd\n\ne";
         assert_eq!(
             parts(t, Unit::Line),
-            [("a", "a\r\n"), ("b", "b\n"), ("", "\n"), ("", "\n"), ("c", "c\n"), ("d", "d\n"), ("", "\n"), ("e", "e")]
+            [
+                ("a", "a\r\n"),
+                ("b", "b\n"),
+                ("", "\n"),
+                ("", "\n"),
+                ("c", "c\n"),
+                ("d", "d\n"),
+                ("", "\n"),
+                ("e", "e")
+            ]
         );
         assert_eq!(
             parts(t, Unit::Paragraph),
             [("a\r\nb", "a\r\nb\n\n\n"), ("c\nd", "c\nd\n\n"), ("e", "e")]
         );
-        assert_eq!(parts("\n \nx\n", Unit::Paragraph), [("", "\n \n"), ("x", "x\n")]);
+        assert_eq!(
+            parts("\n \nx\n", Unit::Paragraph),
+            [("", "\n \n"), ("x", "x\n")]
+        );
         assert!(segments("", Unit::Line).is_empty());
         let mut h = SegmentHasher::new(true);
         assert_eq!(h.segment("- Home!"), h.segment("home"));

@@ -1,0 +1,487 @@
+//! Exact-substring dedup (Lee et al. 2021 "ExactSubstr", RefinedWeb stage
+//! 8): remove every span of at least `min_len` units (bytes or whitespace
+//! tokens) that occurs more than once in the corpus, keeping its first
+//! occurrence, in four resumable steps:
+//!
+//! ```text
+//! DIR/substring/params.json                      parameters + inputs: a rerun must match
+//! DIR/substring/sequences/units_FFFFF.bin        per input file: the units of its documents, back to back
+//! DIR/substring/sequences/docs_FFFFF.bin         per input file: units per document
+//! DIR/substring/suffixes/shard_SSSSS.bin         per shard: its suffixes with ≥ min_len units left in their document, in suffix-array order
+//! DIR/substring/merge/marks_FFFFF.bin            per input file: the unit ranges to remove
+//! DIR/substring/merge/summary.json               counts
+//! DIR/substring/<step>/completions/NNNNN         written last by each task of each step
+//! DIR/data/, DIR/rejects/, DIR/stats/, DIR/stats.json   the rewritten corpus
+//! ```
+//!
+//! 1. **sequences** (task `t` of `N` reads input files `t, t+N, …`): each
+//!    document's units. A document's *global position* is its file's base
+//!    plus its offset in the file: positions are ordered by (file, document,
+//!    offset), i.e. input order, whatever the task count.
+//! 2. **suffixes** (one task per shard): shards are runs of consecutive
+//!    documents of at most `shard_units` units. A shard's text is its
+//!    documents, each followed by a separator symbol of its own, so no
+//!    common prefix crosses a document boundary. SA-IS ([`sais`]) sorts its
+//!    suffixes; those with fewer than `min_len` units before their
+//!    document's end are dropped. Memory: about 20 bytes per unit of one
+//!    shard.
+//! 3. **merge** (one task, as Lee et al.): a k-way merge of the sorted
+//!    suffix lists of all shards, comparing the first `min_len` units of
+//!    each suffix in the memory-mapped units files. Suffixes with the same
+//!    first `min_len` units come out adjacent: each such group is one
+//!    repeated window. The window at the smallest global position is kept;
+//!    the others are marked removed. Memory: 2 bits per unit of the corpus
+//!    plus the largest group, and the page cache for the mapped units.
+//! 4. **filter** (task `t` reads files `t, t+N, …` again): rewrites the
+//!    documents and writes them as `refinery run` does.
+//!
+//! **What is removed** ([`Keep::First`]): a unit is removed when it lies in
+//! some window of `min_len` units that occurs earlier in the corpus (at a
+//! smaller global position), and in no window that is the first occurrence
+//! of a repeated window. So every repeated span survives once, at its first
+//! occurrence (whole, even when it overlaps a later copy of itself), and
+//! all later copies go. [`Keep::None`] removes every occurrence (what Lee
+//! et al.'s released `collect` ranges cover).
+//!
+//! The result does not depend on the task, worker or shard counts: the
+//! merge sees the same groups whatever the sharding.
+
+mod filter;
+pub mod format;
+mod merge;
+pub mod sais;
+mod sequences;
+mod suffixes;
+pub mod units;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use refinery_corpus::executor::{is_step_complete, run_pool, COMPLETIONS_DIR};
+use refinery_corpus::input::InputFile;
+use refinery_corpus::readers::ReaderOptions;
+use refinery_corpus::stats::RunStats;
+use refinery_corpus::writers::{write_atomic, WriterOptions};
+use refinery_corpus::CorpusError;
+use serde::{Deserialize, Serialize};
+
+pub use merge::MergeSummary;
+pub use units::Unit;
+
+/// Drop reason of a document left empty (or shorter than `min_doc_len`).
+pub const REASON_EMPTY: &str = "substring_dedup:empty";
+/// `metadata` key: bytes removed from the document's text.
+pub const REMOVED_KEY: &str = "substrings_removed";
+
+pub const SUBSTRING_DIR: &str = "substring";
+pub const PARAMS_FILE: &str = "params.json";
+pub const STEPS: [&str; 4] = ["sequences", "suffixes", "merge", "filter"];
+/// Largest shard (units plus one separator per document): SA-IS indexes
+/// with u32.
+pub const MAX_SHARD_UNITS: u64 = 1 << 31;
+
+/// Errors of substring dedup; each names the file or step it concerns.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SubstringError {
+    #[error(transparent)]
+    Corpus(#[from] CorpusError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: malformed intermediate file: {message}")]
+    Corrupt { path: PathBuf, message: String },
+    #[error("invalid substring dedup parameters: {0}")]
+    Config(String),
+    #[error("{path}: {message}")]
+    Mismatch { path: PathBuf, message: String },
+}
+
+pub type Result<T, E = SubstringError> = std::result::Result<T, E>;
+
+/// Which occurrence of a repeated span survives.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Keep {
+    /// The first in input order (file index, document index, offset).
+    #[default]
+    First,
+    /// None: every occurrence is removed.
+    None,
+}
+
+/// What counts as a repeat.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubstringConfig {
+    /// Shortest repeated span removed, in units (RefinedWeb: 50 tokens).
+    pub min_len: usize,
+    pub unit: Unit,
+    pub keep: Keep,
+    /// A document that lost text and has fewer bytes left than this (or
+    /// only whitespace) is dropped as `substring_dedup:empty`.
+    pub min_doc_len: usize,
+}
+
+impl Default for SubstringConfig {
+    fn default() -> Self {
+        SubstringConfig {
+            min_len: 50,
+            unit: Unit::Bytes,
+            keep: Keep::First,
+            min_doc_len: 0,
+        }
+    }
+}
+
+impl SubstringConfig {
+    pub fn validate(&self) -> Result<()> {
+        if self.min_len == 0 || self.min_len > 1 << 20 {
+            return Err(SubstringError::Config(format!(
+                "min_len {}: must be in 1..=1048576",
+                self.min_len
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Everything a substring dedup run needs.
+#[derive(Clone, Debug)]
+pub struct SubstringJob {
+    pub inputs: Vec<InputFile>,
+    pub reader: ReaderOptions,
+    pub writer: WriterOptions,
+    pub output: PathBuf,
+    pub config: SubstringConfig,
+    /// Tasks of the sequences and filter steps (task t reads files t, t+N, …).
+    pub tasks: usize,
+    /// Threads; never changes the output.
+    pub workers: usize,
+    pub rejects: bool,
+    /// Units (plus one per document) per suffix-array shard: bounds the
+    /// memory of the suffixes step (about 20 bytes each). Never changes the
+    /// result.
+    pub shard_units: u64,
+}
+
+impl SubstringJob {
+    fn dir(&self) -> PathBuf {
+        self.output.join(SUBSTRING_DIR)
+    }
+
+    fn step_dir(&self, step: &str) -> PathBuf {
+        self.dir().join(step)
+    }
+
+    fn task_files(&self, task: usize) -> impl Iterator<Item = (usize, &InputFile)> {
+        self.inputs
+            .iter()
+            .enumerate()
+            .skip(task)
+            .step_by(self.tasks)
+    }
+
+    fn units_path(&self, file: usize) -> PathBuf {
+        self.step_dir(STEPS[0]).join(format!("units_{file:05}.bin"))
+    }
+
+    fn docs_path(&self, file: usize) -> PathBuf {
+        self.step_dir(STEPS[0]).join(format!("docs_{file:05}.bin"))
+    }
+
+    fn unit_kind(&self) -> format::Kind {
+        match self.config.unit {
+            Unit::Bytes => format::Kind::UnitBytes,
+            Unit::Tokens => format::Kind::UnitTokens,
+        }
+    }
+
+    /// The identity of the run: a rerun into the same directory must match.
+    pub fn fingerprint(&self) -> serde_json::Value {
+        serde_json::json!({
+            "format": format::FORMAT_VERSION,
+            "algorithm": "exact-substring/sa-is shards/k-way merge/keep-protected-v1",
+            "config": self.config,
+            "shard_units": self.shard_units,
+            "tasks": self.tasks,
+            "rejects": self.rejects,
+            "reader": self.reader,
+            "writer": self.writer,
+            "inputs": self.inputs.iter().map(|f| serde_json::json!({"source": f.source, "size": f.size})).collect::<Vec<_>>(),
+        })
+    }
+}
+
+/// What one step did in this invocation.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StepReport {
+    pub name: &'static str,
+    pub tasks_run: usize,
+    pub tasks_skipped: usize,
+    pub seconds: f64,
+}
+
+/// What a call to [`run`] did.
+#[derive(Clone, Debug, Serialize)]
+pub struct SubstringReport {
+    pub steps: Vec<StepReport>,
+    pub summary: MergeSummary,
+    pub stats: RunStats,
+}
+
+/// The input files' unit bases and the shards (runs of whole documents).
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Plan {
+    /// Global position of each file's first unit; one more entry: the total.
+    pub bases: Vec<u64>,
+    pub docs: u64,
+    pub shards: Vec<Shard>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Shard {
+    /// Global positions `g0..g1` (documents back to back, no separators).
+    pub g0: u64,
+    pub g1: u64,
+    /// First document (file, index) and the end (exclusive).
+    pub first: (usize, usize),
+    pub end: (usize, usize),
+}
+
+/// Builds the plan from the complete sequences step (reads the docs files).
+pub(crate) fn plan(job: &SubstringJob) -> Result<Plan> {
+    let mut p = Plan::default();
+    let mut g = 0u64;
+    let mut cur: Option<(Shard, u64)> = None;
+    for f in 0..job.inputs.len() {
+        p.bases.push(g);
+        let lens = format::read_u64s(&job.docs_path(f), format::Kind::Docs)?;
+        p.docs += lens.len() as u64;
+        for (d, &len) in lens.iter().enumerate() {
+            if len + 1 >= MAX_SHARD_UNITS {
+                return Err(SubstringError::Config(format!(
+                    "{}: document {d} has {len} units; at most {} fit a suffix array",
+                    job.inputs[f].source,
+                    MAX_SHARD_UNITS - 2
+                )));
+            }
+            if let Some((s, size)) = cur {
+                if size > 0 && size + len + 1 > job.shard_units {
+                    p.shards.push(s);
+                    cur = None;
+                }
+            }
+            let (s, size) = cur.get_or_insert((
+                Shard {
+                    g0: g,
+                    g1: g,
+                    first: (f, d),
+                    end: (f, d),
+                },
+                0,
+            ));
+            g += len;
+            s.g1 = g;
+            s.end = (f, d + 1);
+            *size += len + 1;
+        }
+    }
+    p.bases.push(g);
+    if let Some((s, _)) = cur {
+        p.shards.push(s);
+    }
+    Ok(p)
+}
+
+fn to_corpus(task: usize, e: SubstringError) -> CorpusError {
+    match e {
+        SubstringError::Corpus(c) => c,
+        other => CorpusError::Task {
+            task,
+            message: other.to_string(),
+        },
+    }
+}
+
+fn check_job(job: &SubstringJob) -> Result<()> {
+    job.config.validate()?;
+    if job.tasks == 0 || job.workers == 0 {
+        return Err(SubstringError::Config(
+            "tasks and workers must be at least 1".into(),
+        ));
+    }
+    if job.shard_units < 2 || job.shard_units > MAX_SHARD_UNITS {
+        return Err(SubstringError::Config(format!(
+            "shard_units {}: must be in 2..={MAX_SHARD_UNITS}",
+            job.shard_units
+        )));
+    }
+    check_params(job)
+}
+
+/// Runs the pending tasks of step `step` (an index into [`STEPS`]).
+pub fn run_step(job: &SubstringJob, step: usize, cancel: &AtomicBool) -> Result<StepReport> {
+    check_job(job)?;
+    let name = *STEPS
+        .get(step)
+        .ok_or_else(|| SubstringError::Config(format!("no step {step}")))?;
+    let start = Instant::now();
+    let plan = if step == 1 || step == 2 {
+        Some(plan(job)?)
+    } else {
+        None
+    };
+    let n = match (step, &plan) {
+        (1, Some(p)) => p.shards.len(),
+        (2, _) => 1,
+        _ => job.tasks,
+    };
+    let dir = job.step_dir(name);
+    let pending: Vec<usize> = (0..n).filter(|&t| !is_step_complete(&dir, t)).collect();
+    let task = |t: usize| -> std::result::Result<(), CorpusError> {
+        let r = match (step, &plan) {
+            (0, _) => sequences::run_task(job, t, cancel),
+            (1, Some(p)) => suffixes::run_task(job, p, t, cancel),
+            (2, Some(p)) => merge::run_task(job, p, cancel),
+            _ => filter::run_task(job, t, cancel),
+        };
+        r.map_err(|e| to_corpus(t, e))
+    };
+    run_pool(&pending, job.workers, cancel, task)?;
+    Ok(StepReport {
+        name,
+        tasks_run: pending.len(),
+        tasks_skipped: n - pending.len(),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Runs the four steps, skipping tasks already complete; a step that reran
+/// anything invalidates the later steps.
+pub fn run(job: &SubstringJob, cancel: &AtomicBool) -> Result<SubstringReport> {
+    check_job(job)?;
+    let mut steps = Vec::new();
+    let mut rerun = false;
+    for (i, name) in STEPS.iter().enumerate() {
+        if rerun {
+            remove_dir_if_exists(&job.step_dir(name).join(COMPLETIONS_DIR))?;
+        }
+        let report = run_step(job, i, cancel)?;
+        rerun |= report.tasks_run > 0;
+        steps.push(report);
+    }
+    let stats = filter::merge(job)?;
+    let summary = merge::load_summary(job)?;
+    Ok(SubstringReport {
+        steps,
+        summary,
+        stats,
+    })
+}
+
+fn check_params(job: &SubstringJob) -> Result<()> {
+    let path = job.dir().join(PARAMS_FILE);
+    let want = job.fingerprint();
+    match std::fs::read(&path) {
+        Ok(bytes) => {
+            let have: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| CorpusError::Json {
+                    path: path.clone(),
+                    source: e,
+                })?;
+            if have != want {
+                let key = have
+                    .as_object()
+                    .and_then(|h| {
+                        h.iter()
+                            .find(|(k, v)| want.get(k.as_str()) != Some(v))
+                            .map(|(k, _)| k.clone())
+                    })
+                    .unwrap_or_else(|| "parameters".into());
+                return Err(SubstringError::Mismatch {
+                    path,
+                    message: format!(
+                        "holds a substring dedup run with different `{key}`; use a new output directory, or --overwrite to start over"
+                    ),
+                });
+            }
+            Ok(())
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let json = serde_json::to_vec_pretty(&want).map_err(|e| CorpusError::Json {
+                path: path.clone(),
+                source: e,
+            })?;
+            Ok(write_atomic(&path, &json)?)
+        }
+        Err(e) => Err(SubstringError::Io { path, source: e }),
+    }
+}
+
+fn remove_dir_if_exists(dir: &Path) -> Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(SubstringError::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        }),
+    }
+}
+
+/// Removes `path` and its hidden temp file `.NAME.tmp`, if present.
+fn remove_with_tmp(path: &Path) -> Result<()> {
+    let mut paths = vec![path.to_path_buf()];
+    if let (Some(dir), Some(name)) = (path.parent(), path.file_name()) {
+        paths.push(dir.join(format!(".{}.tmp", name.to_string_lossy())));
+    }
+    for p in paths {
+        match std::fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(SubstringError::Io { path: p, source: e }),
+        }
+    }
+    Ok(())
+}
+
+/// Removes the files in `dir` whose name (or hidden temp name) starts with
+/// `prefix`.
+fn remove_prefixed(dir: &Path, prefix: &str) -> Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(SubstringError::Io {
+                path: dir.to_path_buf(),
+                source: e,
+            })
+        }
+    };
+    let hidden = format!(".{prefix}");
+    for entry in entries {
+        let entry = entry.map_err(|e| SubstringError::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        })?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with(prefix) || name.starts_with(&hidden) {
+            let p = entry.path();
+            std::fs::remove_file(&p).map_err(|e| SubstringError::Io { path: p, source: e })?;
+        }
+    }
+    Ok(())
+}
+
+fn cancelled(cancel: &AtomicBool) -> Result<()> {
+    if cancel.load(std::sync::atomic::Ordering::Relaxed) {
+        Err(CorpusError::Cancelled.into())
+    } else {
+        Ok(())
+    }
+}

@@ -1,0 +1,424 @@
+//! BERT encoder with pretraining heads (HF `BertForPreTraining` layout).
+//!
+//! Post-LayerNorm blocks, GELU (erf, HF `"gelu"`), learned absolute positions, token-type
+//! (segment) embeddings, a tanh pooler on the first token, the MLM head (transform + decoder
+//! tied to the word embeddings + output bias) and the NSP head:
+//!
+//! ```text
+//! x = LN(word[ids] + pos[0..T] + type[token_types])
+//! for each layer:  x = LN(x + attn(x));  x = LN(x + out(gelu(inter(x))))
+//! pooled = tanh(pooler(x[:, 0]))
+//! mlm    = LN(gelu(transform(x))) · wordᵀ + bias
+//! nsp    = seq_relationship(pooled)
+//! ```
+//!
+//! Field names follow the HF checkpoint; HF's `nn.Linear` stores `[out, in]`, so
+//! [`crate::hf`] transposes every BERT dense weight on load and save.
+
+use burn::module::{Module, Param};
+use burn::nn::{
+    Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
+    Linear, LinearConfig,
+};
+use burn::tensor::activation::gelu;
+use burn::tensor::{Bool, Device, Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::attention::{attention_probs, combine_masks, padding_mask};
+use crate::error::ModelError;
+
+/// BERT configuration. Field names and defaults mirror HF `BertConfig` / `config.json`;
+/// unknown keys are ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BertConfig {
+    /// Always `"bert"`.
+    #[serde(default = "default_model_type")]
+    pub model_type: String,
+    pub vocab_size: usize,
+    /// `D`
+    pub hidden_size: usize,
+    pub num_hidden_layers: usize,
+    pub num_attention_heads: usize,
+    pub intermediate_size: usize,
+    /// Only `"gelu"` (erf) is supported.
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    #[serde(default = "default_dropout")]
+    pub hidden_dropout_prob: f64,
+    #[serde(default = "default_dropout")]
+    pub attention_probs_dropout_prob: f64,
+    #[serde(default = "default_max_pos")]
+    pub max_position_embeddings: usize,
+    #[serde(default = "default_type_vocab")]
+    pub type_vocab_size: usize,
+    #[serde(default = "default_init_range")]
+    pub initializer_range: f64,
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    #[serde(default)]
+    pub pad_token_id: Option<u32>,
+    /// Only `"absolute"` is supported.
+    #[serde(default = "default_pos_type")]
+    pub position_embedding_type: String,
+}
+
+fn default_model_type() -> String {
+    "bert".into()
+}
+fn default_act() -> String {
+    "gelu".into()
+}
+fn default_dropout() -> f64 {
+    0.1
+}
+fn default_max_pos() -> usize {
+    512
+}
+fn default_type_vocab() -> usize {
+    2
+}
+fn default_init_range() -> f64 {
+    0.02
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_pos_type() -> String {
+    "absolute".into()
+}
+
+impl BertConfig {
+    /// HF defaults for everything but the sizes.
+    pub fn new(
+        vocab_size: usize,
+        hidden_size: usize,
+        num_hidden_layers: usize,
+        num_attention_heads: usize,
+        intermediate_size: usize,
+    ) -> Self {
+        Self {
+            model_type: default_model_type(),
+            vocab_size,
+            hidden_size,
+            num_hidden_layers,
+            num_attention_heads,
+            intermediate_size,
+            hidden_act: default_act(),
+            hidden_dropout_prob: default_dropout(),
+            attention_probs_dropout_prob: default_dropout(),
+            max_position_embeddings: default_max_pos(),
+            type_vocab_size: default_type_vocab(),
+            initializer_range: default_init_range(),
+            layer_norm_eps: default_eps(),
+            pad_token_id: Some(0),
+            position_embedding_type: default_pos_type(),
+        }
+    }
+
+    /// Preset `bert-tiny` (BERT-Tiny size): 2 layers, hidden 128, 2 heads, intermediate 512.
+    pub fn tiny(vocab_size: usize) -> Self {
+        Self::new(vocab_size, 128, 2, 2, 512)
+    }
+
+    /// Checks the invariants the model relies on.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let bad = |msg: String| Err(ModelError::InvalidConfig(msg));
+        if self.model_type != "bert" {
+            return bad(format!(
+                "model_type is {:?}, expected \"bert\"",
+                self.model_type
+            ));
+        }
+        let sizes = [
+            self.vocab_size,
+            self.num_hidden_layers,
+            self.num_attention_heads,
+            self.intermediate_size,
+            self.max_position_embeddings,
+            self.type_vocab_size,
+        ];
+        if sizes.contains(&0) {
+            return bad("all sizes must be > 0".into());
+        }
+        if self.hidden_size == 0 || self.hidden_size % self.num_attention_heads != 0 {
+            return bad(format!(
+                "hidden_size ({}) must be a positive multiple of num_attention_heads ({})",
+                self.hidden_size, self.num_attention_heads
+            ));
+        }
+        if self.hidden_act != "gelu" {
+            return bad(format!(
+                "hidden_act {:?} is not supported (only \"gelu\")",
+                self.hidden_act
+            ));
+        }
+        if self.position_embedding_type != "absolute" {
+            return bad(format!(
+                "position_embedding_type {:?} is not supported (only \"absolute\")",
+                self.position_embedding_type
+            ));
+        }
+        for (name, p) in [
+            ("hidden_dropout_prob", self.hidden_dropout_prob),
+            (
+                "attention_probs_dropout_prob",
+                self.attention_probs_dropout_prob,
+            ),
+        ] {
+            if !(0.0..1.0).contains(&p) {
+                return bad(format!("{name} = {p} is not in [0, 1)"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Randomly initialised encoder + pooler (HF `BertModel`): normal(0, initializer_range)
+    /// weights, zero biases, unit LayerNorm.
+    pub fn init_model(&self, device: &Device) -> Result<BertModel, ModelError> {
+        self.validate()?;
+        let std = self.initializer_range;
+        let d = self.hidden_size;
+        let linear = |d_in: usize, d_out: usize| {
+            let mut l = LinearConfig::new(d_in, d_out)
+                .with_initializer(Initializer::Normal { mean: 0.0, std })
+                .init(device);
+            l.bias = Some(Initializer::Zeros.init([d_out], device));
+            l
+        };
+        let ln = || {
+            LayerNormConfig::new(d)
+                .with_epsilon(self.layer_norm_eps)
+                .init(device)
+        };
+        let emb = |n: usize| {
+            EmbeddingConfig::new(n, d)
+                .with_initializer(Initializer::Normal { mean: 0.0, std })
+                .init(device)
+        };
+        let dropout = || DropoutConfig::new(self.hidden_dropout_prob).init();
+        let layer = (0..self.num_hidden_layers)
+            .map(|_| BertLayer {
+                query: linear(d, d),
+                key: linear(d, d),
+                value: linear(d, d),
+                attn_dropout: DropoutConfig::new(self.attention_probs_dropout_prob).init(),
+                attn_output: linear(d, d),
+                attn_output_dropout: dropout(),
+                attn_layer_norm: ln(),
+                intermediate: linear(d, self.intermediate_size),
+                output: linear(self.intermediate_size, d),
+                output_dropout: dropout(),
+                output_layer_norm: ln(),
+                n_head: self.num_attention_heads,
+            })
+            .collect();
+        Ok(BertModel {
+            word_embeddings: emb(self.vocab_size),
+            position_embeddings: emb(self.max_position_embeddings),
+            token_type_embeddings: emb(self.type_vocab_size),
+            embeddings_layer_norm: ln(),
+            embeddings_dropout: dropout(),
+            layer,
+            pooler: linear(d, d),
+        })
+    }
+
+    /// Randomly initialised encoder with the pretraining heads (HF `BertForPreTraining`).
+    pub fn init(&self, device: &Device) -> Result<BertForPreTraining, ModelError> {
+        let bert = self.init_model(device)?;
+        let d = self.hidden_size;
+        let std = self.initializer_range;
+        let linear = |d_out: usize| {
+            let mut l = LinearConfig::new(d, d_out)
+                .with_initializer(Initializer::Normal { mean: 0.0, std })
+                .init(device);
+            l.bias = Some(Initializer::Zeros.init([d_out], device));
+            l
+        };
+        let cls = PreTrainingHeads {
+            mlm_transform: linear(d),
+            mlm_layer_norm: LayerNormConfig::new(d)
+                .with_epsilon(self.layer_norm_eps)
+                .init(device),
+            mlm_bias: Param::from_tensor(Tensor::zeros([self.vocab_size], device)),
+            nsp: linear(2),
+        };
+        Ok(BertForPreTraining { bert, cls })
+    }
+}
+
+/// One post-LN encoder layer (HF `BertLayer`).
+#[derive(Module, Debug)]
+pub struct BertLayer {
+    /// `[D, D]` each (stored transposed in HF)
+    pub query: Linear,
+    pub key: Linear,
+    pub value: Linear,
+    pub attn_dropout: Dropout,
+    /// `attention.output.dense`: `[D, D]`
+    pub attn_output: Linear,
+    pub attn_output_dropout: Dropout,
+    /// `attention.output.LayerNorm`
+    pub attn_layer_norm: LayerNorm,
+    /// `intermediate.dense`: `[D, I]`
+    pub intermediate: Linear,
+    /// `output.dense`: `[I, D]`
+    pub output: Linear,
+    pub output_dropout: Dropout,
+    /// `output.LayerNorm`
+    pub output_layer_norm: LayerNorm,
+    pub n_head: usize,
+}
+
+impl BertLayer {
+    /// `[B, T, D]` → (`[B, T, D]`, attention probs `[B, H, T, T]`)
+    pub fn forward(&self, x: Tensor<3>, mask: Option<Tensor<4, Bool>>) -> (Tensor<3>, Tensor<4>) {
+        let [b, t, d] = x.dims();
+        let (h, dh) = (self.n_head, d / self.n_head);
+        // [B, T, D] -> [B, H, T, Dh]
+        let heads = |l: &Linear| l.forward(x.clone()).reshape([b, t, h, dh]).swap_dims(1, 2);
+        let (q, k, v) = (heads(&self.query), heads(&self.key), heads(&self.value));
+        let probs = attention_probs(q, k, mask); // [B, H, T, T]
+        let ctx = self.attn_dropout.forward(probs.clone()).matmul(v); // [B, H, T, Dh]
+        let ctx = ctx.swap_dims(1, 2).reshape([b, t, d]); // [B, T, D]
+        let a = self
+            .attn_output_dropout
+            .forward(self.attn_output.forward(ctx));
+        let x = self.attn_layer_norm.forward(x + a); // [B, T, D]
+        let hidden = gelu(self.intermediate.forward(x.clone())); // [B, T, I]
+        let y = self.output_dropout.forward(self.output.forward(hidden)); // [B, T, D]
+        (self.output_layer_norm.forward(x + y), probs)
+    }
+}
+
+/// BERT encoder + pooler (HF `BertModel`).
+#[derive(Module, Debug)]
+pub struct BertModel {
+    /// `[V, D]`, also the MLM decoder (tied)
+    pub word_embeddings: Embedding,
+    /// `[P, D]`
+    pub position_embeddings: Embedding,
+    /// `[type_vocab_size, D]`
+    pub token_type_embeddings: Embedding,
+    pub embeddings_layer_norm: LayerNorm,
+    pub embeddings_dropout: Dropout,
+    pub layer: Vec<BertLayer>,
+    /// `[D, D]`
+    pub pooler: Linear,
+}
+
+/// MLM and NSP heads (HF `BertPreTrainingHeads`, keys `cls.*`).
+#[derive(Module, Debug)]
+pub struct PreTrainingHeads {
+    /// `cls.predictions.transform.dense`: `[D, D]`
+    pub mlm_transform: Linear,
+    /// `cls.predictions.transform.LayerNorm`
+    pub mlm_layer_norm: LayerNorm,
+    /// `cls.predictions.bias`: `[V]`
+    pub mlm_bias: Param<Tensor<1>>,
+    /// `cls.seq_relationship`: `[D, 2]`
+    pub nsp: Linear,
+}
+
+/// BERT with MLM and NSP heads (HF `BertForPreTraining`); the MLM decoder is tied to
+/// `bert.word_embeddings`.
+#[derive(Module, Debug)]
+pub struct BertForPreTraining {
+    pub bert: BertModel,
+    pub cls: PreTrainingHeads,
+}
+
+/// Output of [`BertModel::forward`].
+#[derive(Debug, Clone)]
+pub struct BertOutput {
+    /// Last layer `[B, T, D]`.
+    pub last_hidden_state: Tensor<3>,
+    /// `tanh(pooler(x[:, 0]))`: `[B, D]`.
+    pub pooled: Tensor<2>,
+    /// `num_hidden_layers + 1` tensors `[B, T, D]` (embeddings, then every layer) when
+    /// requested, as HF `output_hidden_states`.
+    pub hidden_states: Vec<Tensor<3>>,
+    /// `[B, H, T, T]` per layer when requested.
+    pub attentions: Vec<Tensor<4>>,
+}
+
+impl BertModel {
+    /// Encoder + pooler.
+    ///
+    /// - `input_ids`, `token_type_ids`: `[B, T]` (`token_type_ids = None` means all 0)
+    /// - `attention_mask`: optional `[B, T]`, `1` = token, `0` = padding
+    ///
+    /// # Panics
+    ///
+    /// If `T > max_position_embeddings`.
+    pub fn forward(
+        &self,
+        input_ids: Tensor<2, Int>,
+        token_type_ids: Option<Tensor<2, Int>>,
+        attention_mask: Option<Tensor<2, Int>>,
+        opts: crate::gpt::OutputOptions,
+    ) -> BertOutput {
+        let [b, t] = input_ids.dims();
+        let [n_positions, _] = self.position_embeddings.weight.val().dims();
+        assert!(
+            t <= n_positions,
+            "sequence length {t} exceeds max_position_embeddings {n_positions}"
+        );
+        let device = input_ids.device();
+        let positions = Tensor::<1, Int>::arange(0..t as i64, &device).reshape([1, t]); // [1, T]
+        let types = token_type_ids.unwrap_or_else(|| Tensor::zeros([b, t], &device)); // [B, T]
+        let x = self.word_embeddings.forward(input_ids)
+            + self.position_embeddings.forward(positions)
+            + self.token_type_embeddings.forward(types); // [B, T, D]
+        let mut x = self
+            .embeddings_dropout
+            .forward(self.embeddings_layer_norm.forward(x));
+        let mask = combine_masks(None, attention_mask.map(padding_mask), b, t); // [B, 1, T, T]
+
+        let mut hidden_states = Vec::new();
+        let mut attentions = Vec::new();
+        for layer in &self.layer {
+            if opts.hidden_states {
+                hidden_states.push(x.clone());
+            }
+            let (y, probs) = layer.forward(x, mask.clone());
+            x = y;
+            if opts.attentions {
+                attentions.push(probs);
+            }
+        }
+        if opts.hidden_states {
+            hidden_states.push(x.clone());
+        }
+        let [_, _, d] = x.dims();
+        let first = x.clone().narrow(1, 0, 1).reshape([b, d]); // [B, D]
+        let pooled = self.pooler.forward(first).tanh(); // [B, D]
+        BertOutput {
+            last_hidden_state: x,
+            pooled,
+            hidden_states,
+            attentions,
+        }
+    }
+}
+
+impl BertForPreTraining {
+    /// MLM logits from the last hidden state: `[B, T, D]` → `[B, T, V]`.
+    pub fn mlm_logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        let [b, t, d] = hidden.dims();
+        let h = self
+            .cls
+            .mlm_layer_norm
+            .forward(gelu(self.cls.mlm_transform.forward(hidden))); // [B, T, D]
+        let word = self.bert.word_embeddings.weight.val(); // [V, D]
+        let [v, _] = word.dims();
+        let logits = h.reshape([b * t, d]).matmul(word.transpose()) // [B*T, V]
+            + self.cls.mlm_bias.val().reshape([1, v]);
+        logits.reshape([b, t, v])
+    }
+
+    /// NSP logits from the pooled output: `[B, D]` → `[B, 2]` (index 0 = "is next").
+    pub fn nsp_logits(&self, pooled: Tensor<2>) -> Tensor<2> {
+        self.cls.nsp.forward(pooled)
+    }
+}

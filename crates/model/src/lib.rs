@@ -1,0 +1,32 @@
+//! Transformer models on [burn] 0.22 with HF-compatible checkpoints.
+//!
+//! - [`gpt`]: GPT-2 decoder (pre-LN, `gelu_new`, learned positions, tied embeddings).
+//! - [`bert`]: BERT encoder (post-LN, token types, pooler, MLM + NSP heads).
+//! - [`attention`]: scaled dot-product attention with causal and padding masks.
+//! - [`hf`]: load and save HF-layout checkpoints (`model.safetensors` + `config.json`).
+//!
+//! burn 0.22 dispatches the backend at run time through [`burn::tensor::Device`], so model
+//! code has no `B: Backend` parameter: the same `Gpt` runs on `Device::flex()` (the default,
+//! pure-Rust CPU) or, with more burn features, on other devices; `device.autodiff()` enables
+//! training.
+//!
+//! ```
+//! use burn::tensor::{Device, Int, Tensor, TensorData};
+//! use refinery_model::gpt::GptConfig;
+//!
+//! let device = Device::flex();
+//! let config = GptConfig::new(64, 16, 32, 2, 4);
+//! let model = config.init(&device).unwrap();
+//! let tokens = Tensor::<2, Int>::from_data(TensorData::new(vec![1i64, 2, 3, 4], [2, 2]), &device);
+//! assert_eq!(model.forward(tokens).dims(), [2, 2, 64]); // [B, T, V]
+//! ```
+
+pub mod attention;
+pub mod bert;
+pub mod error;
+pub mod gpt;
+pub mod hf;
+
+pub use bert::{BertConfig, BertForPreTraining, BertModel, BertOutput, PreTrainingHeads};
+pub use error::ModelError;
+pub use gpt::{Gpt, GptConfig, GptOutput, OutputOptions};

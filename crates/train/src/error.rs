@@ -1,0 +1,26 @@
+//! Errors of the training crate.
+
+use std::path::PathBuf;
+
+use refinery_model::ModelError;
+
+/// Everything that can go wrong training, checkpointing or resuming.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error("invalid training config: {0}")]
+    InvalidConfig(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: invalid trainer state: {source}")]
+    Json {
+        path: PathBuf,
+        source: serde_json::Error,
+    },
+    #[error("{path}: optimizer state: {message}")]
+    Optimizer { path: PathBuf, message: String },
+}

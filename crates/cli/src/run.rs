@@ -263,6 +263,12 @@ pub fn execute(
         );
     }
     match report.stats {
+        Some(stats) if !pipeline.dedup.is_empty() => {
+            if !json {
+                print!("{}", report::table(&stats));
+            }
+            run_dedup_chain(pipeline, quiet, json)?;
+        }
         Some(stats) => {
             if json {
                 println!("{}", serde_json::to_string_pretty(&stats)?);
@@ -282,6 +288,45 @@ pub fn execute(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the pipeline's `[[dedup]]` steps over the stages' output and prints
+/// each step's account.
+fn run_dedup_chain(pipeline: &Pipeline, quiet: bool, json: bool) -> Result<()> {
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    if !quiet {
+        let names: Vec<_> = pipeline.dedup.iter().map(|d| d.type_name()).collect();
+        eprintln!("corpus-wide dedup: {}", names.join(" → "));
+    }
+    let reports = refinery_pipeline::dedup::run_chain(
+        &pipeline.dedup,
+        &pipeline.output.join(executor::DATA_DIR),
+        &pipeline.output,
+        pipeline.tasks,
+        pipeline.workers,
+        pipeline.rejects,
+        &pipeline.writer,
+        &cancel,
+    )?;
+    if json {
+        let all: Vec<_> = reports
+            .iter()
+            .map(|r| serde_json::json!({"step": r.name, "output": r.output, "stats": r.stats}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&all)?);
+        return Ok(());
+    }
+    for r in &reports {
+        println!("\n== dedup {} ({})", r.name, r.output.display());
+        print!("{}", report::table(&r.stats));
+    }
+    if let Some(last) = reports.last() {
+        println!(
+            "\nrefined corpus in {}",
+            last.output.join(executor::DATA_DIR).display()
+        );
+    }
+    Ok(())
 }
 
 /// Deletes a previous run, but only a directory that looks like one.

@@ -205,3 +205,64 @@ fn extract_reads_gzipped_and_plain_html() {
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("/no/such/page.html"));
 }
+
+#[test]
+fn dedup_steps_in_a_pipeline_file_run_after_the_stages_and_resume() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    copy_sample(&input);
+    let toml = dir.path().join("p.toml");
+    std::fs::write(
+        &toml,
+        "[[stages]]\ntype = \"extract\"\n[[stages]]\ntype = \"length_filter\"\nmin_chars = 200\n\
+         [[dedup]]\ntype = \"urls\"\n[[dedup]]\ntype = \"exact\"\n[[dedup]]\ntype = \"minhash\"\npreset = \"fineweb\"\n\
+         [[dedup]]\ntype = \"lines\"\n[[dedup]]\ntype = \"substring\"\nmin_len = 50\nunit = \"tokens\"\n",
+    )
+    .unwrap();
+    let out = dir.path().join("out");
+    let args = [
+        "run",
+        toml.to_str().unwrap(),
+        "-i",
+        input.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "--tasks",
+        "2",
+        "--rejects",
+        "-q",
+    ];
+    let first = ok(&args);
+    let text = String::from_utf8_lossy(&first.stdout).into_owned();
+    for step in [
+        "00-urls",
+        "01-exact",
+        "02-minhash",
+        "03-lines",
+        "04-substring",
+    ] {
+        let d = out.join("dedup").join(step);
+        assert!(text.contains(&format!("== dedup {step}")), "{text}");
+        assert_accounting(&stats(&d));
+    }
+    // The near-duplicates are gone: the two syndicated copies of the
+    // bike-lane story and the scraper's mirror of the sourdough article.
+    let mh = stats(&out.join("dedup/02-minhash"));
+    assert_eq!(mh["dropped"]["minhash:duplicate"], 3, "{mh:#}");
+    let rejected = refinery_corpus::writers::read_shard(
+        &std::fs::read_dir(out.join("dedup/02-minhash/rejects"))
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path(),
+    )
+    .unwrap();
+    assert!(rejected
+        .iter()
+        .all(|d| d.metadata.get("minhash_kept_id").is_some()));
+    // A rerun resumes: every step is complete, the outputs are unchanged.
+    let before = outputs(&out.join("dedup/04-substring"));
+    ok(&args);
+    assert_eq!(outputs(&out.join("dedup/04-substring")), before);
+}

@@ -133,6 +133,9 @@ pub struct PipelineConfig {
     pub writer: WriterOptions,
     pub output: OutputConfig,
     pub executor: ExecutorConfig,
+    /// Corpus-wide dedup steps, run in order after the stages (`[[dedup]]`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub dedup: Vec<crate::dedup::DedupStepConfig>,
 }
 
 impl PipelineConfig {
@@ -229,7 +232,12 @@ impl PipelineConfig {
             })?;
             stages.push(checked);
         }
+        for (i, d) in self.dedup.iter().enumerate() {
+            d.check()
+                .map_err(|(key, msg)| ConfigError::new(file, format!("dedup[{i}].{key}"), msg))?;
+        }
         Ok(Pipeline {
+            dedup: self.dedup.clone(),
             config: self.clone(),
             inputs: self.input.paths,
             output,
@@ -338,6 +346,8 @@ pub struct Pipeline {
     pub stages: Vec<registry::CheckedStage>,
     pub tasks: usize,
     pub workers: usize,
+    /// Corpus-wide dedup steps after the stages.
+    pub dedup: Vec<crate::dedup::DedupStepConfig>,
 }
 
 impl Pipeline {

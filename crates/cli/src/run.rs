@@ -298,16 +298,7 @@ fn run_dedup_chain(pipeline: &Pipeline, quiet: bool, json: bool) -> Result<()> {
         let names: Vec<_> = pipeline.dedup.iter().map(|d| d.type_name()).collect();
         eprintln!("corpus-wide dedup: {}", names.join(" → "));
     }
-    let reports = refinery_pipeline::dedup::run_chain(
-        &pipeline.dedup,
-        &pipeline.output.join(executor::DATA_DIR),
-        &pipeline.output,
-        pipeline.tasks,
-        pipeline.workers,
-        pipeline.rejects,
-        &pipeline.writer,
-        &cancel,
-    )?;
+    let reports = refinery_pipeline::dedup::run_chain(pipeline, &cancel)?;
     if json {
         let all: Vec<_> = reports
             .iter()

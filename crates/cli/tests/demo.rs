@@ -36,16 +36,19 @@ fn demo_refines_the_embedded_sample() {
         ("warc:metadata", 1),
         ("warc:non_html", 2), // the PNG and the PDF
         ("length:too_few_chars", 10),
-        ("exact_dedup:duplicate", 3),
+        // The two JSONL duplicates. The scraper mirror of the sourdough article
+        // also carries the headline in its extracted text, so it is a near-
+        // duplicate for MinHash (tests/cli.rs), not an exact one.
+        ("exact_dedup:duplicate", 2),
     ] {
         assert_eq!(dropped[reason], n, "{reason}: {dropped}");
     }
     assert_eq!(s["failed"]["jsonl:invalid_json"], 1);
     assert_eq!(s["failed"]["jsonl:missing_text"], 1);
-    assert_eq!(s["kept_docs"], 36);
+    assert_eq!(s["kept_docs"], 37);
 
     let kept = read_all(&run.join("data"));
-    assert_eq!(kept.len(), 36);
+    assert_eq!(kept.len(), 37);
     let langs: BTreeSet<_> = kept
         .iter()
         .filter_map(|d| d.metadata.lang.clone())
@@ -90,7 +93,7 @@ fn demo_refines_the_embedded_sample() {
 
     // Every dropped document is in rejects/ with its reason.
     let rejects = read_all(&run.join("rejects"));
-    assert_eq!(rejects.len(), 13);
+    assert_eq!(rejects.len(), 12);
     let reasons: BTreeSet<_> = rejects
         .iter()
         .map(|d| {

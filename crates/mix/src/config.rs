@@ -440,6 +440,31 @@ mod tests {
     }
 
     #[test]
+    fn token_stats_give_measured_tokens_per_byte() {
+        let dir = tempfile::tempdir().unwrap();
+        let stats = dir.path().join("stats.json");
+        std::fs::write(
+            &stats,
+            r#"{"tokenizer":"t","total":{"docs":2,"text_bytes":100,"tokens":25,"tokens_per_byte":0.25}}"#,
+        )
+        .unwrap();
+        let toml = format!(
+            "[[sources]]\nname='a'\npaths=['x']\nweight=1\ntoken_stats='{}'\n",
+            dir.path().display()
+        );
+        let m = parse(&toml).unwrap();
+        assert_eq!(m.sources[0].tokens_per_byte, 0.25);
+        assert_eq!(
+            m.sources[0].tokens_per_byte_from,
+            stats.display().to_string()
+        );
+        std::fs::write(&stats, "{}").unwrap();
+        let e = parse(&toml).unwrap_err().to_string();
+        assert!(e.starts_with("m.toml: sources[0].token_stats: "), "{e}");
+        assert!(e.contains("total.tokens_per_byte"), "{e}");
+    }
+
+    #[test]
     fn errors_name_the_file_and_the_key() {
         let e = parse("[[sources]]\nname='a'\npaths=['x']\nweight='lots'\n").unwrap_err();
         let s = e.to_string();

@@ -34,6 +34,8 @@ use refinery_dedup::substring::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::Pipeline;
+
 /// One `[[dedup]]` entry, selected by `type`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
@@ -201,17 +203,21 @@ pub struct DedupChainError {
     pub message: String,
 }
 
-/// Runs the `[[dedup]]` chain over `first_input` (the stages' `data/`).
+/// Runs the pipeline's `[[dedup]]` chain over the stages' output
+/// (`OUT/data/`), each step into `OUT/dedup/NN-<type>/`.
 pub fn run_chain(
-    steps: &[DedupStepConfig],
-    first_input: &Path,
-    output: &Path,
-    tasks: usize,
-    workers: usize,
-    rejects: bool,
-    writer: &WriterOptions,
+    pipeline: &Pipeline,
     cancel: &AtomicBool,
 ) -> Result<Vec<DedupStepReport>, DedupChainError> {
+    let (output, tasks, workers, rejects, writer) = (
+        &pipeline.output,
+        pipeline.tasks,
+        pipeline.workers,
+        pipeline.rejects,
+        &pipeline.writer,
+    );
+    let steps = &pipeline.dedup;
+    let first_input = output.join(refinery_corpus::executor::DATA_DIR);
     let mut input = first_input.to_path_buf();
     let mut reports = Vec::new();
     for (i, step) in steps.iter().enumerate() {

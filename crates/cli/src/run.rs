@@ -7,6 +7,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use refinery_corpus::executor::{self, Progress, RUN_FILE};
 use refinery_corpus::readers::{Format, TextUnit};
+use refinery_corpus::stats::RunStats;
 use refinery_corpus::writers::Compression;
 use refinery_pipeline::{presets, Pipeline, PipelineConfig, StageConfig};
 
@@ -78,7 +79,8 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
-    /// Print the merged stats as JSON instead of the table.
+    /// Print the merged stats as JSON instead of the table (with [[dedup]]
+    /// steps: `{"stages": …, "dedup": [{"step", "output", "stats"}, …]}`).
     #[arg(long)]
     pub json: bool,
     /// Where the tasks run: threads here, or Slurm job arrays.
@@ -267,7 +269,7 @@ pub fn execute(
             if !json {
                 print!("{}", report::table(&stats));
             }
-            run_dedup_chain(pipeline, quiet, json)?;
+            run_dedup_chain(pipeline, &stats, quiet, json)?;
         }
         Some(stats) => {
             if json {
@@ -292,7 +294,7 @@ pub fn execute(
 
 /// Runs the pipeline's `[[dedup]]` steps over the stages' output and prints
 /// each step's account.
-fn run_dedup_chain(pipeline: &Pipeline, quiet: bool, json: bool) -> Result<()> {
+fn run_dedup_chain(pipeline: &Pipeline, stages: &RunStats, quiet: bool, json: bool) -> Result<()> {
     let cancel = std::sync::atomic::AtomicBool::new(false);
     if !quiet {
         let names: Vec<_> = pipeline.dedup.iter().map(|d| d.type_name()).collect();
@@ -300,10 +302,12 @@ fn run_dedup_chain(pipeline: &Pipeline, quiet: bool, json: bool) -> Result<()> {
     }
     let reports = refinery_pipeline::dedup::run_chain(pipeline, &cancel)?;
     if json {
-        let all: Vec<_> = reports
+        // One object: the stages' stats, then each dedup step's.
+        let dedup: Vec<_> = reports
             .iter()
             .map(|r| serde_json::json!({"step": r.name, "output": r.output, "stats": r.stats}))
             .collect();
+        let all = serde_json::json!({"stages": stages, "dedup": dedup});
         println!("{}", serde_json::to_string_pretty(&all)?);
         return Ok(());
     }

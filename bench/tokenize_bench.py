@@ -31,6 +31,7 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--mb", type=float, default=20)
 ap.add_argument("--train-mb", type=float, default=10)
 ap.add_argument("--runs", type=int, default=3)
+ap.add_argument("--no-train", action="store_true", help="encoding throughput only")
 ap.add_argument("--refinery", default=os.path.join(ROOT, "target", "release", "refinery"))
 ap.add_argument("--shared", default=os.environ.get("REFINERY_SHARED", os.path.join(ROOT, "..", "shared")))
 args = ap.parse_args()
@@ -59,13 +60,17 @@ def corpus(mb):
     return en + zh
 
 
-def median_time(fn, runs):
+def times(fn, runs):
     ts = []
     for _ in range(runs):
         t = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
+    return ts
+
+
+def median_time(fn, runs):
+    return statistics.median(times(fn, runs))
 
 
 def run_refinery(argv, stdin_path=None, threads=None):
@@ -124,11 +129,12 @@ print(time.perf_counter() - t)
 
 
 def py_encode(kind, threads):
+    """(median, min) seconds."""
     env = dict(os.environ, RAYON_RS_NUM_CPUS=str(threads), RAYON_NUM_THREADS=str(threads),
                TOKENIZERS_PARALLELISM="true")
     ts = [float(subprocess.run([sys.executable, "-c", PY_ENC, kind, str(threads), text_path, args.shared],
                                capture_output=True, text=True, env=env, check=True).stdout) for _ in range(args.runs)]
-    return statistics.median(ts)
+    return statistics.median(ts), min(ts)
 
 
 gpt2_dir = os.path.join(tmp, "gpt2")
@@ -137,16 +143,24 @@ for a, b in [("gpt2_vocab.json", "vocab.json"), ("gpt2_merges.txt", "merges.txt"
     os.symlink(os.path.join(data, "lm", "bpe-fixtures", a), os.path.join(gpt2_dir, b))
 cl100k = os.path.join(data, "models", "tiktoken", "cl100k_base.tiktoken")
 
-print("encoding throughput, MB/s (higher is better)")
-print(f"{'tokenizer':<8} {'threads':>7} {'refinery':>9} {'HF py':>9} {'tiktoken':>9} {'vs HF':>7} {'vs tiktoken':>11}")
+print("encoding throughput, MB/s (higher is better); median of the runs, then [best run]")
+print(f"{'tokenizer':<8} {'threads':>7} {'refinery':>15} {'HF py':>15} {'tiktoken':>15} {'vs HF':>13} {'vs tiktoken':>13}")
+nan = (float("nan"), float("nan"))
+fmt = lambda p: f"{p[0]:.2f} [{p[1]:.2f}]"
 for name, tok, hf_kind, tt_kind in [("gpt2", gpt2_dir, "hf", "tt:gpt2"), ("cl100k", cl100k, None, "tt:cl100k")]:
     for threads in [1, ncpu]:
-        empty = median_time(lambda: run_refinery(["tokenizer", "encode", "-t", tok], None, threads), args.runs)
-        full = median_time(lambda: run_refinery(["tokenizer", "encode", "-t", tok], text_path, threads), args.runs)
-        r = mb / max(full - empty, 1e-9)
-        hf = mb / py_encode(hf_kind, threads) if hf_kind else float("nan")
-        tt = mb / py_encode(tt_kind, threads)
-        print(f"{name:<8} {threads:>7} {r:>9.2f} {hf:>9.2f} {tt:>9.2f} {r / hf:>7.2f} {r / tt:>11.2f}")
+        empty = times(lambda: run_refinery(["tokenizer", "encode", "-t", tok], None, threads), args.runs)
+        full = times(lambda: run_refinery(["tokenizer", "encode", "-t", tok], text_path, threads), args.runs)
+        # Start-up (loading the tokenizer) is measured with empty input and subtracted.
+        r = (mb / max(statistics.median(full) - statistics.median(empty), 1e-9),
+             mb / max(min(full) - min(empty), 1e-9))
+        hf = tuple(mb / t for t in py_encode(hf_kind, threads)) if hf_kind else nan
+        tt = tuple(mb / t for t in py_encode(tt_kind, threads))
+        print(f"{name:<8} {threads:>7} {fmt(r):>15} {fmt(hf):>15} {fmt(tt):>15} "
+              f"{fmt((r[0] / hf[0], r[1] / hf[1])):>13} {fmt((r[0] / tt[0], r[1] / tt[1])):>13}", flush=True)
+
+if args.no_train:
+    sys.exit(0)
 
 # Training.
 train_lines = corpus(args.train_mb)

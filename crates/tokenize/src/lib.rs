@@ -30,6 +30,7 @@
 
 pub mod dataset;
 pub mod error;
+pub mod fastbpe;
 pub mod job;
 pub mod shard;
 pub mod tiktoken;
@@ -39,4 +40,4 @@ pub mod train;
 pub use dataset::TokenDataset;
 pub use error::{Result, TokenizeError};
 pub use shard::{ShardWriter, TokenShard};
-pub use tokenizer::Tokenizer;
+pub use tokenizer::{Tokenizer, ENGINE_HF, ENGINE_TIKTOKEN};

@@ -15,9 +15,19 @@ use crate::{Result, TokenizeError};
 pub const EOS_CANDIDATES: &[&str] = &["<|endoftext|>", "</s>", "<eos>", "<|end_of_text|>", "[SEP]"];
 
 enum Inner {
-    Hf(Box<tokenizers::Tokenizer>),
+    /// An HF tokenizer, with the tiktoken-style engine that encodes and
+    /// decodes for it when it is a plain GPT-2 shaped byte-level BPE.
+    Hf {
+        tk: Box<tokenizers::Tokenizer>,
+        fast: Option<Box<TiktokenBpe>>,
+    },
     Tiktoken(Box<TiktokenBpe>),
 }
+
+/// [`Tokenizer::engine`] for the HF `tokenizers` crate.
+pub const ENGINE_HF: &str = "hf-tokenizers";
+/// [`Tokenizer::engine`] for refinery's tiktoken-compatible byte-level BPE.
+pub const ENGINE_TIKTOKEN: &str = "tiktoken-bpe";
 
 /// A loaded tokenizer. Encoding never adds special tokens unless asked
 /// ([`Tokenizer::encode_with_special`]), so a document's ids are its text's.
@@ -32,6 +42,7 @@ impl std::fmt::Debug for Tokenizer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tokenizer")
             .field("kind", &self.kind())
+            .field("engine", &self.engine())
             .field("path", &self.path)
             .field("vocab_size", &self.vocab_size)
             .finish()
@@ -129,32 +140,56 @@ impl Tokenizer {
         })
     }
 
-    /// Wraps an HF tokenizer (e.g. one just trained).
+    /// Wraps an HF tokenizer (e.g. one just trained). A plain byte-level
+    /// BPE of the GPT-2 shape (see [`crate::fastbpe`]) encodes and decodes
+    /// with the tiktoken-style engine; anything else with the HF crate.
     pub fn from_hf(tk: tokenizers::Tokenizer, path: &Path) -> Self {
         let vocab_size = tk
             .get_vocab(true)
             .values()
             .max()
             .map_or(0, |&m| m as usize + 1);
+        let fast = crate::fastbpe::byte_level_engine(&tk).ok().map(Box::new);
         Tokenizer {
-            inner: Inner::Hf(Box::new(tk)),
+            inner: Inner::Hf {
+                tk: Box::new(tk),
+                fast,
+            },
             path: path.to_path_buf(),
             vocab_size,
         }
     }
 
+    /// The same tokenizer, always encoding and decoding with the HF crate
+    /// (for comparisons with the fast engine).
+    pub fn with_hf_engine(mut self) -> Self {
+        if let Inner::Hf { fast, .. } = &mut self.inner {
+            *fast = None;
+        }
+        self
+    }
+
     /// The HF tokenizer inside, if this is one.
     pub fn as_hf(&self) -> Option<&tokenizers::Tokenizer> {
         match &self.inner {
-            Inner::Hf(t) => Some(t),
+            Inner::Hf { tk, .. } => Some(tk),
             Inner::Tiktoken(_) => None,
+        }
+    }
+
+    /// What encodes and decodes: [`ENGINE_TIKTOKEN`] (`.tiktoken` files, and
+    /// HF byte-level BPEs of the GPT-2 shape) or [`ENGINE_HF`].
+    pub fn engine(&self) -> &'static str {
+        match &self.inner {
+            Inner::Hf { fast: None, .. } => ENGINE_HF,
+            Inner::Hf { fast: Some(_), .. } | Inner::Tiktoken(_) => ENGINE_TIKTOKEN,
         }
     }
 
     /// `hf:<model>` or `tiktoken:<encoding>`.
     pub fn kind(&self) -> String {
         match &self.inner {
-            Inner::Hf(t) => {
+            Inner::Hf { tk: t, .. } => {
                 let model = serde_json::to_value(t.get_model())
                     .ok()
                     .and_then(|v| v.get("type").and_then(|t| t.as_str()).map(str::to_owned))
@@ -177,7 +212,7 @@ impl Tokenizer {
     /// The id of a token string (vocabulary or added/special token).
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
         match &self.inner {
-            Inner::Hf(t) => t.token_to_id(token),
+            Inner::Hf { tk: t, .. } => t.token_to_id(token),
             Inner::Tiktoken(t) => t.token_to_id(token),
         }
     }
@@ -195,7 +230,9 @@ impl Tokenizer {
     /// encodings treat such text as ordinary (`encode_ordinary`).
     pub fn encode(&self, text: &str) -> Result<Vec<u32>> {
         match &self.inner {
-            Inner::Hf(t) => t
+            // HF matches added tokens written in the text: so does the fast engine.
+            Inner::Hf { fast: Some(f), .. } => Ok(f.encode_with_specials(text)),
+            Inner::Hf { tk: t, .. } => t
                 .encode_fast(text, false)
                 .map(|e| e.get_ids().to_vec())
                 .map_err(|e| TokenizeError::Encode(e.to_string())),
@@ -207,7 +244,10 @@ impl Tokenizer {
     /// BERT); for tiktoken, special-token text becomes special ids.
     pub fn encode_with_special(&self, text: &str) -> Result<Vec<u32>> {
         match &self.inner {
-            Inner::Hf(t) => t
+            // The fast engine requires no post-processor beyond ByteLevel's,
+            // which adds no tokens.
+            Inner::Hf { fast: Some(f), .. } => Ok(f.encode_with_specials(text)),
+            Inner::Hf { tk: t, .. } => t
                 .encode_fast(text, true)
                 .map(|e| e.get_ids().to_vec())
                 .map_err(|e| TokenizeError::Encode(e.to_string())),
@@ -231,7 +271,8 @@ impl Tokenizer {
             )));
         }
         match &self.inner {
-            Inner::Hf(t) => t
+            Inner::Hf { fast: Some(f), .. } => f.decode(ids),
+            Inner::Hf { tk: t, .. } => t
                 .decode(ids, false)
                 .map_err(|e| TokenizeError::Encode(e.to_string())),
             Inner::Tiktoken(t) => t.decode(ids),
@@ -243,7 +284,7 @@ impl Tokenizer {
     /// returns its path.
     pub fn save_to_dir(&self, dir: &Path) -> Result<PathBuf> {
         match &self.inner {
-            Inner::Hf(t) => {
+            Inner::Hf { tk: t, .. } => {
                 let out = dir.join("tokenizer.json");
                 t.save(&out, false)
                     .map_err(|e| TokenizeError::Invalid(format!("{}: {e}", out.display())))?;

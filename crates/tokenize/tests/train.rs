@@ -9,7 +9,7 @@ use common::{shared, texts};
 use refinery_corpus::input::discover;
 use refinery_corpus::readers::ReaderOptions;
 use refinery_tokenize::train::{self, CjkMode, ModelKind, TextLimits, TrainConfig};
-use refinery_tokenize::Tokenizer;
+use refinery_tokenize::{Tokenizer, ENGINE_HF, ENGINE_TIKTOKEN};
 
 fn merges(tok: &Tokenizer) -> Vec<String> {
     let v: serde_json::Value =
@@ -67,7 +67,12 @@ fn trained_bpe_round_trips_the_fixture() {
         std::iter::once(text),
     )
     .unwrap();
+    // A trained byte-level BPE (no normalizer, CJK kept) has the GPT-2
+    // shape, so the fast engine serves it, with the HF crate's ids.
+    assert_eq!(tok.engine(), ENGINE_TIKTOKEN);
+    let hf = Tokenizer::from_hf(tok.as_hf().unwrap().clone(), tok.path()).with_hf_engine();
     for t in texts() {
+        assert_eq!(tok.encode(&t).unwrap(), hf.encode(&t).unwrap(), "{t:?}");
         assert_eq!(tok.decode(&tok.encode(&t).unwrap()).unwrap(), t);
     }
 }
@@ -100,8 +105,15 @@ fn chinese_poetry_all_models_round_trip() {
         let mut cfg = TrainConfig::new(ModelKind::Bpe, 2000);
         cfg.cjk = cjk;
         let tok = train::train(&cfg, docs.clone().into_iter()).unwrap();
+        let want = match cjk {
+            CjkMode::Keep => ENGINE_TIKTOKEN,
+            CjkMode::Split => ENGINE_HF,
+        };
+        assert_eq!(tok.engine(), want, "{cjk:?}");
+        let hf = Tokenizer::from_hf(tok.as_hf().unwrap().clone(), tok.path()).with_hf_engine();
         for t in &check {
             let ids = tok.encode(t).unwrap();
+            assert_eq!(ids, hf.encode(t).unwrap(), "{cjk:?}: {t}");
             assert_eq!(&tok.decode(&ids).unwrap(), *t);
             assert!(ids.len() < t.len(), "{cjk:?}: merges learned");
         }

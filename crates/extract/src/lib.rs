@@ -123,7 +123,7 @@ const FALLBACK_RATIO: usize = 2;
 /// Readability is not run when the rule-based container gives at least this
 /// many chars, mostly in paragraphs: it would only win when it finds 1.5 times
 /// more, which is rare on such pages, and it is half of the running time.
-const TRUSTED_PICK_CHARS: usize = 1000;
+const TRUSTED_PICK_CHARS: usize = 500;
 
 /// Readability is skipped on pages nested deeper than this (real pages stay
 /// well under 100 levels; its scoring is quadratic in depth).

@@ -232,6 +232,33 @@ pub fn mark_step_complete(step_dir: &Path, task: usize) -> Result<()> {
     write_atomic(&step_dir.join(COMPLETIONS_DIR).join(task_name(task)), b"")
 }
 
+/// Checks a job's parameter fingerprint against the one recorded at `path`,
+/// or records it when there is none. Returns the first top-level key whose
+/// value differs (`Some`) when the recorded run had other parameters; the
+/// caller refuses to resume then. Shared by `refinery run` and the
+/// multi-step dedup jobs.
+pub fn check_fingerprint(path: &Path, want: &serde_json::Value) -> Result<Option<String>> {
+    match std::fs::read(path) {
+        Ok(bytes) => {
+            let have: serde_json::Value =
+                serde_json::from_slice(&bytes).map_err(|e| CorpusError::Json {
+                    path: path.to_path_buf(),
+                    source: e,
+                })?;
+            Ok((have != *want).then(|| first_difference(&have, want)))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let json = serde_json::to_vec_pretty(want).map_err(|e| CorpusError::Json {
+                path: path.to_path_buf(),
+                source: e,
+            })?;
+            write_atomic(path, &json)?;
+            Ok(None)
+        }
+        Err(e) => Err(CorpusError::io(path, e)),
+    }
+}
+
 /// Creates the output layout and checks (or records) the run fingerprint.
 fn prepare_output(job: &Job) -> Result<()> {
     let out = &job.output;
@@ -239,53 +266,33 @@ fn prepare_output(job: &Job) -> Result<()> {
         let p = out.join(d);
         std::fs::create_dir_all(&p).map_err(|e| CorpusError::io(&p, e))?;
     }
-    let run_file = out.join(RUN_FILE);
-    match std::fs::read(&run_file) {
-        Ok(bytes) => {
-            let previous: serde_json::Value =
-                serde_json::from_slice(&bytes).map_err(|e| CorpusError::Json {
-                    path: run_file.clone(),
-                    source: e,
-                })?;
-            if previous != job.fingerprint {
-                return Err(CorpusError::Output {
-                    path: out.clone(),
-                    message: format!(
-                        "holds a run with a different configuration ({}); \
-                         use a new output directory, or --overwrite to start over",
-                        first_difference(&previous, &job.fingerprint)
-                    ),
-                });
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let json =
-                serde_json::to_vec_pretty(&job.fingerprint).map_err(|e| CorpusError::Json {
-                    path: run_file.clone(),
-                    source: e,
-                })?;
-            write_atomic(&run_file, &json)?;
-        }
-        Err(e) => return Err(CorpusError::io(&run_file, e)),
+    if let Some(key) = check_fingerprint(&out.join(RUN_FILE), &job.fingerprint)? {
+        return Err(CorpusError::Output {
+            path: out.clone(),
+            message: format!(
+                "holds a run with a different configuration (`{key}` differs); \
+                 use a new output directory, or --overwrite to start over"
+            ),
+        });
     }
     Ok(())
 }
 
-/// Names the first top-level key whose value differs, for the error message.
+/// Names the first top-level key whose value differs.
 fn first_difference(a: &serde_json::Value, b: &serde_json::Value) -> String {
     if let (Some(a), Some(b)) = (a.as_object(), b.as_object()) {
         for (k, va) in a {
             if b.get(k) != Some(va) {
-                return format!("`{k}` differs");
+                return k.clone();
             }
         }
         for k in b.keys() {
             if !a.contains_key(k) {
-                return format!("`{k}` differs");
+                return k.clone();
             }
         }
     }
-    "configuration differs".into()
+    "configuration".into()
 }
 
 /// True when task `t` has its completion marker.

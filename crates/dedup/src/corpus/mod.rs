@@ -446,34 +446,14 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
 
 fn check_params(job: &CorpusDedupJob) -> Result<()> {
     let path = job.dir().join(PARAMS_FILE);
-    let want = job.fingerprint();
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let have: serde_json::Value =
-                serde_json::from_slice(&bytes).map_err(|e| CorpusError::Json {
-                    path: path.clone(),
-                    source: e,
-                })?;
-            if have != want {
-                let key = want
-                    .as_object()
-                    .and_then(|w| {
-                        w.iter()
-                            .find(|(k, v)| have.get(k.as_str()) != Some(*v))
-                            .map(|(k, _)| k.clone())
-                    })
-                    .unwrap_or_else(|| "parameters".into());
-                return Err(CorpusDedupError::Mismatch {
-                    path,
-                    message: format!(
-                        "holds a run with a different `{key}`; use a new output directory, or --overwrite to start over"
-                    ),
-                });
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => write_json(&path, &want),
-        Err(e) => Err(CorpusDedupError::Io { path, source: e }),
+    match refinery_corpus::executor::check_fingerprint(&path, &job.fingerprint())? {
+        None => Ok(()),
+        Some(key) => Err(CorpusDedupError::Mismatch {
+            path,
+            message: format!(
+                "holds a run with a different `{key}`; use a new output directory, or --overwrite to start over"
+            ),
+        }),
     }
 }
 

@@ -50,7 +50,7 @@ use refinery_corpus::executor::{is_step_complete, run_pool};
 use refinery_corpus::input::InputFile;
 use refinery_corpus::readers::ReaderOptions;
 use refinery_corpus::stats::RunStats;
-use refinery_corpus::writers::{write_atomic, WriterOptions};
+use refinery_corpus::writers::WriterOptions;
 use refinery_corpus::CorpusError;
 use serde::{Deserialize, Serialize};
 
@@ -394,40 +394,14 @@ pub fn run(job: &MinhashJob, cancel: &AtomicBool) -> Result<MinhashReport> {
 
 fn check_params(job: &MinhashJob) -> Result<()> {
     let path = job.dir().join(PARAMS_FILE);
-    let want = job.fingerprint();
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let have: serde_json::Value =
-                serde_json::from_slice(&bytes).map_err(|e| CorpusError::Json {
-                    path: path.clone(),
-                    source: e,
-                })?;
-            if have != want {
-                let key = have
-                    .as_object()
-                    .and_then(|h| {
-                        h.iter()
-                            .find(|(k, v)| want.get(k.as_str()) != Some(v))
-                            .map(|(k, _)| k.clone())
-                    })
-                    .unwrap_or_else(|| "parameters".into());
-                return Err(MinhashError::Mismatch {
-                    path,
-                    message: format!(
-                        "holds a MinHash run with different `{key}`; use a new output directory, or --overwrite to start over"
-                    ),
-                });
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let json = serde_json::to_vec_pretty(&want).map_err(|e| CorpusError::Json {
-                path: path.clone(),
-                source: e,
-            })?;
-            Ok(write_atomic(&path, &json)?)
-        }
-        Err(e) => Err(MinhashError::Io { path, source: e }),
+    match refinery_corpus::executor::check_fingerprint(&path, &job.fingerprint())? {
+        None => Ok(()),
+        Some(key) => Err(MinhashError::Mismatch {
+            path,
+            message: format!(
+                "holds a MinHash run with different `{key}`; use a new output directory, or --overwrite to start over"
+            ),
+        }),
     }
 }
 

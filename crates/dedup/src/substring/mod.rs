@@ -62,7 +62,7 @@ use refinery_corpus::executor::{is_step_complete, run_pool, COMPLETIONS_DIR};
 use refinery_corpus::input::InputFile;
 use refinery_corpus::readers::ReaderOptions;
 use refinery_corpus::stats::RunStats;
-use refinery_corpus::writers::{write_atomic, WriterOptions};
+use refinery_corpus::writers::WriterOptions;
 use refinery_corpus::CorpusError;
 use serde::{Deserialize, Serialize};
 
@@ -386,40 +386,14 @@ pub fn run(job: &SubstringJob, cancel: &AtomicBool) -> Result<SubstringReport> {
 
 fn check_params(job: &SubstringJob) -> Result<()> {
     let path = job.dir().join(PARAMS_FILE);
-    let want = job.fingerprint();
-    match std::fs::read(&path) {
-        Ok(bytes) => {
-            let have: serde_json::Value =
-                serde_json::from_slice(&bytes).map_err(|e| CorpusError::Json {
-                    path: path.clone(),
-                    source: e,
-                })?;
-            if have != want {
-                let key = have
-                    .as_object()
-                    .and_then(|h| {
-                        h.iter()
-                            .find(|(k, v)| want.get(k.as_str()) != Some(v))
-                            .map(|(k, _)| k.clone())
-                    })
-                    .unwrap_or_else(|| "parameters".into());
-                return Err(SubstringError::Mismatch {
-                    path,
-                    message: format!(
-                        "holds a substring dedup run with different `{key}`; use a new output directory, or --overwrite to start over"
-                    ),
-                });
-            }
-            Ok(())
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let json = serde_json::to_vec_pretty(&want).map_err(|e| CorpusError::Json {
-                path: path.clone(),
-                source: e,
-            })?;
-            Ok(write_atomic(&path, &json)?)
-        }
-        Err(e) => Err(SubstringError::Io { path, source: e }),
+    match refinery_corpus::executor::check_fingerprint(&path, &job.fingerprint())? {
+        None => Ok(()),
+        Some(key) => Err(SubstringError::Mismatch {
+            path,
+            message: format!(
+                "holds a substring dedup run with different `{key}`; use a new output directory, or --overwrite to start over"
+            ),
+        }),
     }
 }
 

@@ -137,6 +137,8 @@ fn leftovers_of_an_unfinished_task_are_replaced_not_kept() {
         b"stale shard from an older attempt",
     )
     .unwrap();
+    // Killed while writing the completion marker itself.
+    std::fs::write(out.join("completions/.00002.4242.0.tmp"), b"").unwrap();
 
     let run = ok(&args(i, o));
     let _ = run;

@@ -308,6 +308,19 @@ fn task_files(job: &Job, task: usize) -> impl Iterator<Item = &InputFile> {
 fn clean_task(out: &Path, task: usize) -> Result<()> {
     let name = task_name(task);
     let prefixes = [format!("{name}_"), format!(".{name}_"), format!(".{name}.")];
+    // A kill can also land while the completion marker itself is being
+    // written: its hidden temp file (never the marker) goes too.
+    let marker_tmp = format!(".{name}.");
+    let completions = out.join(COMPLETIONS_DIR);
+    if let Ok(entries) = std::fs::read_dir(&completions) {
+        for entry in entries {
+            let entry = entry.map_err(|e| CorpusError::io(&completions, e))?;
+            if entry.file_name().to_string_lossy().starts_with(&marker_tmp) {
+                let p = entry.path();
+                std::fs::remove_file(&p).map_err(|e| CorpusError::io(&p, e))?;
+            }
+        }
+    }
     for d in [DATA_DIR, REJECTS_DIR, FAILURES_DIR, STATS_DIR] {
         let dir = out.join(d);
         let entries = match std::fs::read_dir(&dir) {

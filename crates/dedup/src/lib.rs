@@ -34,6 +34,7 @@
 
 pub mod corpus;
 pub mod exact;
+mod fsutil;
 pub mod minhash;
 pub mod substring;
 

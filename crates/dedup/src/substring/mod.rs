@@ -398,14 +398,7 @@ fn check_params(job: &SubstringJob) -> Result<()> {
 }
 
 fn remove_dir_if_exists(dir: &Path) -> Result<()> {
-    match std::fs::remove_dir_all(dir) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(SubstringError::Io {
-            path: dir.to_path_buf(),
-            source: e,
-        }),
-    }
+    Ok(crate::fsutil::remove_dir_if_exists(dir)?)
 }
 
 /// Removes `path` and its hidden temp file `.NAME.tmp`, if present.
@@ -424,38 +417,10 @@ fn remove_with_tmp(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Removes the files in `dir` whose name (or hidden temp name) starts with
-/// `prefix`.
 fn remove_prefixed(dir: &Path, prefix: &str) -> Result<()> {
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(SubstringError::Io {
-                path: dir.to_path_buf(),
-                source: e,
-            })
-        }
-    };
-    let hidden = format!(".{prefix}");
-    for entry in entries {
-        let entry = entry.map_err(|e| SubstringError::Io {
-            path: dir.to_path_buf(),
-            source: e,
-        })?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with(prefix) || name.starts_with(&hidden) {
-            let p = entry.path();
-            std::fs::remove_file(&p).map_err(|e| SubstringError::Io { path: p, source: e })?;
-        }
-    }
-    Ok(())
+    Ok(crate::fsutil::remove_prefixed(dir, prefix)?)
 }
 
 fn cancelled(cancel: &AtomicBool) -> Result<()> {
-    if cancel.load(std::sync::atomic::Ordering::Relaxed) {
-        Err(CorpusError::Cancelled.into())
-    } else {
-        Ok(())
-    }
+    Ok(crate::fsutil::cancelled(cancel)?)
 }

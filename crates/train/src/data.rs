@@ -3,10 +3,77 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-/// An endless stream of `[B, T]` token batches.
+/// A host-side language-model batch `[B, T]` (row-major).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LmBatch {
+    pub batch_size: usize,
+    pub seq_len: usize,
+    /// Token ids `[B, T]`.
+    pub input_ids: Vec<i64>,
+    /// HF-style attention mask `[B, T]` (1 = token, 0 = padding); `None` when every position is
+    /// a token (packed sequences).
+    pub attention_mask: Option<Vec<i64>>,
+}
+
+impl LmBatch {
+    /// Token ids as a tensor `[B, T]`.
+    pub fn tokens(&self, device: &Device) -> Tensor<2, Int> {
+        Tensor::from_data(
+            TensorData::new(self.input_ids.clone(), [self.batch_size, self.seq_len]),
+            device,
+        )
+    }
+
+    /// The attention mask as a tensor `[B, T]`, if any.
+    pub fn mask(&self, device: &Device) -> Option<Tensor<2, Int>> {
+        self.attention_mask.as_ref().map(|m| {
+            Tensor::from_data(
+                TensorData::new(m.clone(), [self.batch_size, self.seq_len]),
+                device,
+            )
+        })
+    }
+
+    /// Number of real (unpadded) tokens.
+    pub fn num_tokens(&self) -> usize {
+        match &self.attention_mask {
+            Some(m) => m.iter().filter(|&&x| x != 0).count(),
+            None => self.input_ids.len(),
+        }
+    }
+}
+
+/// An endless stream of language-model batches with a resumable position.
 pub trait TokenBatches {
     /// The next batch `[B, T]`.
-    fn next_batch(&mut self, device: &Device) -> Tensor<2, Int>;
+    fn next_batch(&mut self) -> LmBatch;
+    /// Number of batches consumed so far (saved in checkpoints).
+    fn position(&self) -> u64;
+    /// Continue from a saved position.
+    fn seek(&mut self, position: u64);
+}
+
+/// One host-side batch for BERT MLM + NSP: `[CLS] A [SEP] B [SEP] [PAD]…` rows. Masking for
+/// MLM happens in the objective, not here.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairBatch {
+    pub batch_size: usize,
+    pub seq_len: usize,
+    /// `[B, T]`
+    pub input_ids: Vec<i64>,
+    /// `[B, T]`: 0 for `[CLS] A [SEP]` (and padding), 1 for `B [SEP]`.
+    pub token_type_ids: Vec<i64>,
+    /// `[B, T]`: 1 = token, 0 = padding.
+    pub attention_mask: Vec<i64>,
+    /// `[B]`: HF NSP label, 0 = B is the true next segment, 1 = B is a random segment from
+    /// another document.
+    pub is_random_next: Vec<i64>,
+}
+
+/// An endless stream of sentence-pair batches with a resumable position.
+pub trait PairBatches {
+    /// The next batch.
+    fn next_pairs(&mut self) -> PairBatch;
     /// Number of batches consumed so far (saved in checkpoints).
     fn position(&self) -> u64;
     /// Continue from a saved position.
@@ -46,7 +113,7 @@ impl CountingSequences {
 }
 
 impl TokenBatches for CountingSequences {
-    fn next_batch(&mut self, device: &Device) -> Tensor<2, Int> {
+    fn next_batch(&mut self) -> LmBatch {
         let base = splitmix64(self.seed ^ splitmix64(self.position));
         let mut ids = Vec::with_capacity(self.batch_size * self.seq_len);
         for row in 0..self.batch_size {
@@ -54,10 +121,12 @@ impl TokenBatches for CountingSequences {
             ids.extend((0..self.seq_len).map(|i| ((start + i as u64) % self.vocab as u64) as i64));
         }
         self.position += 1;
-        Tensor::from_data(
-            TensorData::new(ids, [self.batch_size, self.seq_len]),
-            device,
-        )
+        LmBatch {
+            batch_size: self.batch_size,
+            seq_len: self.seq_len,
+            input_ids: ids,
+            attention_mask: None,
+        }
     }
 
     fn position(&self) -> u64 {

@@ -173,11 +173,15 @@ impl Trainer {
         let mut loss_sum = 0.0;
         let mut tokens = 0;
         for _ in 0..n {
-            let batch = data.next_batch(&self.device); // [B, T]
-            let [b, t] = batch.dims();
-            tokens += b * t;
-            let logits = self.model.forward(batch.clone()); // [B, T, V]
-            let loss = clm_loss(logits, batch, None); // [1]
+            let batch = data.next_batch();
+            tokens += batch.num_tokens();
+            let ids = batch.tokens(&self.device); // [B, T]
+            let mask = batch.mask(&self.device); // [B, T]
+            let logits = self
+                .model
+                .forward_with(ids.clone(), mask.clone(), Default::default())
+                .logits; // [B, T, V]
+            let loss = clm_loss(logits, ids, mask); // [1]
             let grads = GradientsParams::from_grads(
                 loss.clone().div_scalar(n as f64).backward(),
                 &self.model,

@@ -87,6 +87,10 @@ pub struct MinhashArgs {
     /// Signature records a task buffers before spilling a sorted run (16 bytes each).
     #[arg(long, default_value_t = 4 << 20)]
     pub sig_buffer_records: usize,
+    /// Memory budget of the clusters step in MiB: above it, connected
+    /// components run on sorted files on disk (same result).
+    #[arg(long, default_value_t = 1024)]
+    pub max_memory_mb: u64,
     /// JSONL field holding the text.
     #[arg(long)]
     pub text_field: Option<String>,
@@ -224,6 +228,7 @@ fn run_minhash(a: MinhashArgs) -> Result<ExitCode> {
         workers: a.workers,
         rejects: a.rejects,
         sig_buffer_records: a.sig_buffer_records,
+        max_memory_bytes: a.max_memory_mb.saturating_mul(1 << 20),
     };
     if a.executor == ExecutorArg::Slurm {
         return submit_minhash(&a, &job);
@@ -268,11 +273,20 @@ fn run_minhash(a: MinhashArgs) -> Result<ExitCode> {
             c.removed,
             100.0 * c.removed as f64 / c.docs.max(1) as f64
         );
-        println!(
-            "union-find: {:.1} MiB for {} docs in pairs\n",
-            c.union_find_bytes as f64 / (1 << 20) as f64,
-            c.docs_in_pairs
-        );
+        if c.method == "external" {
+            println!(
+                "clusters: external, {} rounds, {:.1} MiB of buffers for {} docs in pairs\n",
+                c.rounds,
+                c.external_buffer_bytes as f64 / (1 << 20) as f64,
+                c.docs_in_pairs
+            );
+        } else {
+            println!(
+                "union-find: {:.1} MiB for {} docs in pairs\n",
+                c.union_find_bytes as f64 / (1 << 20) as f64,
+                c.docs_in_pairs
+            );
+        }
         print!("{}", report::table(&r.stats));
         println!("\noutput in {}", a.output.display());
     }
@@ -292,7 +306,7 @@ fn submit_minhash(a: &MinhashArgs, job: &MinhashJob) -> Result<ExitCode> {
         base.push_str(&shell_quote(&p.display().to_string()));
     }
     base.push_str(&format!(
-        " --output {} --tasks {} --workers {} --ngram {} --bands {} --rows {} --seed {} --sig-buffer-records {}",
+        " --output {} --tasks {} --workers {} --ngram {} --bands {} --rows {} --seed {} --sig-buffer-records {} --max-memory-mb {}",
         shell_quote(&a.output.display().to_string()),
         job.tasks,
         a.slurm.slurm_cpus.max(1),
@@ -300,7 +314,8 @@ fn submit_minhash(a: &MinhashArgs, job: &MinhashJob) -> Result<ExitCode> {
         job.config.bands,
         job.config.rows,
         job.config.seed,
-        job.sig_buffer_records
+        job.sig_buffer_records,
+        a.max_memory_mb
     ));
     if a.rejects {
         base.push_str(" --rejects");
@@ -693,9 +708,14 @@ pub struct SubstringArgs {
     /// Drop a document that lost text and has fewer bytes than this left.
     #[arg(long, default_value_t = 0)]
     pub min_doc_len: usize,
-    /// Units per suffix-array shard (about 20 bytes of memory each). Never changes the output.
+    /// Units per suffix-array shard (about 5 bytes of memory each for bytes,
+    /// 24 for tokens). Never changes the output.
     #[arg(long, default_value_t = 1 << 26)]
     pub shard_units: u64,
+    /// Memory budget of the merge step in MiB: above it, removed positions
+    /// spill to sorted runs on disk. Never changes the output.
+    #[arg(long, default_value_t = 1024)]
+    pub merge_memory_mb: u64,
     /// Tasks of the sequences and filter steps; task i reads files i, i+N, …
     #[arg(long, default_value_t = 1)]
     pub tasks: usize,
@@ -717,6 +737,19 @@ pub struct SubstringArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Run only this step (sequences, suffixes, merge, filter, or finish for
+    /// the final stats), e.g. from a cluster array job.
+    #[arg(long, value_parser = ["sequences", "suffixes", "merge", "filter", "finish"])]
+    pub step: Option<String>,
+    /// With --step: run only this rank of the step (0..tasks; suffixes rank
+    /// i builds shards i, i+tasks, …; merge has rank 0 only).
+    #[arg(long, requires = "step")]
+    pub task: Option<usize>,
+    /// Where the steps run: threads here, or chained Slurm job arrays.
+    #[arg(long, value_enum, default_value = "local", conflicts_with = "step")]
+    pub executor: crate::run::ExecutorArg,
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
 }
 
 fn run_substring(a: SubstringArgs) -> Result<ExitCode> {
@@ -766,8 +799,31 @@ fn run_substring(a: SubstringArgs) -> Result<ExitCode> {
         workers: a.workers,
         rejects: a.rejects,
         shard_units: a.shard_units,
+        merge_memory_bytes: a.merge_memory_mb.saturating_mul(1 << 20),
     };
-    let r = substring::run(&job, &AtomicBool::new(false))
+    if a.executor == ExecutorArg::Slurm {
+        return submit_substring(&a, &job);
+    }
+    let cancel = AtomicBool::new(false);
+    if let Some(step) = &a.step {
+        if step == "finish" {
+            let r = substring::finish(&job, Vec::new())?;
+            print!("{}", report::table(&r.stats));
+            return Ok(ExitCode::SUCCESS);
+        }
+        let idx = substring::STEPS
+            .iter()
+            .position(|s| s == step)
+            .context("unknown step")?;
+        let r = substring::run_step(&job, idx, a.task, &cancel)
+            .with_context(|| format!("substring dedup step {step} into {}", a.output.display()))?;
+        println!(
+            "{}: {} task(s) run, {} skipped",
+            r.name, r.tasks_run, r.tasks_skipped
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let r = substring::run(&job, &cancel)
         .with_context(|| format!("substring dedup into {}", a.output.display()))?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -795,5 +851,60 @@ fn run_substring(a: SubstringArgs) -> Result<ExitCode> {
     );
     print!("{}", report::table(&r.stats));
     println!("\noutput in {}", a.output.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Submits the four steps and the final stats merge as chained Slurm job
+/// arrays; array task i runs `--step S --task i`.
+fn submit_substring(
+    a: &SubstringArgs,
+    job: &refinery_dedup::substring::SubstringJob,
+) -> Result<ExitCode> {
+    use refinery_dedup::substring;
+    let exe = shell_quote(&self_exe()?.display().to_string());
+    let mut base = format!("{exe} dedup substring --input");
+    for p in &a.input {
+        base.push(' ');
+        base.push_str(&shell_quote(&p.display().to_string()));
+    }
+    base.push_str(&format!(
+        " --output {} --tasks {} --workers {} --min-len {} --unit {} --keep {} --min-doc-len {} --shard-units {} --merge-memory-mb {}",
+        shell_quote(&a.output.display().to_string()),
+        job.tasks,
+        a.slurm.slurm_cpus.max(1),
+        job.config.min_len,
+        shell_quote(&a.unit),
+        shell_quote(&a.keep),
+        job.config.min_doc_len,
+        job.shard_units,
+        a.merge_memory_mb
+    ));
+    if a.rejects {
+        base.push_str(" --rejects");
+    }
+    if let Some(f) = &a.text_field {
+        base.push_str(&format!(" --text-field {}", shell_quote(f)));
+    }
+    if let Some(f) = &a.id_field {
+        base.push_str(&format!(" --id-field {}", shell_quote(f)));
+    }
+    let mut steps: Vec<Step> = substring::STEPS
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Step {
+            name: format!("substring-{name}"),
+            tasks: substring::step_tasks(job, i),
+            command: format!("{base} --step {name} --task \"$SLURM_ARRAY_TASK_ID\""),
+        })
+        .collect();
+    steps.push(Step {
+        name: "substring-finish".into(),
+        tasks: 1,
+        command: format!("{base} --step finish"),
+    });
+    std::fs::create_dir_all(&a.output)?;
+    let dir = a.output.join("slurm");
+    submit(&dir, &steps, &a.slurm)?;
+    println!("scripts and logs in {}", dir.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -4,8 +4,10 @@
 mod dedup;
 mod demo;
 mod extract;
+mod generate;
 mod langid;
 mod mix;
+mod pretrain;
 mod progress;
 mod report;
 mod run;
@@ -30,7 +32,10 @@ Examples:
   refinery tokenizer train --model bpe --vocab-size 32000 out/data/ -o tok.json
   refinery tokenize --tokenizer tok.json out/data/ --output tokens/
   refinery tokens inspect tokens/
-  refinery mix mixture.toml --output mixed/ --seed 1";
+  refinery mix mixture.toml --output mixed/ --seed 1
+  refinery pretrain --preset gpt-tiny --data tokens/ --tokenizer tok.json --out runs/gpt
+  refinery eval-lm --model runs/gpt/checkpoint-2000 --data heldout-tokens/
+  refinery generate --model ckpt/ --prompt 'Once upon a time' --max-new-tokens 50";
 
 #[derive(Parser)]
 #[command(name = "refinery", version, about = ABOUT, after_help = EXAMPLES)]
@@ -63,6 +68,12 @@ enum Command {
     Tokens(tokenize::TokensArgs),
     /// Mix sources by weights or epochs (Pile-style) into one shuffled corpus.
     Mix(mix::MixArgs),
+    /// Pretrain a GPT (CLM) or BERT (MLM + NSP) on token shards; resumes automatically.
+    Pretrain(pretrain::PretrainArgs),
+    /// Loss and perplexity of a GPT-2 or BERT checkpoint on token shards.
+    EvalLm(pretrain::EvalLmArgs),
+    /// Generate text with a GPT-2 checkpoint (temperature, top-k, top-p, KV cache).
+    Generate(generate::GenerateArgs),
 }
 
 fn main() -> ExitCode {
@@ -79,6 +90,9 @@ fn main() -> ExitCode {
         Command::Tokenize(a) => tokenize::tokenize(a),
         Command::Tokens(a) => tokenize::tokens(a),
         Command::Mix(a) => mix::mix(a),
+        Command::Generate(a) => generate::generate(a),
+        Command::Pretrain(a) => pretrain::pretrain(a),
+        Command::EvalLm(a) => pretrain::eval_lm(a),
     };
     match result {
         Ok(code) => code,

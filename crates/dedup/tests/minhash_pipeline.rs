@@ -24,6 +24,7 @@ fn job(inputs: &[PathBuf], out: &Path, tasks: usize, workers: usize, buffer: usi
         workers,
         rejects: true,
         sig_buffer_records: buffer,
+        max_memory_bytes: minhash::DEFAULT_MAX_MEMORY_BYTES,
     }
 }
 
@@ -260,4 +261,88 @@ fn shared_license_texts_cluster_as_expected() {
     let kept = kept_ids(&out);
     assert!(kept.iter().any(|k| k.contains("pytorch_license")));
     assert_eq!(r.stats.kept_docs, 2);
+}
+
+/// The snapshot without `clusters/summary.json`, whose `method`, `rounds`
+/// and buffer sizes depend on the budget.
+fn snapshot_without_summary(out: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut s = snapshot(out);
+    s.remove("minhash/clusters/summary.json");
+    s
+}
+
+#[test]
+fn external_clusters_give_the_in_memory_output_for_any_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let cancel = AtomicBool::new(false);
+    // The fixture corpus, and a denser one (more variants per family, higher
+    // edit rates: long chains of candidate pairs).
+    for (name, texts) in [
+        ("fixture", common::corpus(11, 30, 3, 150, 0.06)),
+        ("dense", common::corpus(5, 12, 25, 120, 0.15)),
+    ] {
+        let inputs = common::write_jsonl(&dir.path().join(format!("in_{name}")), &texts, 5);
+        let mem_out = dir.path().join(format!("{name}_memory"));
+        let mem = minhash::run(&job(&inputs, &mem_out, 3, 2, 100), &cancel).unwrap();
+        assert_eq!(mem.clusters.method, "union-find");
+        assert!(mem.clusters.removed >= 20, "{name}: {:?}", mem.clusters);
+        let want = snapshot_without_summary(&mem_out);
+        for (budget, tasks, workers) in [(1u64, 1, 1), (2048, 3, 2), (4096, 7, 2)] {
+            let out = dir.path().join(format!("{name}_external_{budget}"));
+            let mut j = job(&inputs, &out, tasks, workers, 100);
+            j.max_memory_bytes = budget;
+            let r = minhash::run(&j, &cancel).unwrap();
+            let c = &r.clusters;
+            assert_eq!(c.method, "external", "{name} budget {budget}");
+            assert!(c.rounds >= 1, "{c:?}");
+            // Half the budget for sort buffers, half for 4–64 KiB read buffers.
+            let bound = (budget / 2).max(256) + (budget / 2).max(8192);
+            assert!(c.external_buffer_bytes <= bound, "{c:?}");
+            // Same counts as the union-find, apart from the method fields.
+            let strip = |c: &minhash::ClusterSummary| minhash::ClusterSummary {
+                method: String::new(),
+                rounds: 0,
+                external_buffer_bytes: 0,
+                union_find_bytes: 0,
+                removal_list_bytes: 0,
+                ..c.clone()
+            };
+            assert_eq!(strip(c), strip(&mem.clusters), "{name} budget {budget}");
+            if tasks == 3 {
+                // Byte-identical removal files, shards and rejects.
+                let got = snapshot_without_summary(&out);
+                let differ: Vec<&String> = got
+                    .keys()
+                    .chain(want.keys())
+                    .filter(|k| got.get(*k) != want.get(*k))
+                    .collect();
+                assert!(differ.is_empty(), "{name} budget {budget}: {differ:?}");
+            } else {
+                assert_eq!(removed(&out), removed(&mem_out), "{name} budget {budget}");
+            }
+            assert!(!out.join("minhash/clusters/scratch").exists());
+        }
+    }
+}
+
+#[test]
+fn external_clusters_resume_after_damage() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, inputs) = corpus(&dir.path().join("in"));
+    let cancel = AtomicBool::new(false);
+    let out = dir.path().join("out");
+    let mut j = job(&inputs, &out, 3, 2, 200);
+    j.max_memory_bytes = 1024;
+    minhash::run(&j, &cancel).unwrap();
+    let clean = snapshot(&out);
+    // The clusters task died: marker and a removal file gone, scratch left.
+    let step = out.join("minhash/clusters");
+    std::fs::remove_file(step.join("completions/00000")).unwrap();
+    std::fs::remove_file(step.join("remove_00002.bin")).unwrap();
+    std::fs::create_dir_all(step.join("scratch")).unwrap();
+    std::fs::write(step.join("scratch/00000003.run"), b"junk").unwrap();
+    let r = minhash::run(&j, &cancel).unwrap();
+    assert_eq!(r.steps[2].tasks_run, 1);
+    assert_eq!(r.steps[3].tasks_run, 3, "the filter step is redone");
+    assert_eq!(snapshot(&out), clean);
 }

@@ -44,11 +44,19 @@ fn job(
         workers,
         rejects: true,
         shard_units,
+        merge_memory_bytes: 1 << 30,
     }
 }
 
 fn run(job: &SubstringJob) -> Outcome {
     let report = substring::run(job, &AtomicBool::new(false)).unwrap();
+    let out = outcome(job);
+    assert_eq!(report.stats.kept_docs as usize, out.kept.len());
+    out
+}
+
+/// The documents of a finished run's output directory.
+fn outcome(job: &SubstringJob) -> Outcome {
     let mut kept = BTreeMap::new();
     let mut dropped = Vec::new();
     for (dir, is_kept) in [("data", true), ("rejects", false)] {
@@ -74,7 +82,6 @@ fn run(job: &SubstringJob) -> Outcome {
         }
     }
     dropped.sort();
-    assert_eq!(report.stats.kept_docs as usize, kept.len());
     Outcome { kept, dropped }
 }
 
@@ -229,6 +236,7 @@ fn random_corpora_match_the_oracle_for_any_sharding() {
     let tmp = fast_tempdir();
     let mut checked = 0;
     let mut with_removals = 0;
+    let mut spilled = 0;
     for case in 0..32 {
         let unit = if case % 2 == 0 {
             Unit::Bytes
@@ -255,29 +263,52 @@ fn random_corpora_match_the_oracle_for_any_sharding() {
             continue;
         }
         let want = oracle(&docs, &config);
-        // One shard, one task; then tiny shards (many merges), several tasks.
-        let runs = [(1, 1, 1 << 20), (3, 2, 2 + rng.below(40) as u64), (2, 1, 7)];
-        for (k, &(tasks, workers, shard)) in runs.iter().enumerate() {
+        // One shard, one task, an unbounded merge; then tiny shards (many
+        // merges), several tasks, and a merge budget of 48 bytes: a buffer
+        // of 3 window starts, so the removed positions spill to many runs.
+        let runs = [
+            (1, 1, 1 << 20, 1 << 30),
+            (3, 2, 2 + rng.below(40) as u64, 1 << 30),
+            (2, 1, 7, 48),
+            (1, 1, 1 << 20, 48),
+        ];
+        for (k, &(tasks, workers, shard, mem)) in runs.iter().enumerate() {
             let out = dir.join(format!("out{k}"));
-            let got = run(&job(
-                &dir.join("in"),
-                &out,
-                config.clone(),
-                tasks,
-                workers,
-                shard,
-            ));
+            let mut j = job(&dir.join("in"), &out, config.clone(), tasks, workers, shard);
+            j.merge_memory_bytes = mem;
+            let got = run(&j);
             assert_eq!(
                 got, want,
-                "case {case} {config:?} tasks {tasks} shard {shard}\ndocs {docs:#?}"
+                "case {case} {config:?} tasks {tasks} shard {shard} merge memory {mem}\ndocs {docs:#?}"
             );
+            let summary: serde_json::Value = serde_json::from_slice(
+                &std::fs::read(out.join("substring/merge/summary.json")).unwrap(),
+            )
+            .unwrap();
+            if mem == 48 {
+                spilled += (summary["spill_runs"].as_u64().unwrap() > 1) as usize;
+                // Every run is deleted once the marks are written.
+                let left = std::fs::read_dir(out.join("substring/merge"))
+                    .unwrap()
+                    .filter(|e| {
+                        e.as_ref()
+                            .unwrap()
+                            .file_name()
+                            .to_string_lossy()
+                            .starts_with(".run_")
+                    })
+                    .count();
+                assert_eq!(left, 0, "case {case}");
+            } else {
+                assert_eq!(summary["spill_runs"].as_u64().unwrap(), 0, "case {case}");
+            }
         }
         checked += 1;
         with_removals += (want.kept.values().any(|v| v.1 > 0) || !want.dropped.is_empty()) as usize;
     }
     assert!(
-        checked > 25 && with_removals > 15,
-        "{checked} cases, {with_removals} with removals"
+        checked > 25 && with_removals > 15 && spilled > 15,
+        "{checked} cases, {with_removals} with removals, {spilled} spilled"
     );
 }
 
@@ -405,4 +436,92 @@ fn tokens_ignore_whitespace_differences() {
         config,
     );
     assert_eq!(got.kept["b"], ("zero five".to_string(), 15));
+}
+
+/// The steps run one rank at a time, as cluster array tasks do (`--step S
+/// --task i`), in any order within a step, give the one-shot output; a
+/// rank already done is skipped, a rank out of range and `finish` before
+/// the last step are errors.
+#[test]
+fn steps_run_as_separate_tasks_match_the_one_shot_run() {
+    let mut rng = Rng(77);
+    let tmp = fast_tempdir();
+    let cancel = AtomicBool::new(false);
+    let mut compared = 0;
+    for case in 0..6 {
+        let unit = if case % 2 == 0 {
+            Unit::Bytes
+        } else {
+            Unit::Tokens
+        };
+        let config = SubstringConfig {
+            min_len: if unit == Unit::Bytes { 6 } else { 3 },
+            unit,
+            ..SubstringConfig::default()
+        };
+        // Several corpora's files, with ids made unique.
+        let mut files: Vec<Vec<(String, String)>> = Vec::new();
+        for k in 0..4 {
+            for docs in random_corpus(&mut rng, unit) {
+                files.push(
+                    docs.into_iter()
+                        .map(|(id, t)| (format!("c{k}{id}"), t))
+                        .collect(),
+                );
+            }
+        }
+        let dir = tmp.path().join(format!("case{case}"));
+        let docs = write_corpus(&dir.join("in"), &files);
+        if docs.is_empty() {
+            continue;
+        }
+        let tasks = 3;
+        let one = job(
+            &dir.join("in"),
+            &dir.join("one"),
+            config.clone(),
+            tasks,
+            2,
+            40,
+        );
+        let want = run(&one);
+        assert_eq!(want, oracle(&docs, &config), "case {case}");
+
+        let split = job(
+            &dir.join("in"),
+            &dir.join("split"),
+            config.clone(),
+            tasks,
+            1,
+            40,
+        );
+        assert!(substring::finish(&split, Vec::new()).is_err());
+        for step in 0..substring::STEPS.len() {
+            let ranks = substring::step_tasks(&split, step);
+            assert_eq!(ranks, if step == 2 { 1 } else { tasks });
+            assert!(substring::run_step(&split, step, Some(ranks), &cancel).is_err());
+            if step == 3 {
+                assert!(substring::finish(&split, Vec::new()).is_err());
+            }
+            for t in (0..ranks).rev() {
+                let r = substring::run_step(&split, step, Some(t), &cancel).unwrap();
+                assert_eq!(r.tasks_skipped, 0, "case {case} step {step} rank {t}");
+                let again = substring::run_step(&split, step, Some(t), &cancel).unwrap();
+                assert_eq!(again.tasks_run, 0);
+                assert_eq!(again.tasks_skipped, r.tasks_run);
+            }
+        }
+        let report = substring::finish(&split, Vec::new()).unwrap();
+        assert_eq!(
+            report.summary,
+            substring::run(&one, &cancel).unwrap().summary,
+            "case {case}"
+        );
+        assert_eq!(outcome(&split), want, "case {case}");
+        // The one-shot run over the split directory resumes: nothing to do.
+        let resumed = substring::run(&split, &cancel).unwrap();
+        assert!(resumed.steps.iter().all(|s| s.tasks_run == 0));
+        compared += 1;
+    }
+    assert!(compared >= 4, "{compared}");
 }

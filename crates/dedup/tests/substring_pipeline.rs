@@ -23,6 +23,7 @@ fn job(inputs: &[PathBuf], out: &Path, tasks: usize, shard_units: u64) -> Substr
         workers: 2,
         rejects: true,
         shard_units,
+        merge_memory_bytes: 1 << 30,
     }
 }
 

@@ -24,7 +24,9 @@ use burn::tensor::activation::gelu;
 use burn::tensor::{Bool, Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::attention::{attention_probs, combine_masks, padding_mask};
+use crate::attention::{
+    attention_probs, combine_masks, padding_mask, sparse_attention, SparseAttention, SparseOptions,
+};
 use crate::error::ModelError;
 
 /// BERT configuration. Field names and defaults mirror HF `BertConfig` / `config.json`;
@@ -60,6 +62,10 @@ pub struct BertConfig {
     /// Only `"absolute"` is supported.
     #[serde(default = "default_pos_type")]
     pub position_embedding_type: String,
+    /// Optional sparse attention pattern (a refinery extension; absent = dense attention).
+    /// HF `transformers` ignores the key and would compute dense attention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse_attention: Option<SparseAttention>,
 }
 
 fn default_model_type() -> String {
@@ -112,6 +118,7 @@ impl BertConfig {
             layer_norm_eps: default_eps(),
             pad_token_id: Some(0),
             position_embedding_type: default_pos_type(),
+            sparse_attention: None,
         }
     }
 
@@ -169,6 +176,9 @@ impl BertConfig {
                 return bad(format!("{name} = {p} is not in [0, 1)"));
             }
         }
+        if let Some(sparse) = &self.sparse_attention {
+            sparse.validate(self.max_position_embeddings)?;
+        }
         Ok(())
     }
 
@@ -210,6 +220,7 @@ impl BertConfig {
                 output_dropout: dropout(),
                 output_layer_norm: ln(),
                 n_head: self.num_attention_heads,
+                sparse: self.sparse_attention.clone(),
             })
             .collect();
         Ok(BertModel {
@@ -268,6 +279,9 @@ pub struct BertLayer {
     /// `output.LayerNorm`
     pub output_layer_norm: LayerNorm,
     pub n_head: usize,
+    /// Sparse attention pattern of this layer (`None` = dense); not a parameter.
+    #[module(skip)]
+    pub sparse: Option<SparseAttention>,
 }
 
 impl BertLayer {
@@ -280,6 +294,49 @@ impl BertLayer {
         let (q, k, v) = (heads(&self.query), heads(&self.key), heads(&self.value));
         let probs = attention_probs(q, k, mask); // [B, H, T, T]
         let ctx = self.attn_dropout.forward(probs.clone()).matmul(v); // [B, H, T, Dh]
+        (self.after_attention(x, ctx), probs)
+    }
+
+    /// Sparse attention with [`BertLayer::sparse`]'s pattern (dense when `None`).
+    ///
+    /// - `x`: `[B, T, D]`
+    /// - `padding`: `[B, T]`, `true` where the key is padding
+    ///
+    /// Returns `[B, T, D]` and, when `output_attentions`, the maps `[B, H, T, T]`.
+    pub fn forward_sparse(
+        &self,
+        x: Tensor<3>,
+        padding: Option<Tensor<2, Bool>>,
+        output_attentions: bool,
+    ) -> (Tensor<3>, Option<Tensor<4>>) {
+        let [b, t, d] = x.dims();
+        let Some(pattern) = &self.sparse else {
+            let (y, probs) = self.forward(x, combine_masks(None, padding, b, t));
+            return (y, output_attentions.then_some(probs));
+        };
+        let (h, dh) = (self.n_head, d / self.n_head);
+        // [B, T, D] -> [B, H, T, Dh]
+        let heads = |l: &Linear| l.forward(x.clone()).reshape([b, t, h, dh]).swap_dims(1, 2);
+        let opts = SparseOptions {
+            causal: false,
+            key_padding: padding,
+            dropout: Some(&self.attn_dropout),
+            output_attentions,
+        };
+        let (ctx, probs) = sparse_attention(
+            heads(&self.query),
+            heads(&self.key),
+            heads(&self.value),
+            pattern,
+            opts,
+        ); // [B, H, T, Dh]
+        (self.after_attention(x, ctx), probs)
+    }
+
+    /// Output projection, residual + LayerNorm and the feed-forward part:
+    /// `x` `[B, T, D]`, attention context `[B, H, T, Dh]` → `[B, T, D]`.
+    fn after_attention(&self, x: Tensor<3>, ctx: Tensor<4>) -> Tensor<3> {
+        let [b, t, d] = x.dims();
         let ctx = ctx.swap_dims(1, 2).reshape([b, t, d]); // [B, T, D]
         let a = self
             .attn_output_dropout
@@ -287,7 +344,7 @@ impl BertLayer {
         let x = self.attn_layer_norm.forward(x + a); // [B, T, D]
         let hidden = gelu(self.intermediate.forward(x.clone())); // [B, T, I]
         let y = self.output_dropout.forward(self.output.forward(hidden)); // [B, T, D]
-        (self.output_layer_norm.forward(x + y), probs)
+        self.output_layer_norm.forward(x + y)
     }
 }
 
@@ -373,7 +430,13 @@ impl BertModel {
         let mut x = self
             .embeddings_dropout
             .forward(self.embeddings_layer_norm.forward(x));
-        let mask = combine_masks(None, attention_mask.map(padding_mask), b, t); // [B, 1, T, T]
+        let padding = attention_mask.map(padding_mask); // [B, T]
+        // The dense mask is only built when some layer attends densely.
+        let mask = if self.layer.iter().any(|layer| layer.sparse.is_none()) {
+            combine_masks(None, padding.clone(), b, t) // [B, 1, T, T]
+        } else {
+            None
+        };
 
         let mut hidden_states = Vec::new();
         let mut attentions = Vec::new();
@@ -381,9 +444,14 @@ impl BertModel {
             if opts.hidden_states {
                 hidden_states.push(x.clone());
             }
-            let (y, probs) = layer.forward(x, mask.clone());
+            let (y, probs) = if layer.sparse.is_some() {
+                layer.forward_sparse(x, padding.clone(), opts.attentions)
+            } else {
+                let (y, probs) = layer.forward(x, mask.clone());
+                (y, Some(probs))
+            };
             x = y;
-            if opts.attentions {
+            if let (true, Some(probs)) = (opts.attentions, probs) {
                 attentions.push(probs);
             }
         }

@@ -23,7 +23,10 @@ use burn::tensor::activation::gelu_approximate;
 use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::attention::{attention_probs, causal_mask, combine_masks, padding_mask};
+use crate::attention::{
+    attention_probs, causal_mask, combine_masks, padding_mask, sparse_attention, SparseAttention,
+    SparseOptions,
+};
 use crate::error::ModelError;
 
 /// GPT-2 configuration. Field names and defaults mirror HF `GPT2Config` / `config.json`;
@@ -71,6 +74,10 @@ pub struct GptConfig {
     /// Must be `false`; HF's optional extra `1 / (layer + 1)` attention scaling.
     #[serde(default)]
     pub scale_attn_by_inverse_layer_idx: bool,
+    /// Optional sparse attention pattern (a refinery extension; absent = dense attention).
+    /// HF `transformers` ignores the key and would compute dense attention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sparse_attention: Option<SparseAttention>,
 }
 
 fn default_model_type() -> String {
@@ -120,6 +127,7 @@ impl GptConfig {
             eos_token_id: None,
             scale_attn_weights: true,
             scale_attn_by_inverse_layer_idx: false,
+            sparse_attention: None,
         }
     }
 
@@ -182,6 +190,9 @@ impl GptConfig {
                 return bad(format!("{name} = {p} is not in [0, 1)"));
             }
         }
+        if let Some(sparse) = &self.sparse_attention {
+            sparse.validate(self.n_positions)?;
+        }
         Ok(())
     }
 
@@ -214,6 +225,7 @@ impl GptConfig {
                     attn_dropout: DropoutConfig::new(self.attn_pdrop).init(),
                     resid_dropout: DropoutConfig::new(self.resid_pdrop).init(),
                     n_head: self.n_head,
+                    sparse: self.sparse_attention.clone(),
                 },
                 ln_2: ln(),
                 mlp: Mlp {
@@ -248,6 +260,9 @@ pub struct Attention {
     pub attn_dropout: Dropout,
     pub resid_dropout: Dropout,
     pub n_head: usize,
+    /// Sparse attention pattern of this layer (`None` = dense); not a parameter.
+    #[module(skip)]
+    pub sparse: Option<SparseAttention>,
 }
 
 impl Attention {
@@ -272,6 +287,46 @@ impl Attention {
                                                  // Dropout hits the probabilities used for the values; the returned maps are the
                                                  // pre-dropout probabilities (as HF returns them in eval mode).
         let y = self.attn_dropout.forward(probs.clone()).matmul(v); // [B, H, T, Dh]
+        let y = y.swap_dims(1, 2).reshape([b, t, d]); // [B, T, D]
+        (self.resid_dropout.forward(self.c_proj.forward(y)), probs)
+    }
+}
+
+impl Attention {
+    /// Sparse causal attention with [`Attention::sparse`]'s pattern (dense when `None`).
+    ///
+    /// - `x`: `[B, T, D]`
+    /// - `padding`: `[B, T]`, `true` where the key is padding
+    ///
+    /// Returns `[B, T, D]` and, when `output_attentions`, the maps `[B, H, T, T]`.
+    pub fn forward_sparse(
+        &self,
+        x: Tensor<3>,
+        padding: Option<Tensor<2, burn::tensor::Bool>>,
+        output_attentions: bool,
+    ) -> (Tensor<3>, Option<Tensor<4>>) {
+        let Some(pattern) = &self.sparse else {
+            let [b, t, _] = x.dims();
+            let mask = combine_masks(Some(causal_mask(t, &x.device())), padding, b, t);
+            let (y, probs) = self.forward(x, mask);
+            return (y, output_attentions.then_some(probs));
+        };
+        let [b, t, d] = x.dims();
+        let (h, dh) = (self.n_head, d / self.n_head);
+        let qkv = self.c_attn.forward(x); // [B, T, 3D]
+        let heads = |i: usize| {
+            qkv.clone()
+                .narrow(2, i * d, d)
+                .reshape([b, t, h, dh])
+                .swap_dims(1, 2) // [B, H, T, Dh]
+        };
+        let opts = SparseOptions {
+            causal: true,
+            key_padding: padding,
+            dropout: Some(&self.attn_dropout),
+            output_attentions,
+        };
+        let (y, probs) = sparse_attention(heads(0), heads(1), heads(2), pattern, opts); // [B, H, T, Dh]
         let y = y.swap_dims(1, 2).reshape([b, t, d]); // [B, T, D]
         (self.resid_dropout.forward(self.c_proj.forward(y)), probs)
     }
@@ -312,6 +367,24 @@ impl Block {
         mask: Option<Tensor<4, burn::tensor::Bool>>,
     ) -> (Tensor<3>, Tensor<4>) {
         let (a, probs) = self.attn.forward(self.ln_1.forward(x.clone()), mask);
+        let x = x + a; // [B, T, D]
+        let x = x.clone() + self.mlp.forward(self.ln_2.forward(x)); // [B, T, D]
+        (x, probs)
+    }
+}
+
+impl Block {
+    /// [`Block::forward`] with [`Attention::forward_sparse`]: `[B, T, D]`, key padding
+    /// `[B, T]` → (`[B, T, D]`, maps `[B, H, T, T]` when `output_attentions`).
+    pub fn forward_sparse(
+        &self,
+        x: Tensor<3>,
+        padding: Option<Tensor<2, burn::tensor::Bool>>,
+        output_attentions: bool,
+    ) -> (Tensor<3>, Option<Tensor<4>>) {
+        let (a, probs) =
+            self.attn
+                .forward_sparse(self.ln_1.forward(x.clone()), padding, output_attentions);
         let x = x + a; // [B, T, D]
         let x = x.clone() + self.mlp.forward(self.ln_2.forward(x)); // [B, T, D]
         (x, probs)
@@ -387,12 +460,13 @@ impl Gpt {
         let positions = Tensor::<1, Int>::arange(0..t as i64, &device).reshape([1, t]); // [1, T]
         let x = self.wte.forward(tokens) + self.wpe.forward(positions); // [B, T, D]
         let mut x = self.drop.forward(x);
-        let mask = combine_masks(
-            Some(causal_mask(t, &device)),
-            attention_mask.map(padding_mask),
-            b,
-            t,
-        ); // [B, 1, T, T]
+        let padding = attention_mask.map(padding_mask); // [B, T]
+        // The dense mask is only built when some layer attends densely.
+        let mask = if self.h.iter().any(|block| block.attn.sparse.is_none()) {
+            combine_masks(Some(causal_mask(t, &device)), padding.clone(), b, t) // [B, 1, T, T]
+        } else {
+            None
+        };
 
         let mut hidden_states = Vec::new();
         let mut attentions = Vec::new();
@@ -400,9 +474,14 @@ impl Gpt {
             if opts.hidden_states {
                 hidden_states.push(x.clone());
             }
-            let (y, probs) = block.forward(x, mask.clone());
+            let (y, probs) = if block.attn.sparse.is_some() {
+                block.forward_sparse(x, padding.clone(), opts.attentions)
+            } else {
+                let (y, probs) = block.forward(x, mask.clone());
+                (y, Some(probs))
+            };
             x = y;
-            if opts.attentions {
+            if let (true, Some(probs)) = (opts.attentions, probs) {
                 attentions.push(probs);
             }
         }

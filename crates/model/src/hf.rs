@@ -50,7 +50,7 @@ pub const CONFIG_FILE: &str = "config.json";
 
 /// A mutable reference to one parameter of a model, by rank. `Transposed` is a burn `Linear`
 /// weight `[in, out]` stored by PyTorch `nn.Linear` as `[out, in]`.
-enum Slot<'a> {
+pub(crate) enum Slot<'a> {
     Vector(&'a mut Param<Tensor<1>>),
     Matrix(&'a mut Param<Tensor<2>>),
     Transposed(&'a mut Param<Tensor<2>>),
@@ -146,7 +146,11 @@ fn push_linear<'a>(out: &mut Vec<(String, Slot<'a>)>, prefix: &str, l: &'a mut L
     }
 }
 
-fn push_layer_norm<'a>(out: &mut Vec<(String, Slot<'a>)>, prefix: &str, ln: &'a mut LayerNorm) {
+pub(crate) fn push_layer_norm<'a>(
+    out: &mut Vec<(String, Slot<'a>)>,
+    prefix: &str,
+    ln: &'a mut LayerNorm,
+) {
     out.push((format!("{prefix}.weight"), Slot::Vector(&mut ln.gamma)));
     if let Some(b) = ln.beta.as_mut() {
         out.push((format!("{prefix}.bias"), Slot::Vector(b)));
@@ -294,14 +298,18 @@ fn bert_slots(model: &mut BertForPreTraining) -> Vec<(String, Slot<'_>)> {
     out
 }
 
-fn push_linear_t<'a>(out: &mut Vec<(String, Slot<'a>)>, prefix: &str, l: &'a mut Linear) {
+pub(crate) fn push_linear_t<'a>(
+    out: &mut Vec<(String, Slot<'a>)>,
+    prefix: &str,
+    l: &'a mut Linear,
+) {
     out.push((format!("{prefix}.weight"), Slot::Transposed(&mut l.weight)));
     if let Some(b) = l.bias.as_mut() {
         out.push((format!("{prefix}.bias"), Slot::Vector(b)));
     }
 }
 
-fn read_config<C: serde::de::DeserializeOwned>(dir: &Path) -> Result<C, ModelError> {
+pub(crate) fn read_config<C: serde::de::DeserializeOwned>(dir: &Path) -> Result<C, ModelError> {
     let path = dir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&path).map_err(|source| ModelError::Io {
         path: path.clone(),
@@ -383,13 +391,13 @@ fn f32_values(path: &Path, key: &str, view: &TensorView<'_>) -> Result<Vec<f32>,
 }
 
 /// A parsed safetensors file.
-struct Checkpoint<'a> {
+pub(crate) struct Checkpoint<'a> {
     path: &'a Path,
     st: SafeTensors<'a>,
 }
 
 impl<'a> Checkpoint<'a> {
-    fn parse(path: &'a Path, bytes: &'a [u8]) -> Result<Self, ModelError> {
+    pub(crate) fn parse(path: &'a Path, bytes: &'a [u8]) -> Result<Self, ModelError> {
         let st = SafeTensors::deserialize(bytes).map_err(|e| ModelError::Safetensors {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -397,7 +405,7 @@ impl<'a> Checkpoint<'a> {
         Ok(Self { path, st })
     }
 
-    fn has(&self, key: &str) -> bool {
+    pub(crate) fn has(&self, key: &str) -> bool {
         self.st.names().contains(&key)
     }
 
@@ -410,7 +418,7 @@ impl<'a> Checkpoint<'a> {
     }
 
     /// Fills every slot from `prefix + name`, checking dtype and shape; returns the used keys.
-    fn fill(
+    pub(crate) fn fill(
         &self,
         slots: Vec<(String, Slot<'_>)>,
         prefix: impl Fn(&str) -> String,
@@ -442,7 +450,7 @@ impl<'a> Checkpoint<'a> {
     }
 
     /// Every key must be used, allowed, or a copy of a tied tensor: `(key, same_as)`.
-    fn check_rest(
+    pub(crate) fn check_rest(
         &self,
         used: &HashSet<String>,
         allowed: impl Fn(&str) -> bool,
@@ -471,7 +479,7 @@ impl<'a> Checkpoint<'a> {
     }
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, ModelError> {
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>, ModelError> {
     std::fs::read(path).map_err(|source| ModelError::Io {
         path: path.to_path_buf(),
         source,
@@ -531,7 +539,7 @@ pub fn load_bert_weights(
 }
 
 /// Writes `config.json` (with `architectures`) and `model.safetensors` (F32, `format = pt`).
-fn save_checkpoint<C: serde::Serialize>(
+pub(crate) fn save_checkpoint<C: serde::Serialize>(
     config: &C,
     architecture: &str,
     slots: Vec<(String, Slot<'_>)>,

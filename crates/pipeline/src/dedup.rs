@@ -53,6 +53,10 @@ pub enum DedupStepConfig {
         rows: Option<usize>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seed: Option<u64>,
+        /// Memory budget of the clusters step in MiB (default 1024); above
+        /// it, connected components run on sorted files on disk.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max_memory_mb: Option<u64>,
     },
     /// Whole documents with the same normalized text (`refinery dedup exact`).
     Exact {
@@ -149,6 +153,7 @@ impl DedupStepConfig {
             bands,
             rows,
             seed,
+            ..
         } = self
         else {
             return Err(("type".into(), "not a minhash step".into()));
@@ -230,7 +235,7 @@ pub fn run_chain(
         let inputs = discover(&[input.clone()]).map_err(|e| err(e.to_string()))?;
         let reader = ReaderOptions::default();
         let stats = match step {
-            DedupStepConfig::Minhash { .. } => {
+            DedupStepConfig::Minhash { max_memory_mb, .. } => {
                 let config = step
                     .minhash_config()
                     .map_err(|(k, m)| err(format!("{k}: {m}")))?;
@@ -244,6 +249,10 @@ pub fn run_chain(
                     workers,
                     rejects,
                     sig_buffer_records: 4 << 20,
+                    max_memory_bytes: max_memory_mb
+                        .map_or(minhash::DEFAULT_MAX_MEMORY_BYTES, |mb| {
+                            mb.saturating_mul(1 << 20)
+                        }),
                 };
                 minhash::run(&job, cancel)
                     .map_err(|e| err(e.to_string()))?
@@ -305,6 +314,7 @@ pub fn run_chain(
                     workers,
                     rejects,
                     shard_units: 1 << 28,
+                    merge_memory_bytes: 1 << 30,
                 };
                 substring::run(&job, cancel)
                     .map_err(|e| err(e.to_string()))?

@@ -1,7 +1,28 @@
 //! Token batch sources. A source has a position so that a resumed run continues exactly
 //! where the checkpoint left off.
+//!
+//! Real data comes from the memory-mapped token shards of `refinery tokenize`:
+//! [`ShardSequences`] (packed or document-aligned rows in a seeded per-epoch order),
+//! [`MixedBatches`] (weighted mixing of several directories), [`ValidationSet`] (the held-out
+//! documents, in order) and [`NspPairs`] (BERT sentence pairs). [`lm_batches`] and
+//! [`pair_batches`] build them from a [`DataConfig`].
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
+
+pub mod config;
+pub mod mix;
+pub mod nsp;
+pub mod shards;
+pub mod split;
+
+pub use config::{
+    lm_batches, pair_batches, validation_set, CheckedDataConfig, DataConfig, DataMode, LongDocs,
+    NspConfig, SourceConfig,
+};
+pub use mix::MixedBatches;
+pub use nsp::{NspPair, NspPairs, NspSpecials};
+pub use shards::{permute_index, Layout, RowSource, ShardSequences, ValidationSet};
+pub use split::{is_validation_doc, DataSplit, DocTable};
 
 /// A host-side language-model batch `[B, T]` (row-major).
 #[derive(Debug, Clone, PartialEq)]

@@ -23,4 +23,10 @@ pub enum TrainError {
     },
     #[error("{path}: optimizer state: {message}")]
     Optimizer { path: PathBuf, message: String },
+    /// Token shards that cannot be opened (names the shard file or directory).
+    #[error(transparent)]
+    Tokenize(#[from] refinery_tokenize::error::TokenizeError),
+    /// A shard directory that cannot serve the requested data (names the directory).
+    #[error("{path}: {message}")]
+    Data { path: PathBuf, message: String },
 }

@@ -1,38 +1,40 @@
-//! A minimal, resumable causal-LM trainer. [`Trainer::step`] is the whole loop body and
-//! reads top to bottom: learning rate, dropout seed, accumulated micro-batches, global-norm
-//! clipping, AdamW update.
+//! A resumable trainer, generic over the model + objective ([`Task`]). [`Trainer::step`] is
+//! the whole loop body and reads top to bottom: learning rate, dropout seed, accumulated
+//! micro-batches, global-norm clipping, AdamW update.
 //!
 //! Checkpoint directory:
 //!
 //! ```text
-//! config.json, model.safetensors   HF GPT-2 checkpoint (loads in transformers)
+//! config.json, model.safetensors   HF checkpoint (loads in transformers)
 //! optimizer.bpk                    burn AdamW state (burnpack), keyed by parameter id
-//! trainer_state.json               step, data position, train config, parameter ids
+//! trainer_state.json               task, step, data position, train config, parameter ids,
+//!                                  tokens seen, elapsed seconds
 //! ```
 //!
 //! Exact resume: the weights and the optimizer moments are stored as f32 bit for bit, the data
-//! source continues from its saved position, and dropout masks are drawn from an RNG re-seeded
-//! from `(seed, step)` at every step, so there is no hidden RNG state to save.
+//! source continues from its saved position, and all randomness is a pure function of the
+//! seed and a counter: dropout masks come from the device RNG re-seeded from `(seed, step)` at
+//! every step, and objectives that mask (MLM) get a seed derived from `(seed, batch
+//! position)`. There is no hidden RNG state to save.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::Path;
 
-use burn::module::ParamGroup;
+use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamGroup, ParamId};
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
-use burn::tensor::Device;
-use refinery_model::hf::{gpt_param_ids, load_gpt, save_gpt, set_gpt_param_ids};
-use refinery_model::{Gpt, GptConfig};
+use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::clip::{clip_grad_norm, grad_norm};
-use crate::data::{splitmix64, TokenBatches};
+use crate::data::splitmix64;
 use crate::error::TrainError;
-use crate::objectives::clm_loss;
+use crate::eval::{evaluate, EvalReport};
 use crate::schedule::LrSchedule;
+use crate::task::Task;
 
 /// Optimizer-state file inside a checkpoint directory.
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
-/// Trainer-state file inside a checkpoint directory.
+/// Trainer-state file inside a checkpoint directory (written last).
 pub const STATE_FILE: &str = "trainer_state.json";
 
 /// Hyperparameters of a run.
@@ -49,7 +51,8 @@ pub struct TrainConfig {
     pub grad_clip: Option<f64>,
     /// Micro-batches per optimizer step.
     pub grad_accum_steps: usize,
-    /// Seeds the initialisation and (with the step) the dropout masks.
+    /// Seeds the initialisation, the dropout masks (with the step) and the MLM masks (with
+    /// the batch position).
     pub seed: u64,
 }
 
@@ -68,7 +71,7 @@ impl TrainConfig {
         }
     }
 
-    fn validate(&self) -> Result<(), TrainError> {
+    pub(crate) fn validate(&self) -> Result<(), TrainError> {
         if self.grad_accum_steps == 0 {
             return Err(TrainError::InvalidConfig(
                 "grad_accum_steps must be >= 1".into(),
@@ -107,7 +110,7 @@ impl TrainConfig {
 pub struct StepStats {
     /// Optimizer steps done after this one.
     pub step: usize,
-    /// Mean CLM loss over the micro-batches.
+    /// Mean loss over the micro-batches.
     pub loss: f64,
     pub lr: f64,
     /// Global gradient norm before clipping.
@@ -117,49 +120,68 @@ pub struct StepStats {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct TrainerState {
+struct TrainerState<T> {
+    /// [`Task::NAME`].
+    task_name: String,
+    task: T,
     step: usize,
     data_position: u64,
     config: TrainConfig,
-    /// burn parameter ids by HF parameter name: the optimizer state is keyed by them.
+    /// burn parameter ids by module path: the optimizer state is keyed by them.
     param_ids: BTreeMap<String, u64>,
+    #[serde(default)]
+    tokens_seen: u64,
+    #[serde(default)]
+    elapsed_s: f64,
 }
 
-/// Model + optimizer + step counter.
-pub struct Trainer {
+/// Model + task + optimizer + step counter.
+pub struct Trainer<T: Task> {
+    pub task: T,
     /// The model, on an autodiff device.
-    pub model: Gpt,
-    pub model_config: GptConfig,
+    pub model: T::Model,
     pub config: TrainConfig,
     /// Optimizer steps done.
     pub step: usize,
+    /// Tokens consumed by all steps so far (kept across resumes).
+    pub tokens_seen: u64,
+    /// Training seconds before this process (from the checkpoint), for the metrics log.
+    pub elapsed_before_s: f64,
     optim: ModuleOptimizer,
     device: Device,
 }
 
-impl Trainer {
+/// Seed of the objective's randomness (MLM masks) for the batch at `position`.
+pub fn batch_seed(seed: u64, position: u64) -> u64 {
+    splitmix64(seed ^ 0x6D61_736B ^ splitmix64(position))
+}
+
+impl<T: Task> Trainer<T> {
     /// A fresh run: the model is initialised from `config.seed` on `device.autodiff()`.
-    pub fn new(
-        model_config: GptConfig,
-        config: TrainConfig,
-        device: &Device,
-    ) -> Result<Self, TrainError> {
+    pub fn new(task: T, config: TrainConfig, device: &Device) -> Result<Self, TrainError> {
         config.validate()?;
         let device = device.clone().autodiff();
         device.seed(config.seed);
-        let model = model_config.init(&device)?;
+        let model = task.init_model(&device)?;
         Ok(Self {
+            task,
             model,
-            model_config,
             optim: config.optimizer(),
             config,
             step: 0,
+            tokens_seen: 0,
+            elapsed_before_s: 0.0,
             device,
         })
     }
 
+    /// The training (autodiff) device.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
     /// One optimizer step over `grad_accum_steps` micro-batches from `data`.
-    pub fn step(&mut self, data: &mut impl TokenBatches) -> StepStats {
+    pub fn step(&mut self, data: &mut T::Source) -> StepStats {
         // 1. Learning rate for this step.
         let lr = self.config.schedule.lr_at(self.step);
         // 2. Dropout masks depend only on (seed, step): resuming needs no RNG state.
@@ -173,15 +195,13 @@ impl Trainer {
         let mut loss_sum = 0.0;
         let mut tokens = 0;
         for _ in 0..n {
-            let batch = data.next_batch();
-            tokens += batch.num_tokens();
-            let ids = batch.tokens(&self.device); // [B, T]
-            let mask = batch.mask(&self.device); // [B, T]
-            let logits = self
-                .model
-                .forward_with(ids.clone(), mask.clone(), Default::default())
-                .logits; // [B, T, V]
-            let loss = clm_loss(logits, ids, mask); // [1]
+            let seed = batch_seed(self.config.seed, T::position(data));
+            let batch = T::next_batch(data);
+            tokens += T::num_tokens(&batch);
+            let loss = self
+                .task
+                .forward(&self.model, &batch, seed, &self.device, false)
+                .loss; // [1]
             let grads = GradientsParams::from_grads(
                 loss.clone().div_scalar(n as f64).backward(),
                 &self.model,
@@ -200,6 +220,7 @@ impl Trainer {
         // 5. AdamW update.
         self.model = self.optim.step(lr, self.model.clone(), grads);
         self.step += 1;
+        self.tokens_seen += tokens as u64;
         StepStats {
             step: self.step,
             loss: loss_sum / n as f64,
@@ -209,10 +230,28 @@ impl Trainer {
         }
     }
 
-    /// Writes a checkpoint directory (see the module docs); `data_position` is what
-    /// [`TokenBatches::position`] returns now.
+    /// Evaluates the current model (dropout off, no gradients) on `batches` batches of
+    /// `data`, starting at position 0 (so every evaluation sees the same batches).
+    pub fn evaluate(&self, data: &mut T::Source, batches: usize) -> EvalReport {
+        let model = self.model.valid();
+        let device = self.device.clone().inner();
+        evaluate(&self.task, &model, data, batches, self.config.seed, &device)
+    }
+
+    /// Writes a checkpoint directory (see the module docs); `data_position` is the training
+    /// source's position now. `trainer_state.json` is written last.
     pub fn save_checkpoint(&self, dir: &Path, data_position: u64) -> Result<(), TrainError> {
-        save_gpt(&self.model, &self.model_config, dir)?;
+        self.save_checkpoint_with(dir, data_position, self.elapsed_before_s)
+    }
+
+    /// [`Trainer::save_checkpoint`] recording `elapsed_s` training seconds in total.
+    pub fn save_checkpoint_with(
+        &self,
+        dir: &Path,
+        data_position: u64,
+        elapsed_s: f64,
+    ) -> Result<(), TrainError> {
+        self.task.save_model(&self.model, dir)?;
         let optim_path = dir.join(OPTIMIZER_FILE);
         self.optim
             .save(&optim_path)
@@ -221,10 +260,14 @@ impl Trainer {
                 message: format!("{e:?}"),
             })?;
         let state = TrainerState {
+            task_name: T::NAME.to_string(),
+            task: self.task.clone(),
             step: self.step,
             data_position,
             config: self.config.clone(),
-            param_ids: gpt_param_ids(&self.model).into_iter().collect(),
+            param_ids: param_ids(&self.model),
+            tokens_seen: self.tokens_seen,
+            elapsed_s,
         };
         let path = dir.join(STATE_FILE);
         let text = serde_json::to_string_pretty(&state).map_err(|source| TrainError::Json {
@@ -235,21 +278,31 @@ impl Trainer {
     }
 
     /// Resumes from a checkpoint directory; returns the trainer and the data position to
-    /// [`TokenBatches::seek`] to.
+    /// seek the training source to.
     pub fn resume(dir: &Path, device: &Device) -> Result<(Self, u64), TrainError> {
         let path = dir.join(STATE_FILE);
         let text = std::fs::read_to_string(&path).map_err(|source| TrainError::Io {
             path: path.clone(),
             source,
         })?;
-        let state: TrainerState =
-            serde_json::from_str(&text).map_err(|source| TrainError::Json { path, source })?;
+        let state: TrainerState<T> =
+            serde_json::from_str(&text).map_err(|source| TrainError::Json {
+                path: path.clone(),
+                source,
+            })?;
+        if state.task_name != T::NAME {
+            return Err(TrainError::InvalidConfig(format!(
+                "{}: the checkpoint is a {:?} run, not {:?}",
+                path.display(),
+                state.task_name,
+                T::NAME
+            )));
+        }
         state.config.validate()?;
 
         let device = device.clone().autodiff();
-        let (model_config, mut model) = load_gpt(dir, &device)?;
-        let ids: HashMap<String, u64> = state.param_ids.into_iter().collect();
-        set_gpt_param_ids(&mut model, &ids)?;
+        let mut model = state.task.load_model(dir, &device)?;
+        set_param_ids(&mut model, &state.param_ids, &path)?;
         let optim_path = dir.join(OPTIMIZER_FILE);
         let optim =
             state
@@ -261,13 +314,90 @@ impl Trainer {
                     message: format!("{e:?}"),
                 })?;
         let trainer = Self {
+            task: state.task,
             model,
-            model_config,
             config: state.config,
             step: state.step,
+            tokens_seen: state.tokens_seen,
+            elapsed_before_s: state.elapsed_s,
             optim,
             device,
         };
         Ok((trainer, state.data_position))
+    }
+}
+
+/// Module path (`h.0.attn.c_attn.weight`) of every float parameter → its burn id.
+#[derive(Default)]
+struct IdCollector {
+    path: Vec<String>,
+    ids: BTreeMap<String, u64>,
+}
+
+impl ModuleVisitor for IdCollector {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        self.ids.insert(self.path.join("."), param.id.val());
+    }
+}
+
+/// The burn parameter id of every float parameter, by module path. burn's optimizer state is
+/// keyed by these ids and a freshly built model gets fresh ones, so checkpoints store them
+/// and [`set_param_ids`] restores them. Works for any module (no per-model table).
+pub fn param_ids<M: Module>(model: &M) -> BTreeMap<String, u64> {
+    let mut v = IdCollector::default();
+    model.visit(&mut v);
+    v.ids
+}
+
+struct IdSetter<'a> {
+    path: Vec<String>,
+    ids: &'a BTreeMap<String, u64>,
+    missing: Vec<String>,
+}
+
+impl ModuleMapper for IdSetter<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.path.push(name.to_string());
+    }
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.path.pop();
+    }
+    fn map_float<const D: usize>(&mut self, mut param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let path = self.path.join(".");
+        match self.ids.get(&path) {
+            Some(&id) => param.id = ParamId::from(id),
+            None => self.missing.push(path),
+        }
+        param
+    }
+}
+
+/// Restores ids saved by [`param_ids`]; every parameter must be listed (`state_file` names the
+/// file in the error).
+pub fn set_param_ids<M: Module>(
+    model: &mut M,
+    ids: &BTreeMap<String, u64>,
+    state_file: &Path,
+) -> Result<(), TrainError> {
+    let mut setter = IdSetter {
+        path: Vec::new(),
+        ids,
+        missing: Vec::new(),
+    };
+    *model = model.clone().map(&mut setter);
+    if setter.missing.is_empty() {
+        Ok(())
+    } else {
+        Err(TrainError::InvalidConfig(format!(
+            "{}: no parameter id for {:?}",
+            state_file.display(),
+            setter.missing
+        )))
     }
 }

@@ -20,11 +20,13 @@
 //! 2. **buckets** (one task per band): a streaming k-way merge of the band's
 //!    runs; every record whose hash equals the previous one gives the pair
 //!    (first key of the bucket, its key). Memory: one buffered reader per run.
-//! 3. **clusters** (one task): union-find over the pairs of all bands; a
-//!    cluster keeps its document with the smallest key, i.e. the first in
-//!    input order, so the removed set does not depend on task or worker
-//!    counts. Memory: about 40 bytes per document that occurs in a pair,
-//!    plus the kept documents' ids (see `summary.json`).
+//! 3. **clusters** (one task): connected components of the pairs of all
+//!    bands; a cluster keeps its document with the smallest key, i.e. the
+//!    first in input order, so the removed set does not depend on task or
+//!    worker counts. An in-memory union-find (about 120 bytes per document
+//!    in a pair) when that fits `max_memory_bytes`, else large-star /
+//!    small-star rounds over externally sorted edge files, bounded by the
+//!    budget; both give identical output.
 //! 4. **filter** (task `t` reads files `t, t+N, …` again): drops removed
 //!    documents with reason `minhash:duplicate`, writes the rest as shards,
 //!    rejects carry `metadata.minhash_cluster` and `metadata.minhash_kept_id`.
@@ -36,6 +38,7 @@
 
 mod buckets;
 mod clusters;
+mod components;
 mod explain;
 mod filter;
 pub mod format;
@@ -229,7 +232,14 @@ pub struct MinhashJob {
     /// Signature records (16 bytes each) a task buffers before spilling a
     /// sorted run. Changes the number of run files, never the result.
     pub sig_buffer_records: usize,
+    /// Memory budget of the clusters step, in bytes: above it, connected
+    /// components run on sorted files on disk instead of an in-memory
+    /// union-find. Changes the method, never the result.
+    pub max_memory_bytes: u64,
 }
+
+/// Default of [`MinhashJob::max_memory_bytes`]: 1 GiB.
+pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 1 << 30;
 
 impl MinhashJob {
     fn dir(&self) -> PathBuf {

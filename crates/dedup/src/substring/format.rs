@@ -230,10 +230,15 @@ pub struct SuffixReader {
 
 impl SuffixReader {
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with_capacity(path, 256 << 10)
+    }
+
+    /// Opens with a read buffer of `capacity` bytes.
+    pub fn open_with_capacity(path: &Path, capacity: usize) -> Result<Self> {
         let (file, count) = open(path, Kind::Suffixes)?;
         Ok(SuffixReader {
             path: path.to_path_buf(),
-            input: BufReader::with_capacity(256 << 10, file),
+            input: BufReader::with_capacity(capacity, file),
             left: count,
         })
     }

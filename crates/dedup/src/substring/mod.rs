@@ -18,20 +18,22 @@
 //!    document's units. A document's *global position* is its file's base
 //!    plus its offset in the file: positions are ordered by (file, document,
 //!    offset), i.e. input order, whatever the task count.
-//! 2. **suffixes** (one task per shard): shards are runs of consecutive
-//!    documents of at most `shard_units` units. A shard's text is its
-//!    documents, each followed by a separator symbol of its own, so no
-//!    common prefix crosses a document boundary. SA-IS ([`sais`]) sorts its
-//!    suffixes; those with fewer than `min_len` units before their
-//!    document's end are dropped. Memory: about 20 bytes per unit of one
-//!    shard.
+//! 2. **suffixes** (one task per shard; cluster rank r of N builds shards
+//!    r, r+N, …): shards are runs of consecutive documents of at most
+//!    `shard_units` units. A shard's text is its documents back to back;
+//!    libsais ([`sais`]) sorts its suffixes, and those with fewer than
+//!    `min_len` units before their document's end are dropped (so no kept
+//!    window crosses a boundary, and the order of whole suffixes implies
+//!    the order of their first `min_len` units). Memory: about 5 bytes per
+//!    unit of one shard (bytes), 24 (tokens).
 //! 3. **merge** (one task, as Lee et al.): a k-way merge of the sorted
 //!    suffix lists of all shards, comparing the first `min_len` units of
 //!    each suffix in the memory-mapped units files. Suffixes with the same
 //!    first `min_len` units come out adjacent: each such group is one
 //!    repeated window. The window at the smallest global position is kept;
-//!    the others are marked removed. Memory: 2 bits per unit of the corpus
-//!    plus the largest group, and the page cache for the mapped units.
+//!    the others are marked removed. Memory: bounded by
+//!    `merge_memory_bytes` (removed positions spill to sorted runs), plus
+//!    the page cache for the mapped units.
 //! 4. **filter** (task `t` reads files `t, t+N, …` again): rewrites the
 //!    documents and writes them as `refinery run` does.
 //!
@@ -99,6 +101,8 @@ pub enum SubstringError {
     Config(String),
     #[error("{path}: {message}")]
     Mismatch { path: PathBuf, message: String },
+    #[error("{path}: building the suffix array: {message}")]
+    SuffixArray { path: PathBuf, message: String },
 }
 
 pub type Result<T, E = SubstringError> = std::result::Result<T, E>;
@@ -164,9 +168,13 @@ pub struct SubstringJob {
     pub workers: usize,
     pub rejects: bool,
     /// Units (plus one per document) per suffix-array shard: bounds the
-    /// memory of the suffixes step (about 20 bytes each). Never changes the
-    /// result.
+    /// memory of the suffixes step (about 5 bytes each for bytes, 24 for
+    /// tokens). Never changes the result.
     pub shard_units: u64,
+    /// Memory budget of the merge step (its buffers; the mapped units are
+    /// page cache on top). Above it, the removed positions spill to sorted
+    /// runs on disk. Never changes the result.
+    pub merge_memory_bytes: u64,
 }
 
 impl SubstringJob {
@@ -324,8 +332,26 @@ fn check_job(job: &SubstringJob) -> Result<()> {
     check_params(job)
 }
 
-/// Runs the pending tasks of step `step` (an index into [`STEPS`]).
-pub fn run_step(job: &SubstringJob, step: usize, cancel: &AtomicBool) -> Result<StepReport> {
+/// Ranks of step `step` for a cluster array (`--task 0..N`): `tasks` for
+/// sequences and filter, `tasks` for suffixes too (rank r builds shards r,
+/// r+N, …, since the shard count is known only after sequences), 1 for
+/// the merge.
+pub fn step_tasks(job: &SubstringJob, step: usize) -> usize {
+    match step {
+        2 => 1,
+        _ => job.tasks,
+    }
+}
+
+/// Runs the pending tasks of step `step` (an index into [`STEPS`]), or only
+/// those of rank `only_task` (see [`step_tasks`]), as a cluster array task
+/// does; completed tasks are skipped.
+pub fn run_step(
+    job: &SubstringJob,
+    step: usize,
+    only_task: Option<usize>,
+    cancel: &AtomicBool,
+) -> Result<StepReport> {
     check_job(job)?;
     let name = *STEPS
         .get(step)
@@ -341,8 +367,23 @@ pub fn run_step(job: &SubstringJob, step: usize, cancel: &AtomicBool) -> Result<
         (2, _) => 1,
         _ => job.tasks,
     };
+    let candidates: Vec<usize> = match only_task {
+        Some(t) if t >= step_tasks(job, step) => {
+            return Err(SubstringError::Config(format!(
+                "step {name} has {} rank(s); no task {t}",
+                step_tasks(job, step)
+            )))
+        }
+        // Rank t of the suffixes step: shards t, t+N, …
+        Some(t) => (t..n).step_by(step_tasks(job, step)).collect(),
+        None => (0..n).collect(),
+    };
     let dir = job.step_dir(name);
-    let pending: Vec<usize> = (0..n).filter(|&t| !is_step_complete(&dir, t)).collect();
+    let pending: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|&t| !is_step_complete(&dir, t))
+        .collect();
     let task = |t: usize| -> std::result::Result<(), CorpusError> {
         let r = match (step, &plan) {
             (0, _) => sequences::run_task(job, t, cancel),
@@ -356,7 +397,7 @@ pub fn run_step(job: &SubstringJob, step: usize, cancel: &AtomicBool) -> Result<
     Ok(StepReport {
         name,
         tasks_run: pending.len(),
-        tasks_skipped: n - pending.len(),
+        tasks_skipped: candidates.len() - pending.len(),
         seconds: start.elapsed().as_secs_f64(),
     })
 }
@@ -371,9 +412,30 @@ pub fn run(job: &SubstringJob, cancel: &AtomicBool) -> Result<SubstringReport> {
         if rerun {
             remove_dir_if_exists(&job.step_dir(name).join(COMPLETIONS_DIR))?;
         }
-        let report = run_step(job, i, cancel)?;
+        let report = run_step(job, i, None, cancel)?;
         rerun |= report.tasks_run > 0;
         steps.push(report);
+    }
+    finish(job, steps)
+}
+
+/// After the four steps (run here or as separate tasks): merges the filter
+/// tasks' stats into `stats.json` and loads the merge summary.
+pub fn finish(job: &SubstringJob, steps: Vec<StepReport>) -> Result<SubstringReport> {
+    check_job(job)?;
+    for (i, name) in STEPS.iter().enumerate() {
+        let n = if i == 1 {
+            plan(job)?.shards.len()
+        } else {
+            step_tasks(job, i)
+        };
+        let dir = job.step_dir(name);
+        if let Some(t) = (0..n).find(|&t| !is_step_complete(&dir, t)) {
+            return Err(SubstringError::Config(format!(
+                "step {name} is not complete (task {t} has no completion marker in {})",
+                dir.join(COMPLETIONS_DIR).display()
+            )));
+        }
     }
     let stats = filter::merge(job)?;
     let summary = merge::load_summary(job)?;

@@ -1,6 +1,6 @@
-//! Step 2: per shard, the suffix array of its documents (each followed by a
-//! separator of its own), keeping the suffixes with at least `min_len`
-//! units left in their document.
+//! Step 2: per shard, the suffix array of its documents (back to back),
+//! keeping the suffixes with at least `min_len` units left in their
+//! document.
 
 use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::sync::atomic::AtomicBool;
@@ -8,16 +8,30 @@ use std::sync::atomic::AtomicBool;
 use refinery_corpus::executor::mark_step_complete;
 
 use super::format::{self, io, Kind, RecordWriter, HEADER_LEN};
-use super::{cancelled, remove_with_tmp, sais, Plan, Result, SubstringJob, Unit, STEPS};
+use super::{
+    cancelled, remove_with_tmp, sais, Plan, Result, SubstringError, SubstringJob, Unit, STEPS,
+};
 
 pub(super) fn shard_path(job: &SubstringJob, shard: usize) -> std::path::PathBuf {
     job.step_dir(STEPS[1]).join(format!("shard_{shard:05}.bin"))
 }
 
-/// The shard's text: documents' units, each document followed by its own
-/// separator. Returns the symbols, the largest symbol and the separator
-/// positions.
-fn shard_text(job: &SubstringJob, plan: &Plan, shard: usize) -> Result<(Vec<u32>, u32, Vec<u32>)> {
+/// The shard's symbols, documents back to back with no separator, and the
+/// documents' unit counts.
+///
+/// No separator is needed: only suffixes with at least `min_len` units left
+/// in their document are kept, and the order of whole suffixes implies the
+/// order of their first `min_len` units, which is all the merge compares.
+enum ShardText {
+    /// Bytes as they are.
+    Bytes(Vec<u8>),
+    /// Tokens as the ranks of their hashes within the shard (ranks keep the
+    /// numeric order, which is the big-endian byte order the merge
+    /// compares), and the number of distinct hashes.
+    Ranks(Vec<i32>, u32),
+}
+
+fn shard_text(job: &SubstringJob, plan: &Plan, shard: usize) -> Result<(ShardText, Vec<u64>)> {
     let s = plan.shards[shard];
     let width = job.unit_kind().record_len();
     let total = (s.g1 - s.g0) as usize;
@@ -62,23 +76,8 @@ fn shard_text(job: &SubstringJob, plan: &Plan, shard: usize) -> Result<(Vec<u32>
             "document lengths changed since the plan was made",
         ));
     }
-    // Symbols: bytes as they are, tokens as ranks of their hashes (ranks
-    // keep the numeric order, which is the big-endian byte order the merge
-    // compares). Document k is followed by the separator `alphabet + k`.
-    let mut out: Vec<u32> = Vec::with_capacity(total + lens.len());
-    let mut seps: Vec<u32> = Vec::with_capacity(lens.len());
-    let alphabet = match job.config.unit {
-        Unit::Bytes => {
-            let mut at = 0usize;
-            for (k, &len) in lens.iter().enumerate() {
-                let len = len as usize;
-                out.extend(raw[at..at + len].iter().map(|&b| b as u32));
-                at += len;
-                seps.push(out.len() as u32);
-                out.push(256 + k as u32);
-            }
-            256
-        }
+    let text = match job.config.unit {
+        Unit::Bytes => ShardText::Bytes(raw),
         Unit::Tokens => {
             let hashes: Vec<u64> = raw
                 .chunks_exact(8)
@@ -92,24 +91,14 @@ fn shard_text(job: &SubstringJob, plan: &Plan, shard: usize) -> Result<(Vec<u32>
             let mut distinct = hashes.clone();
             distinct.sort_unstable();
             distinct.dedup();
-            let alphabet = distinct.len() as u32;
-            let mut at = 0usize;
-            for (k, &len) in lens.iter().enumerate() {
-                let len = len as usize;
-                out.extend(
-                    hashes[at..at + len]
-                        .iter()
-                        .map(|h| distinct.partition_point(|x| x < h) as u32),
-                );
-                at += len;
-                seps.push(out.len() as u32);
-                out.push(alphabet + k as u32);
-            }
-            alphabet
+            let ranks: Vec<i32> = hashes
+                .iter()
+                .map(|h| distinct.partition_point(|x| x < h) as i32)
+                .collect();
+            ShardText::Ranks(ranks, distinct.len() as u32)
         }
     };
-    let upper = alphabet + lens.len().saturating_sub(1) as u32;
-    Ok((out, upper, seps))
+    Ok((text, lens))
 }
 
 pub(super) fn run_task(
@@ -120,23 +109,35 @@ pub(super) fn run_task(
 ) -> Result<()> {
     let path = shard_path(job, shard);
     remove_with_tmp(&path)?;
-    let (text, upper, seps) = shard_text(job, plan, shard)?;
+    let (text, lens) = shard_text(job, plan, shard)?;
     cancelled(cancel)?;
-    let sa = sais::suffix_array(&text, upper);
-    drop(text);
+    let sa = match text {
+        ShardText::Bytes(b) => sais::suffix_array_bytes(&b),
+        ShardText::Ranks(mut r, alphabet) => sais::suffix_array_ints(&mut r, alphabet),
+    }
+    .map_err(|e| SubstringError::SuffixArray {
+        path: path.clone(),
+        message: e.to_string(),
+    })?;
     cancelled(cancel)?;
-    let min_len = job.config.min_len as u32;
+    // eligible[i]: suffix i has at least `min_len` units left in its document.
+    let min_len = job.config.min_len as u64;
+    let mut eligible = vec![false; sa.len()];
+    let mut at = 0usize;
+    for &len in &lens {
+        if len >= min_len {
+            let n = (len - min_len + 1) as usize;
+            eligible[at..at + n].fill(true);
+        }
+        at += len as usize;
+    }
     let mut w = RecordWriter::create(&path, Kind::Suffixes)?;
     let mut buf: Vec<u8> = Vec::with_capacity(1 << 16);
     for &i in &sa {
-        // Position i is in document k (k separators before it), or is
-        // document k's separator when seps[k] == i.
-        let k = seps.partition_point(|&e| e < i);
-        let Some(&end) = seps.get(k) else { continue };
-        if i == end || end - i < min_len {
+        if !eligible[i as usize] {
             continue;
         }
-        buf.extend_from_slice(&(i - k as u32).to_le_bytes());
+        buf.extend_from_slice(&i.to_le_bytes());
         if buf.len() >= 1 << 16 {
             w.push(&buf)?;
             buf.clear();

@@ -1,0 +1,254 @@
+//! `refinery pretrain` and `refinery eval-lm` end to end on shards written in a tempdir:
+//! tokenizer → shards → a few GPT steps → resume with more steps → eval-lm; BERT MLM + NSP.
+
+mod common;
+
+use std::path::Path;
+
+use common::ok;
+
+fn write_docs(dir: &Path) -> String {
+    let words = [
+        "the", "cat", "sat", "on", "a", "mat", "and", "dog", "ran", "to", "park", "while", "birds",
+        "sang", "in", "trees",
+    ];
+    let mut x: u64 = 7;
+    let mut text = String::new();
+    for _ in 0..200 {
+        let mut doc = Vec::new();
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        for _ in 0..(20 + (x >> 60) * 4) {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            doc.push(words[(x >> 59) as usize % words.len()]);
+        }
+        text.push_str(&serde_json::json!({ "text": doc.join(" ") + "." }).to_string());
+        text.push('\n');
+    }
+    let path = dir.join("docs.jsonl");
+    std::fs::write(&path, text).unwrap();
+    path.display().to_string()
+}
+
+fn s(p: &Path) -> String {
+    p.display().to_string()
+}
+
+#[test]
+fn pretrain_gpt_resume_and_eval_lm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let docs = write_docs(d);
+    let (tok, tokens, out) = (d.join("tok.json"), d.join("tokens"), d.join("run"));
+    ok(&[
+        "tokenizer",
+        "train",
+        "--model",
+        "bpe",
+        "--vocab-size",
+        "200",
+        &docs,
+        "-o",
+        &s(&tok),
+    ]);
+    ok(&[
+        "tokenize",
+        "--tokenizer",
+        &s(&tok),
+        &docs,
+        "--output",
+        &s(&tokens),
+    ]);
+    let config = d.join("train.toml");
+    std::fs::write(
+        &config,
+        "[model]\ntype = \"gpt\"\ndropout = 0.0\nhf = { n_layer = 1, n_embd = 32, n_head = 2 }\n\
+         [data]\nseq_len = 32\nbatch_size = 4\nvalidation_fraction = 0.1\n\
+         [optim]\nlr = 3e-3\nwarmup_steps = 1\n\
+         [run]\ntotal_steps = 3\neval_every = 2\neval_batches = 2\nsave_every = 2\nkeep = 2\n",
+    )
+    .unwrap();
+    let base = [
+        "pretrain",
+        "--config",
+        &s(&config),
+        "--data",
+        &s(&tokens),
+        "--tokenizer",
+        &s(&tok),
+        "--out",
+        &s(&out),
+        "--quiet",
+        "--json",
+    ];
+    let first: serde_json::Value = serde_json::from_slice(&ok(&base).stdout).unwrap();
+    assert_eq!(first["final_step"], 3);
+    assert!(first["completed"].as_bool().unwrap());
+    // Extend the run: resumes from checkpoint-3 instead of starting over.
+    let mut more = base.to_vec();
+    more.extend(["--steps", "5"]);
+    let second: serde_json::Value = serde_json::from_slice(&ok(&more).stdout).unwrap();
+    assert_eq!(second["start_step"], 3);
+    assert_eq!(second["final_step"], 5);
+    assert!(second["eval"]["perplexity"].as_f64().unwrap().is_finite());
+
+    let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let steps: Vec<u64> = log
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(steps, vec![1, 2, 3, 4, 5]);
+    let ckpt = out.join("checkpoint-5");
+    for f in [
+        "config.json",
+        "model.safetensors",
+        "optimizer.bpk",
+        "trainer_state.json",
+        "tokenizer.json",
+    ] {
+        assert!(ckpt.join(f).is_file(), "{f} missing in {}", ckpt.display());
+    }
+    assert!(
+        !out.join("checkpoint-2").exists(),
+        "keep = 2 prunes older checkpoints"
+    );
+
+    let eval: serde_json::Value = serde_json::from_slice(
+        &ok(&[
+            "eval-lm",
+            "--model",
+            &s(&ckpt),
+            "--data",
+            &s(&tokens),
+            "--seq-len",
+            "32",
+            "--max-batches",
+            "3",
+            "--json",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    let (loss, ppl) = (
+        eval["loss"].as_f64().unwrap(),
+        eval["perplexity"].as_f64().unwrap(),
+    );
+    assert!(loss > 0.0 && loss < (200f64).ln() + 1.0, "{eval}");
+    assert!((ppl - loss.exp()).abs() < 1e-6 * ppl, "{eval}");
+    assert_eq!(eval["batches"], 3);
+    assert_eq!(eval["tokens"], 3 * 8 * 32);
+}
+
+#[test]
+fn pretrain_bert_mlm_nsp_and_config_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let docs = write_docs(d);
+    let (tok, tokens, out) = (d.join("wp.json"), d.join("tokens"), d.join("run"));
+    ok(&[
+        "tokenizer",
+        "train",
+        "--model",
+        "wordpiece",
+        "--vocab-size",
+        "200",
+        &docs,
+        "-o",
+        &s(&tok),
+    ]);
+    ok(&[
+        "tokenize",
+        "--tokenizer",
+        &s(&tok),
+        &docs,
+        "--output",
+        &s(&tokens),
+    ]);
+    let config = d.join("bert.toml");
+    std::fs::write(
+        &config,
+        "[model]\ntype = \"bert\"\nhf = { num_hidden_layers = 1, hidden_size = 32, \
+         num_attention_heads = 2, intermediate_size = 64 }\n\
+         [data]\nseq_len = 32\nbatch_size = 4\nvalidation_fraction = 0.1\n\
+         [data.nsp]\nmax_segment_tokens = 14\n\
+         [optim]\nwarmup_steps = 1\n[run]\ntotal_steps = 2\neval_every = 2\neval_batches = 1\n",
+    )
+    .unwrap();
+    let run: serde_json::Value = serde_json::from_slice(
+        &ok(&[
+            "pretrain",
+            "--config",
+            &s(&config),
+            "--data",
+            &s(&tokens),
+            "--tokenizer",
+            &s(&tok),
+            "--out",
+            &s(&out),
+            "--quiet",
+            "--json",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    let m = &run["eval"]["metrics"];
+    for k in ["mlm_loss", "mlm_accuracy", "nsp_loss", "nsp_accuracy"] {
+        assert!(m[k].as_f64().is_some(), "{k} missing: {run}");
+    }
+    // eval-lm finds the tokenizer in the checkpoint.
+    ok(&[
+        "eval-lm",
+        "--model",
+        &s(&out.join("checkpoint-2")),
+        "--data",
+        &s(&tokens),
+        "--seq-len",
+        "32",
+        "--max-batches",
+        "1",
+    ]);
+
+    // Without a tokenizer there are no [MASK]/[CLS] ids: the error names the key.
+    let bad = common::refinery()
+        .args([
+            "pretrain",
+            "--config",
+            &s(&config),
+            "--data",
+            &s(&tokens),
+            "--out",
+            &s(&d.join("other")),
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(
+        err.contains("model.mask_token_id") && err.contains("bert.toml"),
+        "{err}"
+    );
+    // A typo in the config names the key and line.
+    std::fs::write(&config, "[optim]\nlr = 1e-3\nwarmpu_steps = 3\n").unwrap();
+    let bad = common::refinery()
+        .args([
+            "pretrain",
+            "--config",
+            &s(&config),
+            "--data",
+            &s(&tokens),
+            "--out",
+            &s(&out),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("optim") && err.contains("line 3"), "{err}");
+}

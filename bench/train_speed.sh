@@ -19,6 +19,7 @@
 #   refinery-tch       --features tch, libtorch from the PyPI torch wheel (only with TCH=1;
 #                      see docs/models.md "Backends and precision" for why it is off)
 #   torch              bench/train_speed_torch.py, same model and step
+#   EXTRA="label=/path/to/train_speed ..."  more binaries (A/B of a local change, built elsewhere)
 #
 # PyTorch: $PYTHON if set, else /tmp/refinery-bench-venv (created; `pip install torch` from PyPI).
 # Results: every RESULT line is appended to $LOG (default bench/train_speed.log).
@@ -40,7 +41,9 @@ if [ -z "${PYTHON:-}" ]; then
   PYTHON=$venv/bin/python
 fi
 
-cargo build --release -p refinery-train --example train_speed
+if [ "${SKIP_BUILD:-0}" != 1 ]; then
+  cargo build --release -p refinery-train --example train_speed
+fi
 declare -A CMD
 CMD[refinery-flex]="$TARGET/release/examples/train_speed"
 CMD[torch]="$PYTHON bench/train_speed_torch.py"
@@ -48,7 +51,9 @@ variants=(refinery-flex torch)
 
 if [ "${X86V4:-1}" != 0 ] && grep -qw avx512f /proc/cpuinfo; then
   v4_target=${X86V4_TARGET_DIR:-target/x86-v4}
-  CARGO_TARGET_DIR=$v4_target cargo build --release -p refinery-train --example train_speed --features x86-v4
+  if [ "${SKIP_BUILD:-0}" != 1 ]; then
+    CARGO_TARGET_DIR=$v4_target cargo build --release -p refinery-train --example train_speed --features x86-v4
+  fi
   CMD[refinery-flex-v4]="$v4_target/release/examples/train_speed"
   variants+=(refinery-flex-v4)
 fi
@@ -66,6 +71,11 @@ if [ "${TCH:-0}" = 1 ]; then
   CMD[refinery-tch]="env LD_LIBRARY_PATH=$torch_lib $tch_target/release/examples/train_speed --device tch"
   variants+=(refinery-tch)
 fi
+
+for kv in ${EXTRA:-}; do
+  CMD[${kv%%=*}]=${kv#*=}
+  variants+=("${kv%%=*}")
+done
 
 echo "# $(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2) runs=$RUNS steps=$STEPS threads=[$THREADS]" | tee -a "$LOG"
 results=$(mktemp)

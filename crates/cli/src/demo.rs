@@ -4,15 +4,31 @@
 //! project: a WARC file with clean articles, boilerplate-heavy pages, spam,
 //! near-duplicates, pages in six other languages and charsets, and a JSONL
 //! file of pre-extracted text.
+//!
+//! Stages: refine (default preset) → byte-level BPE tokenizer → token shards →
+//! a few hundred steps of tiny-GPT pretraining (the `refinery pretrain` run
+//! loop: checkpoint, metrics.jsonl, progress bar) → a sampled continuation of a
+//! prompt. `--no-lm` stops after the token shards; `--lm-steps N` shortens the run.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use refinery_corpus::executor::DATA_DIR;
 use refinery_corpus::writers::read_shard;
+use refinery_model::device::parse_device;
+use refinery_model::generate::{generate, SamplingConfig, StopReason};
+use refinery_model::hf::load_gpt;
 use refinery_pipeline::presets;
+use refinery_tokenize::{TokenDataset, Tokenizer};
+use refinery_train::config::{TaskSpec, TokenizerIds, TrainFile};
+use refinery_train::data::{lm_batches, DataSplit, TokenBatches};
+use refinery_train::eval::EvalReport;
+use refinery_train::run::{run, Observer, StepRecord};
+use refinery_train::ClmTask;
 
 use crate::run::{execute, remove_run};
 
@@ -21,7 +37,7 @@ const SAMPLE_JSONL: &[u8] = include_bytes!("../sample/sample.jsonl");
 
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  refinery demo\n  refinery demo --output /tmp/demo && refinery stats /tmp/demo/output"
+    after_help = "Examples:\n  refinery demo\n  refinery demo --output /tmp/demo && refinery stats /tmp/demo/output\n  refinery demo --lm-steps 50        (a shorter GPT run)\n  refinery demo --no-lm              (stop after the token shards)"
 )]
 pub struct DemoArgs {
     /// Where to write the sample input (DIR/input) and the run (DIR/output).
@@ -30,6 +46,15 @@ pub struct DemoArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Steps of tiny-GPT pretraining on the demo's token shards (DIR/lm).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..))]
+    pub lm_steps: u64,
+    /// Stop after the token shards: no GPT pretraining, no generated sample.
+    #[arg(long, conflicts_with = "lm_steps")]
+    pub no_lm: bool,
+    /// Prompt of the generated sample.
+    #[arg(long, default_value = "The library")]
+    pub prompt: String,
 }
 
 pub fn demo(args: DemoArgs) -> Result<ExitCode> {
@@ -85,5 +110,213 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
     );
     // Refined text -> a small BPE tokenizer -> token shards.
     crate::tokenize::demo_tokens(&output.join(DATA_DIR), &args.output)?;
+    if !args.no_lm {
+        demo_lm(
+            &args.output,
+            args.lm_steps as usize,
+            args.quiet,
+            &args.prompt,
+        )?;
+    }
     Ok(code)
+}
+
+/// The demo's GPT: 2 layers, d=128, 4 heads, context 64; batch 8 x 64 tokens, 10% of the
+/// documents held out. Written to DIR/lm/train.toml so that `refinery pretrain --config`
+/// can repeat or extend the run.
+fn lm_config(steps: usize) -> String {
+    let warmup = (steps / 10).min(30);
+    let eval_every = (steps / 3).max(1);
+    format!(
+        "# refinery demo: tiny GPT on the demo's token shards\n\
+         [model]\ntype = \"gpt\"\ndropout = 0.0\n\
+         hf = {{ n_layer = 2, n_embd = 128, n_head = 4, n_positions = 64 }}\n\n\
+         [data]\nseq_len = 64\nbatch_size = 8\nmode = \"packed\"\nvalidation_fraction = 0.1\n\n\
+         [optim]\nlr = 2e-3\nmin_lr = 2e-4\nwarmup_steps = {warmup}\ndecay = \"cosine\"\n\
+         weight_decay = 0.1\ngrad_clip = 1.0\n\n\
+         [run]\ntotal_steps = {steps}\neval_every = {eval_every}\neval_batches = 8\n\
+         save_every = 0\nkeep = 1\nseed = 0\n"
+    )
+}
+
+/// Progress bar plus what the summary prints: the first and last step.
+struct LmObserver {
+    bar: ProgressBar,
+    first: Option<StepRecord>,
+    last: Option<StepRecord>,
+}
+
+impl Observer for LmObserver {
+    fn on_start(&mut self, _start: usize, total: usize) {
+        self.bar.set_length(total as u64);
+        self.bar.reset_eta();
+    }
+    fn on_step(&mut self, r: &StepRecord) {
+        self.bar.set_position(r.step as u64);
+        self.bar.set_message(format!(
+            "loss {:.3}  {:.0} tok/s",
+            r.loss,
+            r.total_tokens as f64 / r.elapsed_s.max(1e-9)
+        ));
+        if self.first.is_none() {
+            self.first = Some(r.clone());
+        }
+        self.last = Some(r.clone());
+    }
+    fn on_eval(&mut self, step: usize, e: &EvalReport) {
+        self.bar.println(format!(
+            "  step {step:>4}: eval loss {:.3}  perplexity {:.1}",
+            e.loss, e.perplexity
+        ));
+    }
+}
+
+/// Token shards in DIR/tokens → DIR/lm (checkpoint, metrics.jsonl, sample.txt).
+fn demo_lm(dir: &Path, steps: usize, quiet: bool, prompt: &str) -> Result<()> {
+    let tokens = dir.join("tokens");
+    let tok_path = dir.join("tokenizer.json");
+    let lm = dir.join("lm");
+    // A fresh run every time (the run loop would resume from an old checkpoint).
+    match std::fs::remove_dir_all(&lm) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            return Err(e).with_context(|| lm.display().to_string())
+        }
+        _ => {}
+    }
+    std::fs::create_dir_all(&lm).with_context(|| lm.display().to_string())?;
+    let toml = lm_config(steps);
+    let config_path = lm.join("train.toml");
+    std::fs::write(&config_path, &toml).with_context(|| config_path.display().to_string())?;
+    let mut file = TrainFile::from_toml(&toml, "demo train.toml")?;
+    file.data.sources = vec![refinery_train::data::SourceConfig {
+        dir: tokens.clone(),
+        weight: 1.0,
+    }];
+    file.run.out_dir = Some(lm.clone());
+    let vocab = TokenDataset::open(&tokens)
+        .with_context(|| format!("opening token shards {}", tokens.display()))?
+        .vocab_size() as usize;
+    let mut checked = file.check("demo train.toml", Some(vocab), TokenizerIds::default())?;
+    checked
+        .run
+        .extra_files
+        .push(("tokenizer.json".into(), tok_path.clone()));
+    let TaskSpec::Gpt(task) = checked.task else {
+        bail!("the demo config is not a GPT");
+    };
+    let c = &task.model;
+    println!(
+        "\npretraining a tiny GPT ({} layers, d={}, {} heads, context {}, vocab {}) for {steps} steps \
+         of {} x {} tokens on {} (cpu)",
+        c.n_layer,
+        c.n_embd,
+        c.n_head,
+        c.n_positions,
+        c.vocab_size,
+        checked.data.batch_size,
+        checked.data.seq_len,
+        tokens.display()
+    );
+    let device = parse_device("cpu")?;
+    let mut train = lm_batches(&checked.data, DataSplit::Train)?;
+    let mut valid = lm_batches(&checked.data, DataSplit::Validation)?;
+    let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(5));
+    if quiet {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("  [{elapsed}] {bar:24.cyan/blue} {pos}/{len} steps  {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    bar.enable_steady_tick(Duration::from_millis(500));
+    let mut obs = LmObserver {
+        bar,
+        first: None,
+        last: None,
+    };
+    let started = Instant::now();
+    let summary = run::<ClmTask>(
+        task,
+        checked.train,
+        &checked.run,
+        &mut *train,
+        Some(&mut *valid as &mut dyn TokenBatches),
+        &device,
+        &mut obs,
+    )?;
+    obs.bar.finish_and_clear();
+    let train_s = started.elapsed().as_secs_f64();
+    let (Some(first), Some(last)) = (&obs.first, &obs.last) else {
+        bail!("the GPT run did no steps");
+    };
+    println!(
+        "  train loss {:.3} (step {}) -> {:.3} (step {}); {} tokens in {train_s:.1}s = {:.0} tokens/s",
+        first.loss,
+        first.step,
+        last.loss,
+        last.step,
+        last.total_tokens,
+        last.total_tokens as f64 / last.elapsed_s.max(1e-9)
+    );
+    if let Some(e) = &summary.last_eval {
+        println!(
+            "  held-out: loss {:.3}, perplexity {:.1} (uniform over the vocabulary: {})",
+            e.loss, e.perplexity, vocab
+        );
+    }
+    let ckpt = summary
+        .last_checkpoint
+        .context("the GPT run wrote no checkpoint")?;
+    println!(
+        "  checkpoint {}\n  metrics {}",
+        ckpt.display(),
+        lm.join("metrics.jsonl").display()
+    );
+
+    // A sampled continuation of the prompt from the checkpoint just written.
+    let (_, model) = load_gpt(&ckpt, &device)
+        .with_context(|| format!("loading the model from {}", ckpt.display()))?;
+    let tok = Tokenizer::load(&tok_path)
+        .with_context(|| format!("loading the tokenizer {}", tok_path.display()))?;
+    let ids = tok.encode(prompt).context("encoding the prompt")?;
+    if ids.is_empty() {
+        bail!("--prompt encodes to no tokens");
+    }
+    let sampling = SamplingConfig {
+        max_new_tokens: 48,
+        eos_token_id: tok.default_eos().map(|(_, id)| id),
+        ..SamplingConfig::default()
+    };
+    let t0 = Instant::now();
+    let g = generate(&model, &ids, &sampling)?;
+    let gen_s = t0.elapsed().as_secs_f64();
+    let text_ids = match g.stop {
+        StopReason::Eos => &g.tokens[..g.tokens.len().saturating_sub(1)],
+        StopReason::MaxNewTokens => &g.tokens[..],
+    };
+    let completion = tok.decode(text_ids).context("decoding the sample")?;
+    let sample = format!("{prompt}{completion}");
+    let sample_path = lm.join("sample.txt");
+    std::fs::write(&sample_path, format!("{sample}\n"))
+        .with_context(|| sample_path.display().to_string())?;
+    println!(
+        "\nsample (temperature {}, top-k {}, top-p {}, seed {}; {} tokens in {gen_s:.2}s):\n  {}",
+        sampling.temperature,
+        sampling.top_k,
+        sampling.top_p,
+        sampling.seed,
+        g.tokens.len(),
+        sample.replace('\n', "\n  ")
+    );
+    println!(
+        "next: refinery generate --model {} --prompt \"{prompt}\"\n      \
+         refinery pretrain --config {} --data {} --out {} --steps {}   (extends the run)",
+        ckpt.display(),
+        config_path.display(),
+        tokens.display(),
+        lm.display(),
+        steps * 2
+    );
+    Ok(())
 }

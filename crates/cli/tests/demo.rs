@@ -21,9 +21,16 @@ fn read_all(dir: &std::path::Path) -> Vec<Document> {
 #[test]
 fn demo_refines_the_embedded_sample() {
     let dir = tempfile::tempdir().unwrap();
-    let out = ok(&["demo", "--output", dir.path().to_str().unwrap(), "-q"]);
+    let out = ok(&[
+        "demo",
+        "--output",
+        dir.path().to_str().unwrap(),
+        "-q",
+        "--no-lm",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("accounting ok"), "{text}");
+    assert!(!dir.path().join("lm").exists(), "--no-lm trained a model");
 
     let run = dir.path().join("output");
     let s = stats(&run);
@@ -111,5 +118,64 @@ fn demo_refines_the_embedded_sample() {
             "exact_dedup:duplicate".to_string(),
             "length:too_few_chars".to_string()
         ])
+    );
+}
+
+/// The demo's LM stage, shortened: a checkpoint (with the tokenizer), metrics.jsonl with one
+/// line per step and a falling loss, an evaluation, and a generated sample.
+#[test]
+fn demo_pretrains_a_tiny_gpt_and_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let steps = 8;
+    let out = ok(&[
+        "demo",
+        "--output",
+        dir.path().to_str().unwrap(),
+        "-q",
+        "--lm-steps",
+        &steps.to_string(),
+        "--prompt",
+        "The harbor",
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    for needle in [
+        "accounting ok",
+        "tiny GPT",
+        "tokens/s",
+        "perplexity",
+        "sample (",
+    ] {
+        assert!(text.contains(needle), "{needle:?} missing from\n{text}");
+    }
+    let lm = dir.path().join("lm");
+    let ckpt = lm.join(format!("checkpoint-{steps}"));
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        assert!(ckpt.join(f).is_file(), "{} missing", ckpt.join(f).display());
+    }
+    assert!(lm.join("train.toml").is_file());
+
+    let metrics = std::fs::read_to_string(lm.join("metrics.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), steps, "{metrics}");
+    let loss = |v: &serde_json::Value| v["loss"].as_f64().unwrap();
+    let (first, last) = (&lines[0], &lines[steps - 1]);
+    assert_eq!(first["step"], 1);
+    assert!(
+        loss(last) < loss(first),
+        "loss did not decrease: {} -> {}",
+        loss(first),
+        loss(last)
+    );
+    assert!(last["eval_perplexity"].as_f64().unwrap().is_finite());
+    assert!(last["tokens_per_s"].as_f64().unwrap() > 0.0);
+
+    let sample = std::fs::read_to_string(lm.join("sample.txt")).unwrap();
+    assert!(sample.starts_with("The harbor"), "{sample}");
+    assert!(
+        sample.trim().len() > "The harbor".len(),
+        "nothing generated: {sample:?}"
     );
 }

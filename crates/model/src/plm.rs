@@ -401,7 +401,8 @@ fn two_stream_block(
     let q_h = heads(qkv.clone().narrow(2, 0, d), t); // [B, H, T, Dh]
     let k = heads(qkv.clone().narrow(2, d, d), t); // [B, H, T, Dh]
     let v = heads(qkv.narrow(2, 2 * d, d), t); // [B, H, T, Dh]
-                                               // The query stream only needs the q third of c_attn; keys and values come from h.
+
+    // The query stream only uses the q third of c_attn: keys and values come from h.
     let q_g = heads(
         attn.c_attn
             .forward(block.ln_1.forward(g.clone()))
@@ -536,7 +537,7 @@ mod tests {
         for (r, &p) in order.iter().enumerate() {
             rank[p] = r;
         }
-        let masks = PermutationMasks::all_positions(&[order.clone()], 8, &dev).unwrap();
+        let masks = PermutationMasks::all_positions(std::slice::from_ref(&order), 8, &dev).unwrap();
         let base: Vec<i64> = vec![3, 1, 4, 1, 5, 9, 2, 6];
         let run =
             |toks: Vec<i64>| model.forward(ids(toks, 1, 8, &dev), &masks, OutputOptions::default());

@@ -21,7 +21,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{FloatDType, Int, Tensor, TensorData};
 use refinery_model::device::parse_device;
 use refinery_model::GptConfig;

@@ -1,8 +1,9 @@
 //! `train.toml`: the configuration of `refinery pretrain`, its presets and its validation.
 //!
 //! ```toml
-//! [model]   type = "gpt" | "bert", size = "tiny", dropout, vocab_size, [model.hf] overrides
-//!           (any HF config.json key); BERT: token ids, mlm_probability, nsp
+//! [model]   type = "gpt" | "bert" | "bart", size = "tiny", dropout, vocab_size, [model.hf]
+//!           overrides (any HF config.json key); BERT: token ids, mlm_probability, nsp;
+//!           BART: token ids, mask_ratio, poisson_lambda
 //! [data]    crate::data::DataConfig (shard directories, seq_len, batch_size, split, ...)
 //! [optim]   lr, min_lr, warmup_steps, decay, weight_decay, beta1, beta2, eps, grad_clip,
 //!           grad_accum_steps
@@ -14,7 +15,7 @@
 
 use std::path::PathBuf;
 
-use refinery_model::{BertConfig, GptConfig};
+use refinery_model::{BartConfig, BertConfig, GptConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{DataConfig, NspSpecials};
@@ -22,12 +23,14 @@ use crate::error::TrainError;
 use crate::run::RunOptions;
 use crate::schedule::{Decay, LrSchedule};
 use crate::task::{BertPretrainingTask, ClmTask};
+use crate::task_dae::{DaeNoise, DaeTask};
 use crate::trainer::TrainConfig;
 
 /// Shipped presets: `(name, TOML)`.
 pub const PRESETS: &[(&str, &str)] = &[
     ("gpt-tiny", include_str!("../presets/gpt-tiny.toml")),
     ("bert-tiny", include_str!("../presets/bert-tiny.toml")),
+    ("bart-tiny", include_str!("../presets/bart-tiny.toml")),
 ];
 
 /// The TOML text of a preset.
@@ -54,6 +57,8 @@ pub enum ModelType {
     Gpt,
     /// BERT encoder, MLM + NSP.
     Bert,
+    /// BART encoder-decoder, denoising (text infilling).
+    Bart,
 }
 
 /// `[model]`
@@ -72,14 +77,24 @@ pub struct ModelSection {
     /// HF `config.json` keys overriding the size preset (`n_layer`, `hidden_size`, ...).
     pub hf: toml::Table,
     /// BERT: special ids (default: the tokenizer's `[MASK]`, `[CLS]`, `[SEP]`, `[PAD]`).
+    /// BART: `<mask>`, `<s>` (`cls_token_id`, alias `bos_token_id`), `</s>` (`sep_token_id`,
+    /// alias `eos_token_id`), `<pad>`.
     pub mask_token_id: Option<u32>,
+    #[serde(alias = "bos_token_id")]
     pub cls_token_id: Option<u32>,
+    #[serde(alias = "eos_token_id")]
     pub sep_token_id: Option<u32>,
     pub pad_token_id: Option<u32>,
     /// BERT: share of tokens selected for MLM.
     pub mlm_probability: f64,
     /// BERT: add the next-sentence-prediction loss.
     pub nsp: bool,
+    /// BART text infilling: share of the tokens hidden (default 0.3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mask_ratio: Option<f64>,
+    /// BART text infilling: mean span length (default 3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub poisson_lambda: Option<f64>,
 }
 
 impl Default for ModelSection {
@@ -96,6 +111,8 @@ impl Default for ModelSection {
             pad_token_id: None,
             mlm_probability: 0.15,
             nsp: true,
+            mask_ratio: None,
+            poisson_lambda: None,
         }
     }
 }
@@ -185,6 +202,7 @@ pub enum TaskSpec {
         task: BertPretrainingTask,
         specials: NspSpecials,
     },
+    Bart(DaeTask),
 }
 
 /// A validated config.
@@ -287,6 +305,23 @@ impl TrainFile {
             }
         }
         let d = &self.data;
+        let id = |key: &str, set: Option<u32>, found: Option<u32>, name: &str| {
+            let id = set.or(found).ok_or_else(|| {
+                bad(
+                    file,
+                    key,
+                    format!("not set and no {name} token in the tokenizer (--tokenizer)"),
+                )
+            })?;
+            if id as usize >= vocab {
+                return Err(bad(
+                    file,
+                    key,
+                    format!("{id} is not below vocab_size {vocab}"),
+                ));
+            }
+            Ok(id)
+        };
         let task = match m.kind {
             ModelType::Gpt => {
                 let mut c = GptConfig::tiny(vocab);
@@ -313,23 +348,6 @@ impl TrainFile {
                     c.hidden_dropout_prob = p;
                     c.attention_probs_dropout_prob = p;
                 }
-                let id = |key: &str, set: Option<u32>, found: Option<u32>, name: &str| {
-                    let id = set.or(found).ok_or_else(|| {
-                        bad(
-                            file,
-                            key,
-                            format!("not set and no {name} token in the tokenizer (--tokenizer)"),
-                        )
-                    })?;
-                    if id as usize >= vocab {
-                        return Err(bad(
-                            file,
-                            key,
-                            format!("{id} is not below vocab_size {vocab}"),
-                        ));
-                    }
-                    Ok(id)
-                };
                 let mask = id("model.mask_token_id", m.mask_token_id, tok.mask, "[MASK]")?;
                 let cls = id("model.cls_token_id", m.cls_token_id, tok.cls, "[CLS]")?;
                 let sep = id("model.sep_token_id", m.sep_token_id, tok.sep, "[SEP]")?;
@@ -365,6 +383,46 @@ impl TrainFile {
                     task,
                     specials: NspSpecials { cls, sep, pad },
                 }
+            }
+            ModelType::Bart => {
+                let mut c = BartConfig::tiny(vocab);
+                if let Some(p) = m.dropout {
+                    c = c.with_dropout(p);
+                }
+                let mask = id("model.mask_token_id", m.mask_token_id, tok.mask, "<mask>")?;
+                let bos = id("model.cls_token_id", m.cls_token_id, tok.cls, "<s>")?;
+                let eos = id("model.sep_token_id", m.sep_token_id, tok.sep, "</s>")?;
+                let pad = id("model.pad_token_id", m.pad_token_id, tok.pad, "<pad>")?;
+                c.pad_token_id = pad;
+                c.bos_token_id = Some(bos);
+                c.eos_token_id = Some(eos);
+                c.forced_eos_token_id = Some(eos);
+                c.decoder_start_token_id = eos;
+                let c: BartConfig = overlay(file, &c, &m.hf)?;
+                c.validate().map_err(|e| bad(file, "model.hf", e))?;
+                // Rows are wrapped as `<s> row </s>`.
+                if d.seq_len + 2 > c.max_position_embeddings {
+                    return Err(bad(
+                        file,
+                        "data.seq_len",
+                        format!(
+                            "{} + 2 (<s>, </s>) exceeds the model's max_position_embeddings {}",
+                            d.seq_len, c.max_position_embeddings
+                        ),
+                    ));
+                }
+                let mut task = DaeTask::bart(c, i64::from(mask));
+                if let DaeNoise::TextInfilling {
+                    mask_ratio,
+                    poisson_lambda,
+                    ..
+                } = &mut task.noise
+                {
+                    *mask_ratio = m.mask_ratio.unwrap_or(*mask_ratio);
+                    *poisson_lambda = m.poisson_lambda.unwrap_or(*poisson_lambda);
+                }
+                task.validate().map_err(|e| bad(file, "model", e))?;
+                TaskSpec::Bart(task)
             }
         };
 
@@ -587,6 +645,50 @@ mod tests {
         let f = TrainFile::preset("bert-tiny").unwrap();
         assert_eq!(TrainFile::from_toml(&f.to_toml().unwrap(), "x").unwrap(), f);
         assert!(TrainFile::preset("gpt-huge").is_err());
+    }
+
+    #[test]
+    fn bart_preset_checks() {
+        let ids = TokenizerIds {
+            mask: Some(3),
+            cls: Some(0),
+            sep: Some(2),
+            pad: Some(1),
+        };
+        let bart = with_out(TrainFile::preset("bart-tiny").unwrap())
+            .check("bart-tiny", Some(500), ids)
+            .unwrap();
+        let TaskSpec::Bart(task) = &bart.task else {
+            panic!("{:?}", bart.task)
+        };
+        let c = &task.model;
+        assert_eq!(
+            (c.encoder_layers, c.decoder_layers, c.d_model, c.vocab_size),
+            (2, 2, 128, 500)
+        );
+        assert_eq!((c.pad_token_id, c.decoder_start_token_id), (1, 2));
+        assert_eq!((task.bos_token_id, task.eos_token_id), (Some(0), Some(2)));
+        assert_eq!(task.special_token_ids, vec![0, 1, 2, 3]);
+        assert_eq!(
+            task.noise,
+            DaeNoise::TextInfilling {
+                mask_token_id: 3,
+                mask_ratio: 0.3,
+                poisson_lambda: 3.0
+            }
+        );
+        let f = TrainFile::preset("bart-tiny").unwrap();
+        assert_eq!(TrainFile::from_toml(&f.to_toml().unwrap(), "x").unwrap(), f);
+        // bos/eos aliases; a mask id outside the vocabulary names the key.
+        let e = err(
+            "[model]\ntype = \"bart\"\nbos_token_id = 7\nmask_ratio = 2.0\n\
+             [data]\nvalidation_fraction = 0.1\n",
+        );
+        assert!(e.contains("mask_ratio"), "{e}");
+        let e = err(
+            "[model]\ntype = \"bart\"\nmask_token_id = 100\n[data]\nvalidation_fraction = 0.1\n",
+        );
+        assert!(e.contains("model.mask_token_id"), "{e}");
     }
 
     #[test]

@@ -2,11 +2,13 @@
 //! clipping and a resumable trainer.
 //!
 //! - [`objectives`]: CLM loss; MLM masking (15%, 80/10/10) and loss; NSP loss.
+//! - [`plm`]: XLNet permutation LM: factorisation orders, partial prediction (1/K), loss.
 //! - [`schedule`]: warmup + cosine/linear decay.
 //! - [`clip`]: global-norm clipping (PyTorch `clip_grad_norm_`; burn's own clips per tensor).
 //! - [`trainer`]: AdamW with no-decay groups, gradient accumulation, checkpoints that resume
 //!   exactly (weights as HF safetensors + config.json, optimizer state, step, data position).
-//! - [`task`]: the model + objective trait the trainer is generic over (GPT CLM, BERT MLM+NSP).
+//! - [`task`]: the model + objective trait the trainer is generic over (GPT CLM, BERT MLM+NSP);
+//!   [`task_dae`]: BART denoising (text infilling / span corruption) as a task.
 //! - [`eval`]: loss, perplexity, MLM/NSP accuracy.
 //! - [`run`]: the run loop (eval/checkpoint every N steps, automatic resume); [`metrics`]: the
 //!   JSONL log.
@@ -27,10 +29,12 @@ pub mod precision;
 pub mod run;
 pub mod schedule;
 pub mod task;
+pub mod task_dae;
 pub mod trainer;
 
 pub use error::TrainError;
 pub use eval::EvalReport;
 pub use run::{run, Observer, RunOptions, RunSummary, StepRecord};
 pub use task::{BertPretrainingTask, ClmTask, Task};
+pub use task_dae::{DaeNoise, DaeTask};
 pub use trainer::{StepStats, TrainConfig, Trainer};

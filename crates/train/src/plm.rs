@@ -271,7 +271,7 @@ mod tests {
             let order = &s.orders[row];
             for (k, &pos) in s.target_positions[row].iter().enumerate() {
                 let rank = order.iter().position(|&x| x == pos).unwrap();
-                let mut want = vec![true; 4];
+                let mut want = [true; 4];
                 for &j in &order[..rank] {
                     want[j] = false;
                 }

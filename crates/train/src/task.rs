@@ -180,7 +180,7 @@ impl Task for ClmTask {
     }
 }
 
-fn check_same_config<C: PartialEq + Serialize>(
+pub(crate) fn check_same_config<C: PartialEq + Serialize>(
     dir: &Path,
     found: &C,
     expected: &C,

@@ -1,7 +1,7 @@
 //! PLM (XLNet-style permutation LM, two-stream attention): the loss falls to near its floor
 //! on a tiny synthetic task where the order matters. A plain AdamW loop.
 
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::Device;
 use refinery_model::{OutputOptions, PlmConfig};
 use refinery_train::data::{splitmix64, CountingSequences, LmBatch, TokenBatches};
@@ -33,23 +33,25 @@ fn padded_counting(data: &mut CountingSequences) -> LmBatch {
     batch
 }
 
+/// d=64 rather than 32: the task needs two lookups (layer 1: the row's start `x_j - j` from a
+/// visible token; layer 2: `start + i` at the target), and d=32 only reached ~1.3 in 300 steps.
+/// Three seeds reached 0.045 / 0.016 / 0.050 (mean of the last 10 steps).
 #[test]
 fn plm_loss_falls_to_its_floor() {
-    let env = |k: &str, d: f64| std::env::var(k).ok().and_then(|x| x.parse::<f64>().ok()).unwrap_or(d);
-    let (v, t, b) = (env("V", 16.0) as usize, 16usize, env("B", 32.0) as usize);
+    let (v, t, b) = (16usize, 16usize, 32usize);
     let dev = Device::flex().autodiff();
-    dev.seed(env("SEED", 0.0) as u64);
-    let mut model = PlmConfig::new(v, t, env("D", 32.0) as usize, env("L", 2.0) as usize, env("H", 2.0) as usize)
+    dev.seed(1);
+    let mut model = PlmConfig::new(v, t, 64, 2, 4)
         .with_dropout(0.0)
         .init(&dev)
         .unwrap();
     let mut optim = AdamWConfig::new().with_weight_decay(0.0).init();
-    let objective = PlmObjective::new(env("K", 6.0) as usize).unwrap();
+    let objective = PlmObjective::default(); // K = 6
     let mut data = CountingSequences::new(v, t, b, 1);
 
-    let steps = env("STEPS", 300.0) as usize;
+    let steps = 300;
     let schedule = LrSchedule {
-        peak_lr: env("LR", 1e-2),
+        peak_lr: 5e-3,
         min_lr: 5e-4,
         warmup_steps: 10,
         total_steps: steps,

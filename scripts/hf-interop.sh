@@ -77,7 +77,7 @@ if [ -x "$PY" ] && pins_ok; then
 else
   echo "installing torch==$TORCH_VERSION transformers==$TRANSFORMERS_VERSION safetensors==$SAFETENSORS_VERSION (several GB, minutes)"
   { [ -x "$PY" ] || python3 -m venv "$VENV"; } &&
-    "$PY" -m pip install -q "torch==$TORCH_VERSION" "transformers==$TRANSFORMERS_VERSION" \
+    "$PY" -m pip install -q --no-cache-dir "torch==$TORCH_VERSION" "transformers==$TRANSFORMERS_VERSION" \
       "safetensors==$SAFETENSORS_VERSION" &&
     pins_ok
   if [ $? -ne 0 ]; then

@@ -1,4 +1,4 @@
-//! `refinery pretrain` (train a GPT or BERT from token shards) and `refinery eval-lm`
+//! `refinery pretrain` (train a GPT, BERT or BART from token shards) and `refinery eval-lm`
 //! (loss and perplexity of a checkpoint on token shards).
 
 use std::path::{Path, PathBuf};
@@ -11,6 +11,7 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use refinery_model::device::parse_device;
 use refinery_model::hf::{load_bert, load_gpt};
+use refinery_model::hf_bart::load_bart;
 use refinery_tokenize::{TokenDataset, Tokenizer};
 use refinery_train::config::{TaskSpec, TokenizerIds, TrainFile, PRESETS};
 use refinery_train::data::{
@@ -19,12 +20,13 @@ use refinery_train::data::{
 };
 use refinery_train::eval::{evaluate, EvalReport};
 use refinery_train::run::{run, Observer, RunSummary, StepRecord};
-use refinery_train::{BertPretrainingTask, ClmTask};
+use refinery_train::{BertPretrainingTask, ClmTask, DaeTask, Task};
 
 const PRETRAIN_EXAMPLES: &str = "\
 Examples:
   refinery pretrain --preset gpt-tiny --data tokens/ --tokenizer tok.json --out runs/gpt
   refinery pretrain --preset bert-tiny --data tokens/ --tokenizer wp.json --out runs/bert
+  refinery pretrain --preset bart-tiny --data tokens/ --tokenizer bpe.json --out runs/bart
   refinery pretrain --preset gpt-tiny --print-config > train.toml
   refinery pretrain --config train.toml --out runs/gpt     (resumes if runs/gpt has a checkpoint)";
 
@@ -34,7 +36,7 @@ pub struct PretrainArgs {
     /// A train.toml ([model], [data], [optim], [run]).
     #[arg(long, conflicts_with = "preset")]
     config: Option<PathBuf>,
-    /// A shipped preset: gpt-tiny or bert-tiny (default: gpt-tiny).
+    /// A shipped preset: gpt-tiny, bert-tiny or bart-tiny (default: gpt-tiny).
     #[arg(long)]
     preset: Option<String>,
     /// Token shard directory (`refinery tokenize --output`); repeat to mix. Replaces
@@ -42,7 +44,7 @@ pub struct PretrainArgs {
     #[arg(long = "data")]
     data: Vec<PathBuf>,
     /// Tokenizer (tokenizer.json or a directory): copied into every checkpoint; BERT takes
-    /// [CLS] [SEP] [PAD] [MASK] from it.
+    /// [CLS] [SEP] [PAD] [MASK] from it, BART <s> </s> <pad> <mask>.
     #[arg(long)]
     tokenizer: Option<PathBuf>,
     /// Output directory (replaces run.out_dir). A directory with checkpoints is resumed.
@@ -67,7 +69,7 @@ pub struct PretrainArgs {
 
 #[derive(Args)]
 pub struct EvalLmArgs {
-    /// Checkpoint directory (config.json + model.safetensors), GPT-2 or BERT.
+    /// Checkpoint directory (config.json + model.safetensors), GPT-2, BERT or BART.
     #[arg(long)]
     model: PathBuf,
     /// Token shard directory; repeat for several.
@@ -87,7 +89,8 @@ pub struct EvalLmArgs {
     validation_fraction: f64,
     #[arg(long, default_value_t = 0)]
     split_seed: u64,
-    /// BERT: tokenizer for [CLS] [SEP] [PAD] [MASK] (default: MODEL/tokenizer.json).
+    /// BERT: tokenizer for [CLS] [SEP] [PAD] [MASK]; BART: for <mask> when MODEL has no
+    /// trainer_state.json (default: MODEL/tokenizer.json).
     #[arg(long)]
     tokenizer: Option<PathBuf>,
     #[arg(long, default_value = "cpu")]
@@ -102,11 +105,13 @@ fn tokenizer_ids(path: Option<&Path>) -> Result<TokenizerIds> {
         return Ok(TokenizerIds::default());
     };
     let tok = Tokenizer::load(path).with_context(|| format!("loading {}", path.display()))?;
+    // BERT names first, then BART's (<s> and </s> play [CLS] and [SEP]).
+    let find = |names: [&str; 2]| names.iter().find_map(|n| tok.token_to_id(n));
     Ok(TokenizerIds {
-        mask: tok.token_to_id("[MASK]"),
-        cls: tok.token_to_id("[CLS]"),
-        sep: tok.token_to_id("[SEP]"),
-        pad: tok.token_to_id("[PAD]"),
+        mask: find(["[MASK]", "<mask>"]),
+        cls: find(["[CLS]", "<s>"]),
+        sep: find(["[SEP]", "</s>"]),
+        pad: find(["[PAD]", "<pad>"]),
     })
 }
 
@@ -277,6 +282,23 @@ pub fn pretrain(a: PretrainArgs) -> Result<ExitCode> {
                 &mut observer,
             )?
         }
+        TaskSpec::Bart(task) => {
+            let mut train = lm_batches(&checked.data, DataSplit::Train)?;
+            let mut valid = if eval {
+                Some(lm_batches(&checked.data, DataSplit::Validation)?)
+            } else {
+                None
+            };
+            run::<DaeTask>(
+                task,
+                checked.train,
+                &checked.run,
+                &mut *train,
+                valid.as_deref_mut().map(|v| v as &mut dyn TokenBatches),
+                &device,
+                &mut observer,
+            )?
+        }
     };
     observer.bar.finish_and_clear();
     report_run(&summary, &checked.run.out_dir, a.json)?;
@@ -326,6 +348,36 @@ fn model_type(dir: &Path) -> Result<String> {
         .and_then(|m| m.as_str())
         .unwrap_or("")
         .to_string())
+}
+
+/// The denoising task to evaluate a BART checkpoint with: the training run's own (noise, ids)
+/// from `dir/trainer_state.json` when there is one, else BART text infilling with the
+/// tokenizer's `<mask>`.
+fn bart_eval_task(
+    dir: &Path,
+    config: refinery_model::BartConfig,
+    tokenizer: Option<&Path>,
+) -> Result<DaeTask> {
+    let state = dir.join("trainer_state.json");
+    if state.is_file() {
+        let text = std::fs::read_to_string(&state)
+            .with_context(|| format!("reading {}", state.display()))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).with_context(|| format!("parsing {}", state.display()))?;
+        if v.get("task_name").and_then(|n| n.as_str()) == Some(DaeTask::NAME) {
+            let mut task: DaeTask = serde_json::from_value(v["task"].clone())
+                .with_context(|| format!("{}: task", state.display()))?;
+            task.model = config;
+            return Ok(task);
+        }
+    }
+    let tok = tokenizer
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| dir.join("tokenizer.json"));
+    let Some(mask) = tokenizer_ids(Some(&tok))?.mask else {
+        bail!("{}: needs a <mask> token (pass --tokenizer)", tok.display());
+    };
+    Ok(DaeTask::bart(config, i64::from(mask)))
 }
 
 /// Batches to evaluate: `max_batches`, else a pass over `rows` rows (at most 1000 batches).
@@ -428,8 +480,38 @@ pub fn eval_lm(a: EvalLmArgs) -> Result<ExitCode> {
                 &device,
             )
         }
+        "bart" => {
+            let (config, model) = load_bart(&a.model, &device)?;
+            // Rows are wrapped as `<s> row </s>`.
+            let max_rows = config.max_position_embeddings.saturating_sub(2);
+            data.seq_len = a.seq_len.unwrap_or(max_rows.min(1024));
+            if data.seq_len > max_rows {
+                bail!(
+                    "--seq-len {} + 2 (<s>, </s>) exceeds the model's max_position_embeddings {}",
+                    data.seq_len,
+                    config.max_position_embeddings
+                );
+            }
+            let task = bart_eval_task(&a.model, config, a.tokenizer.as_deref())?;
+            task.validate()?;
+            let rows = match split {
+                DataSplit::Validation => Some(validation_set(&data)?.num_rows()),
+                DataSplit::Train => None,
+            };
+            let n = batches_for(a.max_batches, rows, a.batch_size);
+            let mut source = lm_batches(&data, split)?;
+            let model = model.valid();
+            evaluate(
+                &task,
+                &model,
+                &mut *source as &mut dyn TokenBatches,
+                n,
+                0,
+                &device,
+            )
+        }
         other => bail!(
-            "{}: model_type {other:?} is not gpt2 or bert",
+            "{}: model_type {other:?} is not gpt2, bert or bart",
             a.model.join("config.json").display()
         ),
     };

@@ -252,3 +252,138 @@ fn pretrain_bert_mlm_nsp_and_config_errors() {
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("optim") && err.contains("line 3"), "{err}");
 }
+
+#[test]
+fn pretrain_bart_tiny_and_eval_lm() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    let docs = write_docs(d);
+    let (tok, tokens, out) = (d.join("bpe.json"), d.join("tokens"), d.join("run"));
+    ok(&[
+        "tokenizer",
+        "train",
+        "--model",
+        "bpe",
+        "--vocab-size",
+        "200",
+        "--special",
+        "<s>",
+        "--special",
+        "<pad>",
+        "--special",
+        "</s>",
+        "--special",
+        "<mask>",
+        &docs,
+        "-o",
+        &s(&tok),
+    ]);
+    ok(&[
+        "tokenize",
+        "--tokenizer",
+        &s(&tok),
+        &docs,
+        "--output",
+        &s(&tokens),
+    ]);
+    // The bart-tiny preset, shrunk to a few seconds (its warmup alone is 100 steps).
+    let preset =
+        String::from_utf8(ok(&["pretrain", "--preset", "bart-tiny", "--print-config"]).stdout)
+            .unwrap();
+    assert!(preset.contains("type = \"bart\""), "{preset}");
+    let mut text = preset;
+    for (from, to) in [
+        ("seq_len = 128", "seq_len = 30"),
+        ("batch_size = 16", "batch_size = 4"),
+        ("validation_fraction = 0.01", "validation_fraction = 0.1"),
+        ("warmup_steps = 100", "warmup_steps = 1"),
+        ("eval_every = 200", "eval_every = 3"),
+        ("eval_batches = 20", "eval_batches = 2"),
+    ] {
+        assert!(text.contains(from), "{from} not in the preset:\n{text}");
+        text = text.replace(from, to);
+    }
+    let config = d.join("bart.toml");
+    std::fs::write(&config, text).unwrap();
+    let run: serde_json::Value = serde_json::from_slice(
+        &ok(&[
+            "pretrain",
+            "--config",
+            &s(&config),
+            "--data",
+            &s(&tokens),
+            "--tokenizer",
+            &s(&tok),
+            "--out",
+            &s(&out),
+            "--steps",
+            "3",
+            "--quiet",
+            "--json",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert_eq!(run["final_step"], 3, "{run}");
+    let m = &run["eval"]["metrics"];
+    let acc = m["dae_accuracy"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&acc), "{run}");
+    let ppl = run["eval"]["perplexity"].as_f64().unwrap();
+    assert!(
+        (ppl - m["dae_loss"].as_f64().unwrap().exp()).abs() < 1e-9 * ppl,
+        "{run}"
+    );
+    let ckpt = out.join("checkpoint-3");
+    let cfg: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(ckpt.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["model_type"], "bart");
+    // <s> <pad> </s> <mask> are the tokenizer's first ids.
+    assert_eq!(
+        (
+            &cfg["bos_token_id"],
+            &cfg["pad_token_id"],
+            &cfg["eos_token_id"]
+        ),
+        (&0.into(), &1.into(), &2.into())
+    );
+
+    let eval_lm = |model: &Path| -> serde_json::Value {
+        serde_json::from_slice(
+            &ok(&[
+                "eval-lm",
+                "--model",
+                &s(model),
+                "--data",
+                &s(&tokens),
+                "--seq-len",
+                "30",
+                "--max-batches",
+                "2",
+                "--batch-size",
+                "4",
+                "--json",
+            ])
+            .stdout,
+        )
+        .unwrap()
+    };
+    let eval = eval_lm(&ckpt);
+    assert_eq!(eval["model_type"], "bart");
+    let (loss, ppl) = (
+        eval["loss"].as_f64().unwrap(),
+        eval["perplexity"].as_f64().unwrap(),
+    );
+    assert!(loss > 0.0 && loss < (200f64).ln() + 1.0, "{eval}");
+    assert!((ppl - loss.exp()).abs() < 1e-6 * ppl, "{eval}");
+    assert_eq!(eval["batches"], 2);
+    assert_eq!(eval["tokens"], 2 * 4 * 30);
+    // A bare HF directory (no trainer state): BART text infilling with the tokenizer's <mask>,
+    // which is what the run trained with, so the same numbers.
+    let bare = d.join("bare");
+    std::fs::create_dir(&bare).unwrap();
+    for f in ["config.json", "model.safetensors", "tokenizer.json"] {
+        std::fs::copy(ckpt.join(f), bare.join(f)).unwrap();
+    }
+    let eval_bare = eval_lm(&bare);
+    assert_eq!(eval_bare["loss"], eval["loss"], "{eval_bare} vs {eval}");
+}

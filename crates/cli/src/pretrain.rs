@@ -20,7 +20,8 @@ use refinery_train::data::{
 };
 use refinery_train::eval::{evaluate, EvalReport};
 use refinery_train::run::{run, Observer, RunSummary, StepRecord};
-use refinery_train::{BertPretrainingTask, ClmTask, DaeTask, Task};
+use refinery_train::task_plm::{PlmFile, PLM_FILE};
+use refinery_train::{BertPretrainingTask, ClmTask, DaeTask, PlmTask, Task};
 
 const PRETRAIN_EXAMPLES: &str = "\
 Examples:
@@ -299,6 +300,23 @@ pub fn pretrain(a: PretrainArgs) -> Result<ExitCode> {
                 &mut observer,
             )?
         }
+        TaskSpec::Plm(task) => {
+            let mut train = lm_batches(&checked.data, DataSplit::Train)?;
+            let mut valid = if eval {
+                Some(lm_batches(&checked.data, DataSplit::Validation)?)
+            } else {
+                None
+            };
+            run::<PlmTask>(
+                task,
+                checked.train,
+                &checked.run,
+                &mut *train,
+                valid.as_deref_mut().map(|v| v as &mut dyn TokenBatches),
+                &device,
+                &mut observer,
+            )?
+        }
     };
     observer.bar.finish_and_clear();
     report_run(&summary, &checked.run.out_dir, a.json)?;
@@ -394,7 +412,13 @@ pub fn eval_lm(a: EvalLmArgs) -> Result<ExitCode> {
         bail!("--batch-size must be at least 1");
     }
     let device = parse_device(&a.device)?;
-    let kind = model_type(&a.model)?;
+    // A PLM checkpoint is a GPT-2 directory (the shared blocks) plus plm.json.
+    let plm_file = a.model.join(PLM_FILE);
+    let kind = if plm_file.is_file() {
+        "refinery-plm".to_string()
+    } else {
+        model_type(&a.model)?
+    };
     let mut data = DataConfig {
         sources: a
             .data
@@ -510,8 +534,39 @@ pub fn eval_lm(a: EvalLmArgs) -> Result<ExitCode> {
                 &device,
             )
         }
+        "refinery-plm" => {
+            let text = std::fs::read_to_string(&plm_file)
+                .with_context(|| format!("reading {}", plm_file.display()))?;
+            let file: PlmFile = serde_json::from_str(&text)
+                .with_context(|| format!("parsing {}", plm_file.display()))?;
+            let task = PlmTask::new(file.config);
+            let model = task.load_model(&a.model, &device)?;
+            data.seq_len = a.seq_len.unwrap_or(task.model.n_positions.min(1024));
+            if data.seq_len > task.model.n_positions {
+                bail!(
+                    "--seq-len {} exceeds the model's n_positions {}",
+                    data.seq_len,
+                    task.model.n_positions
+                );
+            }
+            let rows = match split {
+                DataSplit::Validation => Some(validation_set(&data)?.num_rows()),
+                DataSplit::Train => None,
+            };
+            let n = batches_for(a.max_batches, rows, a.batch_size);
+            let mut source = lm_batches(&data, split)?;
+            let model = model.valid();
+            evaluate(
+                &task,
+                &model,
+                &mut *source as &mut dyn TokenBatches,
+                n,
+                0,
+                &device,
+            )
+        }
         other => bail!(
-            "{}: model_type {other:?} is not gpt2, bert or bart",
+            "{}: model_type {other:?} is not gpt2, bert or bart (or a PLM directory with plm.json)",
             a.model.join("config.json").display()
         ),
     };

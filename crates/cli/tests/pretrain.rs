@@ -386,4 +386,38 @@ fn pretrain_bart_tiny_and_eval_lm() {
     }
     let eval_bare = eval_lm(&bare);
     assert_eq!(eval_bare["loss"], eval["loss"], "{eval_bare} vs {eval}");
+
+    // PLM (`type = "plm"`) on the same shards: a GPT-2 directory + plm.json, eval-lm reads it.
+    let plm = d.join("plm.toml");
+    std::fs::write(
+        &plm,
+        "[model]\ntype = \"plm\"\ndropout = 0.0\nhf = { n_layer = 1, n_embd = 32, n_head = 2 }\n\
+         [data]\nseq_len = 30\nbatch_size = 4\nvalidation_fraction = 0.1\n\
+         [optim]\nwarmup_steps = 1\n[run]\ntotal_steps = 2\neval_every = 2\neval_batches = 1\n",
+    )
+    .unwrap();
+    let plm_out = d.join("plm-run");
+    let run: serde_json::Value = serde_json::from_slice(
+        &ok(&[
+            "pretrain",
+            "--config",
+            &s(&plm),
+            "--data",
+            &s(&tokens),
+            "--out",
+            &s(&plm_out),
+            "--quiet",
+            "--json",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    assert!(
+        run["eval"]["metrics"]["plm_accuracy"].as_f64().is_some(),
+        "{run}"
+    );
+    let eval = eval_lm(&plm_out.join("checkpoint-2"));
+    assert_eq!(eval["model_type"], "refinery-plm");
+    let ppl = eval["perplexity"].as_f64().unwrap();
+    assert!(ppl.is_finite() && ppl > 1.0, "{eval}");
 }

@@ -181,7 +181,10 @@ mod tests {
             BackendKind::parse("cuda:0:1"),
             Err(DeviceError::Unknown(_))
         ));
-        assert!(matches!(BackendKind::parse(""), Err(DeviceError::Unknown(_))));
+        assert!(matches!(
+            BackendKind::parse(""),
+            Err(DeviceError::Unknown(_))
+        ));
     }
 
     #[test]

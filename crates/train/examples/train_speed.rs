@@ -14,7 +14,9 @@
 //!
 //! Options: `--device NAME` (cpu, cuda[:N], tch, tch:cuda[:N]; see `refinery_model::device`),
 //! `--precision f32|bf16|f16`, `--steps N` (timed), `--warmup N` (untimed), `--batch N`,
-//! `--label TEXT` (name in the RESULT line).
+//! `--label TEXT` (name in the RESULT line), `--clone-model` (pass `model.clone()` to the
+//! optimizer, as `Trainer::step` does, instead of moving the model: measures what the extra
+//! handle costs).
 //!
 //! Prints `RESULT <label> ... train_step_ms=<median> train_tok_s=<B*T / median>`.
 
@@ -40,6 +42,7 @@ struct Args {
     warmup: usize,
     batch: usize,
     label: String,
+    clone_model: bool,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -50,6 +53,7 @@ fn parse_args() -> Result<Args, String> {
         warmup: 3,
         batch: 16,
         label: String::new(),
+        clone_model: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -62,6 +66,7 @@ fn parse_args() -> Result<Args, String> {
             "--warmup" => args.warmup = number(value()?)?,
             "--batch" => args.batch = number(value()?)?,
             "--label" => args.label = value()?,
+            "--clone-model" => args.clone_model = true,
             _ => return Err(format!("unknown option {flag:?}")),
         }
     }
@@ -115,7 +120,15 @@ fn run(args: &Args) -> Result<(), String> {
         }
         let loss = clm_loss(logits, ids.clone(), None);
         let grads = GradientsParams::from_grads(loss.backward(), &model);
-        model = optim.step(LR, model, grads);
+        model = if args.clone_model {
+            // The old handle stays alive during the update (as in Trainer::step).
+            let kept = model.clone();
+            let updated = optim.step(LR, model, grads);
+            drop(kept);
+            updated
+        } else {
+            optim.step(LR, model, grads)
+        };
         losses.push(loss.into_scalar::<f32>());
         device
             .sync()

@@ -1,7 +1,7 @@
 //! `train.toml`: the configuration of `refinery pretrain`, its presets and its validation.
 //!
 //! ```toml
-//! [model]   type = "gpt" | "bert" | "bart", size = "tiny", dropout, vocab_size, [model.hf]
+//! [model]   type = "gpt" | "bert" | "bart" | "plm", size = "tiny", dropout, vocab_size, [model.hf]
 //!           overrides (any HF config.json key); BERT: token ids, mlm_probability, nsp;
 //!           BART: token ids, mask_ratio, poisson_lambda
 //! [data]    crate::data::DataConfig (shard directories, seq_len, batch_size, split, ...)
@@ -15,7 +15,7 @@
 
 use std::path::PathBuf;
 
-use refinery_model::{BartConfig, BertConfig, GptConfig};
+use refinery_model::{BartConfig, BertConfig, GptConfig, PlmConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::data::{DataConfig, NspSpecials};
@@ -24,6 +24,7 @@ use crate::run::RunOptions;
 use crate::schedule::{Decay, LrSchedule};
 use crate::task::{BertPretrainingTask, ClmTask};
 use crate::task_dae::{DaeNoise, DaeTask};
+use crate::task_plm::PlmTask;
 use crate::trainer::TrainConfig;
 
 /// Shipped presets: `(name, TOML)`.
@@ -59,6 +60,8 @@ pub enum ModelType {
     Bert,
     /// BART encoder-decoder, denoising (text infilling).
     Bart,
+    /// XLNet-style two-stream permutation LM (GPT-2 blocks, gpt-tiny sizes).
+    Plm,
 }
 
 /// `[model]`
@@ -203,6 +206,7 @@ pub enum TaskSpec {
         specials: NspSpecials,
     },
     Bart(DaeTask),
+    Plm(PlmTask),
 }
 
 /// A validated config.
@@ -423,6 +427,27 @@ impl TrainFile {
                 }
                 task.validate().map_err(|e| bad(file, "model", e))?;
                 TaskSpec::Bart(task)
+            }
+            ModelType::Plm => {
+                // gpt-tiny sizes (GPT-2 config.json names under [model.hf]).
+                let g = GptConfig::tiny(vocab);
+                let mut c = PlmConfig::new(vocab, g.n_positions, g.n_embd, g.n_layer, g.n_head);
+                if let Some(p) = m.dropout {
+                    c = c.with_dropout(p);
+                }
+                let c: PlmConfig = overlay(file, &c, &m.hf)?;
+                c.validate().map_err(|e| bad(file, "model.hf", e))?;
+                if d.seq_len > c.n_positions {
+                    return Err(bad(
+                        file,
+                        "data.seq_len",
+                        format!(
+                            "{} exceeds the model's n_positions {}",
+                            d.seq_len, c.n_positions
+                        ),
+                    ));
+                }
+                TaskSpec::Plm(PlmTask::new(c))
             }
         };
 
@@ -689,6 +714,23 @@ mod tests {
             "[model]\ntype = \"bart\"\nmask_token_id = 100\n[data]\nvalidation_fraction = 0.1\n",
         );
         assert!(e.contains("model.mask_token_id"), "{e}");
+    }
+
+    #[test]
+    fn plm_type_checks() {
+        let f = TrainFile::from_toml(
+            "[model]\ntype = \"plm\"\nhf = { n_layer = 2, n_embd = 64 }\n[data]\nseq_len = 64\nvalidation_fraction = 0.1\n",
+            "t.toml",
+        )
+        .unwrap();
+        let c = with_out(f)
+            .check("t.toml", Some(100), TokenizerIds::default())
+            .unwrap();
+        let TaskSpec::Plm(t) = c.task else { panic!() };
+        assert_eq!(
+            (t.model.n_layer, t.model.n_embd, t.model.n_positions, t.k),
+            (2, 64, 128, 6)
+        );
     }
 
     #[test]

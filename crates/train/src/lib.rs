@@ -8,7 +8,8 @@
 //! - [`trainer`]: AdamW with no-decay groups, gradient accumulation, checkpoints that resume
 //!   exactly (weights as HF safetensors + config.json, optimizer state, step, data position).
 //! - [`task`]: the model + objective trait the trainer is generic over (GPT CLM, BERT MLM+NSP);
-//!   [`task_dae`]: BART denoising (text infilling / span corruption) as a task.
+//!   [`task_dae`]: BART denoising (text infilling / span corruption) as a task; [`task_plm`]:
+//!   XLNet-style permutation LM as a task.
 //! - [`eval`]: loss, perplexity, MLM/NSP accuracy.
 //! - [`run`]: the run loop (eval/checkpoint every N steps, automatic resume); [`metrics`]: the
 //!   JSONL log.
@@ -30,6 +31,7 @@ pub mod run;
 pub mod schedule;
 pub mod task;
 pub mod task_dae;
+pub mod task_plm;
 pub mod trainer;
 
 pub use error::TrainError;
@@ -37,4 +39,5 @@ pub use eval::EvalReport;
 pub use run::{run, Observer, RunOptions, RunSummary, StepRecord};
 pub use task::{BertPretrainingTask, ClmTask, Task};
 pub use task_dae::{DaeNoise, DaeTask};
+pub use task_plm::PlmTask;
 pub use trainer::{StepStats, TrainConfig, Trainer};

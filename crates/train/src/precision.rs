@@ -46,7 +46,10 @@ pub enum PrecisionError {
     #[error("unknown precision {0:?}: expected f32, bf16 or f16")]
     Unknown(String),
     #[error("device {device} does not support {precision} tensors")]
-    Unsupported { precision: Precision, device: String },
+    Unsupported {
+        precision: Precision,
+        device: String,
+    },
 }
 
 impl fmt::Display for Precision {

@@ -81,8 +81,8 @@ else
       "safetensors==$SAFETENSORS_VERSION" &&
     pins_ok
   if [ $? -ne 0 ]; then
-    echo "hf-interop: could not set up the venv at $VENV" >&2
-    exit 1
+    echo "hf-interop: could not set up the venv at $VENV (no PyPI access or no space?)" >&2
+    exit 77
   fi
 fi
 install_s=$(($(now) - t_install))

@@ -8,14 +8,18 @@
 #
 # Environment:
 #   WORK     scratch directory (default: a new mktemp -d); kept afterwards
-#   CORPUS   an existing bench/make_minhash_corpus.py output with at least
-#            max(SIZES) lines (default: generated into $WORK/all.jsonl)
+#   CORPUS   use prefixes of this bench/make_minhash_corpus.py output (at
+#            least max(SIZES) lines) instead of one generated corpus per size
 #   BUDGETS  clusters budgets in MiB (default "1024 1")
 #   BIN      the refinery binary (default target/release/refinery)
 #   SKIP_BUILD=1  do not run cargo build
 #
-# The corpora are prefixes of one bench/make_minhash_corpus.py output (it is
-# shuffled, so every prefix has the same mix of sources and near-duplicates).
+# Each size is its own bench/make_minhash_corpus.py output (seed 1), so 1/6 of
+# the documents are near-duplicates of a document of the same corpus at every
+# size. (A prefix of a larger corpus would not do: the sources of most of its
+# near-duplicates lie outside the prefix, so its duplicate rate grows with the
+# prefix.) The generator takes the ~76k English documents first and fills up
+# with Chinese poetry, so the larger corpora are mostly poetry.
 #
 # The budget only changes the clusters step (it is not part of params.json),
 # so signatures and buckets run once per size, into the first budget's output;
@@ -40,16 +44,11 @@ BUDGETS=${BUDGETS:-1024 1}
 [ -n "${SKIP_BUILD:-}" ] || (cd "$ROOT" && cargo build --release -q -p refinery-cli)
 MAX=$(echo $SIZES | tr ' ' '\n' | sort -n | tail -1)
 if [ -n "${CORPUS:-}" ]; then
-  ALL=$CORPUS
+  [ "$(wc -l < "$CORPUS")" -ge "$MAX" ] || { echo "$CORPUS has fewer than $MAX lines" >&2; exit 1; }
 else
-  ALL=$WORK/all.jsonl
-  if [ ! -f "$ALL" ]; then
-    [ -f "$SHARED/data/classification/imdb/imdb_unsup.jsonl.gz" ] || { echo "skipping: ../shared not found"; exit 0; }
-    python3 "$ROOT/bench/make_minhash_corpus.py" "$SHARED/data" "$ALL" "$MAX"
-  fi
+  [ -f "$SHARED/data/classification/imdb/imdb_unsup.jsonl.gz" ] || { echo "skipping: ../shared not found"; exit 0; }
 fi
-[ "$(wc -l < "$ALL")" -ge "$MAX" ] || { echo "$ALL has fewer than $MAX lines" >&2; exit 1; }
-echo "binary: $BIN; corpus: $ALL; work: $WORK" >&2
+echo "binary: $BIN; corpus: ${CORPUS:-generated per size}; work: $WORK" >&2
 
 # step_time OUT BUDGET STEP INPUT -> prints "wall rss_mib cpu" of one step.
 step_time() {
@@ -68,7 +67,11 @@ printf "%7s %5s %6s | %-22s | %-22s | %-22s | %-22s | %6s %7s %7s | %s\n" docs M
   "maxMiB" "cpu" "wall" "clusters summary; same output as first budget"
 for n in $SIZES; do
   in="$WORK/in_$n.jsonl"
-  head -n "$n" "$ALL" > "$in"
+  if [ -n "${CORPUS:-}" ]; then
+    head -n "$n" "$CORPUS" > "$in"
+  elif [ ! -f "$in" ]; then
+    python3 "$ROOT/bench/make_minhash_corpus.py" "$SHARED/data" "$in" "$n" 2> "$WORK/gen_$n.log"
+  fi
   mb=$(du -m "$in" | cut -f1)
   first=""
   for budget in $BUDGETS; do

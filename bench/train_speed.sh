@@ -95,16 +95,25 @@ done
 
 "$PYTHON" - "$results" <<'EOF'
 import re, statistics, sys
-rows = {}
+rows, cpu = {}, {}
 for line in open(sys.argv[1]):
     f = dict(kv.split("=", 1) for kv in line.split()[2:] if "=" in kv)
-    rows.setdefault((int(f["threads_set"]), line.split()[1]), []).append(float(f["train_tok_s"]))
-print("\nthreads  variant              median tok/s  (runs)      vs torch")
+    key = (int(f["threads_set"]), line.split()[1])
+    rows.setdefault(key, []).append(float(f["train_tok_s"]))
+    if f.get("cpu_step_ms", "na") != "na":
+        cpu.setdefault(key, []).append(float(f["cpu_step_ms"]))
+# Wall-clock tok/s (what a user sees) and CPU ms per step (less sensitive to machine load; for
+# 1 thread, tok/s at full speed = B*T / cpu time). Ratios: refinery over torch, >1 = faster.
+print("\nthreads  variant              wall tok/s (median; runs)          vs torch   cpu ms/step  vs torch")
 for (t, v) in sorted(rows):
     med = statistics.median(rows[(t, v)])
-    ref = rows.get((t, "torch-bf16" if v.endswith("bf16") else "torch"))
+    ref_name = "torch-bf16" if v.endswith("bf16") else "torch"
+    ref = rows.get((t, ref_name))
     ratio = f"{med / statistics.median(ref):.2f}x" if ref else ""
     runs = " ".join(f"{x:.0f}" for x in rows[(t, v)])
-    print(f"{t:>7}  {v:<20} {med:>12.0f}  ({runs})  {ratio}")
+    c, cref = cpu.get((t, v)), cpu.get((t, ref_name))
+    cmed = f"{statistics.median(c):.0f}" if c else "na"
+    cratio = f"{statistics.median(cref) / statistics.median(c):.2f}x" if c and cref else ""
+    print(f"{t:>7}  {v:<20} {med:>6.0f} ({runs})  {ratio:>8}   {cmed:>10}  {cratio:>8}")
 EOF
 rm -f "$results"

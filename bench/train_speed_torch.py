@@ -8,7 +8,8 @@
 #
 # Usage: python bench/train_speed_torch.py [--steps N] [--warmup N] [--batch N]
 #        [--device cpu|cuda] [--dtype f32|bf16] [--label NAME]
-# Prints: RESULT <label> threads=.. train_step_ms=<median> train_tok_s=<B*T/median> ...
+# Prints: RESULT <label> threads=.. train_step_ms=<median> train_tok_s=<B*T/median>
+#         cpu_step_ms=<median process CPU time per step> ...
 import argparse
 import math
 import time
@@ -100,20 +101,22 @@ def main():
         opt.step()
         return loss.item()  # syncs, as into_scalar on the Rust side
 
-    losses, times = [], []
+    losses, times, cpu_times = [], [], []
     for i in range(a.warmup + a.steps):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         losses.append(step())
         if dev.type == "cuda":
             torch.cuda.synchronize()
         if i >= a.warmup:
             times.append(time.perf_counter() - t0)
+            cpu_times.append(time.process_time() - c0)
     times.sort()
     med = times[len(times) // 2]
+    cpu_med = sorted(cpu_times)[len(cpu_times) // 2]
     label = a.label or f"torch-{a.device}-{a.dtype}"
     print(
         f"RESULT {label} threads={torch.get_num_threads()} train_step_ms={med * 1e3:.1f} "
-        f"train_tok_s={a.batch * CTX / med:.0f} loss_first={losses[0]:.4f} loss_last={losses[-1]:.4f} "
+        f"train_tok_s={a.batch * CTX / med:.0f} cpu_step_ms={cpu_med * 1e3:.1f} loss_first={losses[0]:.4f} loss_last={losses[-1]:.4f} "
         f"torch={torch.__version__}"
     )
 

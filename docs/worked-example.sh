@@ -21,8 +21,11 @@ mkdir -p "$OUT"
 OUT="$(cd "$OUT" && pwd)"
 
 cd "$ROOT"
-cargo build --release -p refinery-cli
-R="$ROOT/target/release/refinery"
+# REFINERY=path/to/refinery skips the build.
+if [ -z "${REFINERY:-}" ]; then
+    cargo build --release -p refinery-cli
+fi
+R="${REFINERY:-$ROOT/target/release/refinery}"
 t() { local s=$SECONDS; "$@"; echo "  ($((SECONDS - s)) s: ${*:1:2})" >&2; }
 
 echo "== 1. tiny GPT on tinyshakespeare =="
@@ -34,7 +37,8 @@ t "$R" tokenize --tokenizer "$OUT/shakespeare-bpe.json" --format text --text-uni
 "$R" tokens inspect "$OUT/shakespeare-tokens" | head -n 12
 
 cat > "$OUT/gpt.toml" <<'TOML'
-# gpt-tiny (4 layers, d=256, 4 heads) with context 128, batch 16; 5% of the speeches held out.
+# gpt-tiny (4 layers, d=256, 4 heads, context 128) with batch 8 x 128 tokens; 5% of the
+# speeches held out.
 [model]
 type = "gpt"
 size = "tiny"
@@ -42,7 +46,7 @@ dropout = 0.0
 
 [data]
 seq_len = 128
-batch_size = 16
+batch_size = 8
 mode = "packed"
 validation_fraction = 0.05
 
@@ -75,7 +79,7 @@ for seed in 0 1; do
 done
 
 echo "== 2. bert-tiny (MLM + NSP) on IMDB unsup =="
-t "$R" tokenizer train --model wordpiece --vocab-size 8000 --lowercase \
+t "$R" tokenizer train --model wordpiece --vocab-size 8000 --lowercase --max-docs 20000 \
     "$IMDB" -o "$OUT/imdb-wordpiece.json" -q
 t "$R" tokenize --tokenizer "$OUT/imdb-wordpiece.json" "$IMDB" \
     --output "$OUT/imdb-tokens" --overwrite -q
@@ -83,7 +87,7 @@ t "$R" tokenize --tokenizer "$OUT/imdb-wordpiece.json" "$IMDB" \
 # NSP segments end after a sentence: the ids of "." "!" "?" in this tokenizer.
 BOUNDARY=$(printf '.\n!\n?\n' | "$R" tokenizer encode --tokenizer "$OUT/imdb-wordpiece.json" | paste -sd, -)
 cat > "$OUT/bert.toml" <<TOML
-# bert-tiny (2 layers, hidden 128, 2 heads, intermediate 512), MLM 15% + NSP, seq 128, batch 32.
+# bert-tiny (2 layers, hidden 128, 2 heads, intermediate 512), MLM 15% + NSP, 16 x 128 tokens.
 [model]
 type = "bert"
 size = "tiny"
@@ -93,7 +97,7 @@ nsp = true
 
 [data]
 seq_len = 128
-batch_size = 32
+batch_size = 16
 validation_fraction = 0.01
 
 [data.nsp]
@@ -122,7 +126,7 @@ rm -rf "$OUT/bert"
 t "$R" pretrain --config "$OUT/bert.toml" --data "$OUT/imdb-tokens" \
     --tokenizer "$OUT/imdb-wordpiece.json" --out "$OUT/bert"
 BERT_CKPT="$OUT/bert/$(cat "$OUT/bert/latest")"
-t "$R" eval-lm --model "$BERT_CKPT" --data "$OUT/imdb-tokens" --seq-len 128 --batch-size 32 \
+t "$R" eval-lm --model "$BERT_CKPT" --data "$OUT/imdb-tokens" --seq-len 128 --batch-size 16 \
     --validation-fraction 0.01 --split-seed 0 --max-batches 20
 
 echo "metrics: $OUT/gpt/metrics.jsonl $OUT/bert/metrics.jsonl"

@@ -164,10 +164,13 @@ impl Observer for LmObserver {
         self.last = Some(r.clone());
     }
     fn on_eval(&mut self, step: usize, e: &EvalReport) {
-        self.bar.println(format!(
-            "  step {step:>4}: eval loss {:.3}  perplexity {:.1}",
-            e.loss, e.perplexity
-        ));
+        // stdout (not the bar's println, which a hidden bar drops).
+        self.bar.suspend(|| {
+            println!(
+                "  step {step:>4}: held-out loss {:.3}  perplexity {:.1}",
+                e.loss, e.perplexity
+            )
+        });
     }
 }
 

@@ -18,7 +18,9 @@
 //! optimizer, as `Trainer::step` does, instead of moving the model: measures what the extra
 //! handle costs).
 //!
-//! Prints `RESULT <label> ... train_step_ms=<median> train_tok_s=<B*T / median>`.
+//! Prints `RESULT <label> ... train_step_ms=<median> train_tok_s=<B*T / median>
+//! cpu_step_ms=<median>`: the last is the process CPU time (all threads) per step, which a
+//! loaded machine disturbs much less than wall time (single-thread runs: compare it).
 
 use std::process::ExitCode;
 use std::time::Instant;
@@ -92,6 +94,21 @@ fn batch_tokens(batch: usize, seed: u64) -> Vec<i64> {
     ids
 }
 
+/// Process CPU time (user + system, all threads) in seconds, from `/proc/self/stat`
+/// (10 ms resolution); `None` where that file does not exist.
+fn process_cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the ")" closing the command name start at field 3 (state);
+    // utime and stime are fields 14 and 15, in USER_HZ (100 on Linux) ticks.
+    let rest: Vec<&str> = stat
+        .get(stat.rfind(')')? + 1..)?
+        .split_whitespace()
+        .collect();
+    let utime: f64 = rest.get(11)?.parse().ok()?;
+    let stime: f64 = rest.get(12)?.parse().ok()?;
+    Some((utime + stime) / 100.0)
+}
+
 fn run(args: &Args) -> Result<(), String> {
     let device = parse_device(&args.device)
         .map_err(|e| e.to_string())?
@@ -110,9 +127,11 @@ fn run(args: &Args) -> Result<(), String> {
     );
 
     let mut times = Vec::with_capacity(args.steps);
+    let mut cpu_times = Vec::with_capacity(args.steps);
     let mut losses = Vec::with_capacity(args.warmup + args.steps);
     for i in 0..args.warmup + args.steps {
         let t0 = Instant::now();
+        let cpu0 = process_cpu_seconds();
         let low = args.precision.compute_copy(&model);
         let mut logits = low.forward(ids.clone()); // [B, T, V]
         if args.precision != Precision::F32 {
@@ -135,14 +154,21 @@ fn run(args: &Args) -> Result<(), String> {
             .map_err(|e| format!("device sync failed: {e:?}"))?;
         if i >= args.warmup {
             times.push(t0.elapsed().as_secs_f64());
+            if let (Some(a), Some(b)) = (cpu0, process_cpu_seconds()) {
+                cpu_times.push(b - a);
+            }
         }
     }
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
+    cpu_times.sort_by(f64::total_cmp);
+    let cpu_ms = cpu_times
+        .get(cpu_times.len() / 2)
+        .map_or_else(|| "na".to_string(), |c| format!("{:.1}", c * 1e3));
     let tokens = (args.batch * CTX) as f64;
     let threads = std::env::var("RAYON_NUM_THREADS").unwrap_or_else(|_| "default".into());
     println!(
-        "RESULT {} threads={threads} train_step_ms={:.1} train_tok_s={:.0} loss_first={:.4} loss_last={:.4}",
+        "RESULT {} threads={threads} train_step_ms={:.1} train_tok_s={:.0} cpu_step_ms={cpu_ms} loss_first={:.4} loss_last={:.4}",
         args.label,
         median * 1e3,
         tokens / median,

@@ -3,9 +3,11 @@
 //! with `cc` (no OpenMP, no network).
 //!
 //! It replaced our own pure-Rust SA-IS (a port of the AtCoder Library's):
-//! on 99.6 MB of IMDb text, libsais takes 6.2 s for bytes against 32 s for
-//! the port (`bench/substring_dedup.sh` and docs/dedup.md have the
-//! numbers), and needs 5 bytes per symbol (text + array) instead of 17–21.
+//! on 99.6 MB of IMDb text (medians of 3, shared 2-core machine), libsais
+//! takes 7.8 s for bytes against 66 s for the port (73 s with the port's
+//! per-document separators), ahead of divsufsort (22 s), cdivsufsort
+//! (20 s) and `suffix` (48 s); docs/dedup.md has the table. It needs 5
+//! bytes per symbol (text + array) instead of 17–21.
 //!
 //! Two alphabets: bytes (`libsais`), and integers `0..alphabet`
 //! (`libsais_int`) for token ranks. Both take at most `i32::MAX` symbols;

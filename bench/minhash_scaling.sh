@@ -72,7 +72,7 @@ for n in $SIZES; do
   elif [ ! -f "$in" ]; then
     python3 "$ROOT/bench/make_minhash_corpus.py" "$SHARED/data" "$in" "$n" 2> "$WORK/gen_$n.log"
   fi
-  mb=$(du -m "$in" | cut -f1)
+  mb=$(du -mL "$in" | cut -f1)
   first=""
   for budget in $BUDGETS; do
     out="$WORK/out_${n}_$budget"; rm -rf "$out"

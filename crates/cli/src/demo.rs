@@ -314,10 +314,11 @@ fn demo_lm(dir: &Path, steps: usize, quiet: bool, prompt: &str) -> Result<()> {
     );
     println!(
         "next: refinery generate --model {} --prompt \"{prompt}\"\n      \
-         refinery pretrain --config {} --data {} --out {} --steps {}   (extends the run)",
+         refinery pretrain --config {} --data {} --tokenizer {} --out {} --steps {}   (extends the run)",
         ckpt.display(),
         config_path.display(),
         tokens.display(),
+        tok_path.display(),
         lm.display(),
         steps * 2
     );

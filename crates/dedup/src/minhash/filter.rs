@@ -15,7 +15,7 @@ use refinery_corpus::writers::{write_atomic, ShardWriter, WriterStats};
 use refinery_corpus::CorpusError;
 
 use super::clusters::removals_path;
-use super::format::RecordReader;
+use super::format::{RecordReader, RemovalCursor};
 use super::signatures::ids_path;
 use super::{
     cancelled, remove_prefixed, MinhashError, MinhashJob, Result, CLUSTER_KEY, KEPT_ID_KEY,
@@ -45,8 +45,9 @@ pub(super) fn run_task(job: &MinhashJob, task: usize, cancel: &AtomicBool) -> Re
     };
     let mut files = BTreeMap::new();
     for (f, input) in job.task_files(task) {
-        let removals = RecordReader::read_removals(&removals_path(out, f))?;
-        let mut next = removals.iter().peekable();
+        // Sorted by document: a cursor advanced alongside the documents, so
+        // memory does not grow with the number of removals.
+        let mut next = RemovalCursor::open(&removals_path(out, f))?;
         let mut fs = FileStats {
             bytes: input.size,
             ..FileStats::default()
@@ -72,7 +73,7 @@ pub(super) fn run_task(job: &MinhashJob, task: usize, cancel: &AtomicBool) -> Re
                     *fs.failed.entry(fl.reason.to_string()).or_default() += 1;
                 }
                 Item::Doc(mut d) => {
-                    let removal = next.next_if(|r| r.doc as u64 == doc);
+                    let removal = next.next_if_doc(doc)?;
                     doc += 1;
                     match removal {
                         None => {
@@ -84,7 +85,7 @@ pub(super) fn run_task(job: &MinhashJob, task: usize, cancel: &AtomicBool) -> Re
                             if let Some(rj) = rejects.as_mut() {
                                 d.metadata.set("filter_reason", REASON_DUPLICATE);
                                 d.metadata.set(CLUSTER_KEY, r.cluster);
-                                d.metadata.set(KEPT_ID_KEY, r.kept_id.clone());
+                                d.metadata.set(KEPT_ID_KEY, r.kept_id);
                                 rj.write(&d)?;
                             }
                         }
@@ -92,7 +93,7 @@ pub(super) fn run_task(job: &MinhashJob, task: usize, cancel: &AtomicBool) -> Re
                 }
             }
         }
-        if let Some(r) = next.next() {
+        if let Some(r) = next.peek() {
             return Err(MinhashError::Mismatch {
                 path: input.path.clone(),
                 message: format!(

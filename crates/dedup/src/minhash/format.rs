@@ -354,16 +354,72 @@ impl RecordReader {
     }
 
     /// Reads every removal of a file, checking they are sorted by doc.
+    ///
+    /// Memory grows with the removals; the filter step streams them with
+    /// [`RemovalCursor`] instead.
     pub fn read_removals(path: &Path) -> Result<Vec<Removal>> {
-        let mut r = RecordReader::open(path, Kind::Removals)?;
-        let mut out = Vec::with_capacity(r.count().min(1 << 20) as usize);
-        while let Some(x) = r.next_removal()? {
-            if out.last().is_some_and(|p: &Removal| p.doc >= x.doc) {
-                return Err(corrupt(path, "removals are not sorted by document index"));
-            }
+        let mut cursor = RemovalCursor::open(path)?;
+        let mut out = Vec::with_capacity(cursor.count().min(1 << 20) as usize);
+        while let Some(x) = cursor.next_removal()? {
             out.push(x);
         }
         Ok(out)
+    }
+}
+
+/// Streams the removals of one file in document order, one record of
+/// lookahead: memory does not grow with the number of removals.
+///
+/// Checks as it goes what [`RecordReader::read_removals`] checks up front:
+/// the records are sorted by strictly increasing document index, and the
+/// file ends exactly after its last record (checked when the lookahead runs
+/// out, so once [`RemovalCursor::peek`] is `None` the whole file was valid).
+pub struct RemovalCursor {
+    reader: RecordReader,
+    next: Option<Removal>,
+}
+
+impl RemovalCursor {
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut reader = RecordReader::open(path, Kind::Removals)?;
+        let next = reader.next_removal()?;
+        Ok(RemovalCursor { reader, next })
+    }
+
+    /// Removals in the file, from the header.
+    pub fn count(&self) -> u64 {
+        self.reader.count()
+    }
+
+    /// The next removal, not consumed.
+    pub fn peek(&self) -> Option<&Removal> {
+        self.next.as_ref()
+    }
+
+    /// Consumes and returns the next removal.
+    pub fn next_removal(&mut self) -> Result<Option<Removal>> {
+        let Some(cur) = self.next.take() else {
+            return Ok(None);
+        };
+        let following = self.reader.next_removal()?;
+        if following.as_ref().is_some_and(|x| x.doc <= cur.doc) {
+            return Err(corrupt(
+                &self.reader.path,
+                "removals are not sorted by document index",
+            ));
+        }
+        self.next = following;
+        Ok(Some(cur))
+    }
+
+    /// Consumes and returns the next removal if it is the one of document
+    /// `doc` (the index of the document in its input file).
+    pub fn next_if_doc(&mut self, doc: u64) -> Result<Option<Removal>> {
+        if self.next.as_ref().is_some_and(|r| r.doc as u64 == doc) {
+            self.next_removal()
+        } else {
+            Ok(None)
+        }
     }
 }
 

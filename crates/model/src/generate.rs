@@ -38,7 +38,7 @@
 //!   Dense attention only: [`Gpt::forward_cached`] refuses a model with a sparse attention
 //!   pattern, and [`generate`] falls back to [`Decoding::Full`] for one.
 
-use burn::tensor::activation::{gelu_approximate, softmax};
+use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
@@ -398,9 +398,7 @@ fn block_cached(
 ) -> (Tensor<3>, (Tensor<4>, Tensor<4>)) {
     let (a, kv) = attention_cached(&block.attn, block.ln_1.forward(x.clone()), past, past_len);
     let x = x + a;
-    let m = block.mlp.c_proj.forward(gelu_approximate(
-        block.mlp.c_fc.forward(block.ln_2.forward(x.clone())),
-    ));
+    let m = block.mlp.forward(block.ln_2.forward(x.clone())); // [B, T_new, D]
     (x + m, kv)
 }
 

@@ -32,8 +32,10 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod binfmt;
 pub mod corpus;
 pub mod exact;
+mod filterstep;
 mod fsutil;
 pub mod minhash;
 pub mod substring;

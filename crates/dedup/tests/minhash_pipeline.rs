@@ -346,3 +346,59 @@ fn external_clusters_resume_after_damage() {
     assert_eq!(r.steps[3].tasks_run, 3, "the filter step is redone");
     assert_eq!(snapshot(&out), clean);
 }
+
+/// One input file with thousands of removals: the filter step streams the
+/// removal file (records straddle its read buffer) and every reject carries
+/// its cluster and kept id.
+#[test]
+fn filter_streams_a_long_removal_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut rng = common::Rng(41);
+    let vocab = common::vocabulary(&mut rng, 3000);
+    let mut doc = || common::render(&common::base_doc(&mut rng, &vocab, 2, 60));
+    let templates: Vec<String> = (0..9).map(|_| doc()).collect();
+    let n = 4000;
+    // Every fifth document is unique; the others are exact copies of one
+    // of the templates, so each template is a cluster kept at its first copy.
+    let texts: Vec<(Option<usize>, String)> = (0..n)
+        .map(|i| {
+            if i % 5 == 4 {
+                (None, doc())
+            } else {
+                (Some(i % 9), templates[i % 9].clone())
+            }
+        })
+        .collect();
+    let mut want = BTreeMap::new();
+    let mut kept: BTreeMap<usize, (u64, String)> = BTreeMap::new();
+    let mut want_kept = BTreeSet::new();
+    for (i, (t, _)) in texts.iter().enumerate() {
+        let id = format!("doc-{i:04}");
+        match t {
+            None => {
+                want_kept.insert(id);
+            }
+            Some(t) => match kept.get(t) {
+                Some(k) => {
+                    want.insert(id, k.clone());
+                }
+                None => {
+                    let cluster = kept.len() as u64;
+                    kept.insert(*t, (cluster, id.clone()));
+                    want_kept.insert(id);
+                }
+            },
+        }
+    }
+    let plain: Vec<String> = texts.into_iter().map(|(_, t)| t).collect();
+    let inputs = common::write_jsonl(&dir.path().join("in"), &plain, 1);
+    let out = dir.path().join("out");
+    let cancel = AtomicBool::new(false);
+    let report = minhash::run(&job(&inputs, &out, 1, 1, 1 << 20), &cancel).unwrap();
+    assert_eq!(report.clusters.removed, want.len() as u64);
+    let removals = out.join("minhash/clusters/remove_00000.bin");
+    assert!(std::fs::metadata(&removals).unwrap().len() > 64 << 10);
+    assert_eq!(removed(&out), want);
+    assert_eq!(kept_ids(&out), want_kept);
+    assert!(report.stats.invariant_ok);
+}

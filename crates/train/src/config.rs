@@ -20,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{DataConfig, NspSpecials};
 use crate::error::TrainError;
+use crate::precision::Precision;
 use crate::run::RunOptions;
 use crate::schedule::{Decay, LrSchedule};
 use crate::task::{BertPretrainingTask, ClmTask};
@@ -137,6 +138,8 @@ pub struct OptimSection {
     /// Global gradient-norm clip (0: off).
     pub grad_clip: f64,
     pub grad_accum_steps: usize,
+    /// Compute dtype: "f32" (default), "bf16" or "f16" (f32 master weights and AdamW).
+    pub precision: Precision,
 }
 
 impl Default for OptimSection {
@@ -152,6 +155,7 @@ impl Default for OptimSection {
             eps: 1e-8,
             grad_clip: 1.0,
             grad_accum_steps: 1,
+            precision: Precision::F32,
         }
     }
 }
@@ -544,6 +548,7 @@ impl TrainFile {
             grad_clip: (o.grad_clip > 0.0).then_some(o.grad_clip),
             grad_accum_steps: o.grad_accum_steps,
             seed: r.seed,
+            precision: o.precision,
         };
         Ok(CheckedTrain {
             task,

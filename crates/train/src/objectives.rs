@@ -1,7 +1,7 @@
 //! Pretraining objectives: CLM loss; MLM masking and loss; NSP loss.
 
 use burn::tensor::activation::log_softmax;
-use burn::tensor::{Int, Tensor};
+use burn::tensor::{FloatDType, Int, Tensor};
 
 use crate::data::splitmix64;
 
@@ -18,6 +18,7 @@ pub fn clm_loss(
     tokens: Tensor<2, Int>,
     attention_mask: Option<Tensor<2, Int>>,
 ) -> Tensor<1> {
+    let logits = logits.cast(FloatDType::F32); // the loss is f32 under mixed precision
     let [b, t, v] = logits.dims();
     let n = b * (t - 1);
     let logits = logits.narrow(1, 0, t - 1).reshape([n, v]); // [N, V]
@@ -92,6 +93,7 @@ impl MlmMasking {
 ///
 /// Returns a scalar `[1]` (0 when nothing is selected).
 pub fn mlm_loss(logits: Tensor<3>, labels: Tensor<2, Int>) -> Tensor<1> {
+    let logits = logits.cast(FloatDType::F32); // the loss is f32 under mixed precision
     let [b, t, v] = logits.dims();
     let n = b * t;
     let labels = labels.reshape([n]); // [N]
@@ -108,7 +110,7 @@ pub fn mlm_loss(logits: Tensor<3>, labels: Tensor<2, Int>) -> Tensor<1> {
 /// label 0 = B follows A, 1 = B is a random segment). Returns `[1]`.
 pub fn nsp_loss(logits: Tensor<2>, is_random_next: Tensor<1, Int>) -> Tensor<1> {
     let [b, _] = logits.dims();
-    log_softmax(logits, 1)
+    log_softmax(logits.cast(FloatDType::F32), 1)
         .gather(1, is_random_next.reshape([b, 1]))
         .neg()
         .mean()

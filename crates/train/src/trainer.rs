@@ -29,6 +29,7 @@ use crate::clip::{clip_grad_norm, grad_norm};
 use crate::data::splitmix64;
 use crate::error::TrainError;
 use crate::eval::{evaluate, EvalReport};
+use crate::precision::Precision;
 use crate::schedule::LrSchedule;
 use crate::task::Task;
 
@@ -54,6 +55,10 @@ pub struct TrainConfig {
     /// Seeds the initialisation, the dropout masks (with the step) and the MLM masks (with
     /// the batch position).
     pub seed: u64,
+    /// Compute dtype of the forward/backward pass; master weights and AdamW stay f32
+    /// (see [`crate::precision`]). Checked against the device when the trainer is built.
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 impl TrainConfig {
@@ -68,6 +73,7 @@ impl TrainConfig {
             grad_clip: Some(1.0),
             grad_accum_steps: 1,
             seed: 0,
+            precision: Precision::F32,
         }
     }
 
@@ -151,6 +157,14 @@ pub struct Trainer<T: Task> {
     device: Device,
 }
 
+/// Errors when the device cannot compute in the configured precision.
+fn check_precision(config: &TrainConfig, device: &Device) -> Result<(), TrainError> {
+    config
+        .precision
+        .check(device)
+        .map_err(|e| TrainError::InvalidConfig(e.to_string()))
+}
+
 /// Seed of the objective's randomness (MLM masks) for the batch at `position`.
 pub fn batch_seed(seed: u64, position: u64) -> u64 {
     splitmix64(seed ^ 0x6D61_736B ^ splitmix64(position))
@@ -161,6 +175,7 @@ impl<T: Task> Trainer<T> {
     pub fn new(task: T, config: TrainConfig, device: &Device) -> Result<Self, TrainError> {
         config.validate()?;
         let device = device.clone().autodiff();
+        check_precision(&config, &device)?;
         device.seed(config.seed);
         let model = task.init_model(&device)?;
         Ok(Self {
@@ -194,13 +209,16 @@ impl<T: Task> Trainer<T> {
         let mut accumulator = GradientsAccumulator::new();
         let mut loss_sum = 0.0;
         let mut tokens = 0;
+        // Under bf16/f16 the forward runs on casts of the f32 master parameters (on the tape),
+        // so the gradients below arrive in f32 on the master parameters; for f32 a clone.
+        let compute = self.config.precision.compute_copy(&self.model);
         for _ in 0..n {
             let seed = batch_seed(self.config.seed, T::position(data));
             let batch = T::next_batch(data);
             tokens += T::num_tokens(&batch);
             let loss = self
                 .task
-                .forward(&self.model, &batch, seed, &self.device, false)
+                .forward(&compute, &batch, seed, &self.device, false)
                 .loss; // [1]
             let grads = GradientsParams::from_grads(
                 loss.clone().div_scalar(n as f64).backward(),
@@ -301,6 +319,7 @@ impl<T: Task> Trainer<T> {
         state.config.validate()?;
 
         let device = device.clone().autodiff();
+        check_precision(&state.config, &device)?;
         let mut model = state.task.load_model(dir, &device)?;
         set_param_ids(&mut model, &state.param_ids, &path)?;
         let optim_path = dir.join(OPTIMIZER_FILE);

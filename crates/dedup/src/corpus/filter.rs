@@ -8,14 +8,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Instant;
 
-use refinery_corpus::executor::{
-    self, mark_step_complete, DATA_DIR, REJECTS_DIR, STATS_DIR, STATS_FILE,
-};
-use refinery_corpus::readers::{self, Item};
+use refinery_corpus::executor::mark_step_complete;
+use refinery_corpus::readers;
 use refinery_corpus::stage::StageStats;
-use refinery_corpus::stats::{FileStats, RunStats, TaskStats};
-use refinery_corpus::writers::{write_atomic, ShardWriter, WriterStats};
-use refinery_corpus::{CorpusError, Document};
+use refinery_corpus::stats::{FileStats, RunStats};
+use refinery_corpus::Document;
 use rustc_hash::FxHashSet;
 use serde::{Deserialize, Serialize};
 
@@ -23,6 +20,8 @@ use super::decide::removals_path;
 use super::format::{Kind, RecordReader, Removal};
 use super::hash::{self, HashStats};
 use super::normal::{segments, SegmentHasher, Unit};
+use crate::filterstep;
+
 use super::{
     cancelled, read_json, remove_prefixed, write_json, CorpusDedupError, CorpusDedupJob, DocKey,
     Method, Result, DUPLICATE_OF_KEY, LINES_REMOVED_KEY, PARAGRAPHS_REMOVED_KEY,
@@ -124,11 +123,7 @@ pub(super) fn run_task(
 ) -> Result<()> {
     let start = Instant::now();
     let out = &job.output;
-    let name = format!("{task:05}");
-    for d in [DATA_DIR, REJECTS_DIR] {
-        remove_prefixed(&out.join(d), &format!("{name}_"))?;
-    }
-    remove_prefixed(&out.join(STATS_DIR), &format!("{name}."))?;
+    let name = filterstep::clear(out, task)?;
     let ls_path = line_stats_path(job, task);
     if let Some(dir) = ls_path.parent() {
         remove_prefixed(dir, &format!("{name}."))?;
@@ -159,16 +154,7 @@ pub(super) fn run_task(
     let mut hasher = SegmentHasher::new(job.normalize);
     let mut next = removals.iter().peekable();
 
-    let mut writer = ShardWriter::new(out.join(DATA_DIR), name.clone(), job.writer.clone())?;
-    let mut rejects = if job.rejects {
-        Some(ShardWriter::new(
-            out.join(REJECTS_DIR),
-            name.clone(),
-            job.writer.clone(),
-        )?)
-    } else {
-        None
-    };
+    let mut outputs = filterstep::open(out, &name, &job.writer, job.rejects)?;
     let mut files = BTreeMap::new();
     for (f, input) in job.task_files(task) {
         let mut fs = FileStats {
@@ -183,22 +169,8 @@ pub(super) fn run_task(
             Arc::new(AtomicU64::new(0)),
         ) {
             cancelled(cancel)?;
-            fs.records += 1;
-            let d = match item {
-                Item::Warning(w) => {
-                    fs.records -= 1;
-                    *fs.warnings.entry(w.reason.to_string()).or_default() += 1;
-                    continue;
-                }
-                Item::Dropped { reason, .. } => {
-                    *fs.dropped.entry(reason.into_owned()).or_default() += 1;
-                    continue;
-                }
-                Item::Failed(fl) => {
-                    *fs.failed.entry(fl.reason.to_string()).or_default() += 1;
-                    continue;
-                }
-                Item::Doc(d) => d,
+            let Some(d) = filterstep::document(item, &mut fs) else {
+                continue;
             };
             let key = DocKey {
                 file: f as u32,
@@ -223,13 +195,13 @@ pub(super) fn run_task(
                 Fate::Keep(d) => {
                     stage.docs_out += 1;
                     stage.chars_out += d.text.chars().count() as u64;
-                    writer.write(&d)?;
+                    outputs.writer.write(&d)?;
                     fs.kept += 1;
                 }
                 Fate::Drop(mut d, reason) => {
                     *stage.dropped.entry(reason.to_string()).or_default() += 1;
                     *fs.dropped.entry(reason.to_string()).or_default() += 1;
-                    if let Some(rj) = rejects.as_mut() {
+                    if let Some(rj) = outputs.rejects.as_mut() {
                         d.metadata.set("filter_reason", reason);
                         rj.write(&d)?;
                     }
@@ -259,33 +231,22 @@ pub(super) fn run_task(
         });
     }
     stage.seconds = start.elapsed().as_secs_f64();
-    let stats = TaskStats {
-        task,
-        tasks: job.tasks,
-        files,
-        stages: vec![stage],
-        writer: writer.finish()?,
-        rejects: match rejects {
-            Some(r) => r.finish()?,
-            None => WriterStats::default(),
-        },
-        seconds: start.elapsed().as_secs_f64(),
-    };
     if matches!(job.method, Method::Lines { .. }) {
         write_json(&ls_path, &ls)?;
     }
-    write_json(&out.join(STATS_DIR).join(format!("{name}.json")), &stats)?;
+    filterstep::finish(
+        out,
+        &name,
+        (task, job.tasks),
+        files,
+        vec![stage],
+        outputs,
+        start,
+    )?;
     Ok(mark_step_complete(&job.step_dir(STEP), task)?)
 }
 
 /// Merges the filter step's task stats into `DIR/stats.json`.
 pub(super) fn merge(job: &CorpusDedupJob) -> Result<RunStats> {
-    let stats = executor::merge_stats(&job.output, job.tasks)?;
-    let path = job.output.join(STATS_FILE);
-    let json = serde_json::to_vec_pretty(&stats).map_err(|e| CorpusError::Json {
-        path: path.clone(),
-        source: e,
-    })?;
-    write_atomic(&path, &json)?;
-    Ok(stats)
+    Ok(filterstep::merge(&job.output, job.tasks)?)
 }

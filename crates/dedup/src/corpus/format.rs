@@ -23,14 +23,14 @@
 //! checked against the bytes left before anything is allocated. Writers
 //! write `.NAME.tmp`, fsync and rename.
 
-use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::{CorpusDedupError, Result};
+use crate::binfmt::{self, Spec};
+
+use super::Result;
 
 pub const FORMAT_VERSION: u32 = 1;
-pub const HEADER_LEN: u64 = 24;
+pub const HEADER_LEN: u64 = binfmt::HEADER_LEN;
 
 /// The kinds of intermediate file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,20 +42,17 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn magic(self) -> &'static [u8; 8] {
-        match self {
-            Kind::Keys => b"RFCDKEYS",
-            Kind::Removals => b"RFCDREMV",
-            Kind::Counts => b"RFCDCNTS",
-            Kind::Dups => b"RFCDDUPS",
-        }
-    }
-
-    fn record_len(self) -> u32 {
-        match self {
-            Kind::Keys | Kind::Removals => 0,
-            Kind::Counts => 24,
-            Kind::Dups => 16,
+    fn spec(self) -> Spec {
+        let (magic, record_len) = match self {
+            Kind::Keys => (b"RFCDKEYS", 0),
+            Kind::Removals => (b"RFCDREMV", 0),
+            Kind::Counts => (b"RFCDCNTS", 24),
+            Kind::Dups => (b"RFCDDUPS", 16),
+        };
+        Spec {
+            magic,
+            version: FORMAT_VERSION,
+            record_len,
         }
     }
 }
@@ -79,75 +76,30 @@ pub struct Removal {
     pub kept_id: String,
 }
 
-fn corrupt(path: &Path, message: impl Into<String>) -> CorpusDedupError {
-    CorpusDedupError::Corrupt {
-        path: path.to_path_buf(),
-        message: message.into(),
-    }
-}
-
-fn io(path: &Path, e: std::io::Error) -> CorpusDedupError {
-    CorpusDedupError::Io {
-        path: path.to_path_buf(),
-        source: e,
-    }
-}
-
-fn header(kind: Kind, count: u64) -> [u8; HEADER_LEN as usize] {
-    let mut h = [0u8; HEADER_LEN as usize];
-    h[..8].copy_from_slice(kind.magic());
-    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    h[12..16].copy_from_slice(&kind.record_len().to_le_bytes());
-    h[16..24].copy_from_slice(&count.to_le_bytes());
-    h
-}
-
 /// Streams records into `path` through a temp file; [`RecordWriter::finish`]
 /// writes the count into the header, fsyncs and renames.
 pub struct RecordWriter {
-    kind: Kind,
-    path: PathBuf,
-    tmp: PathBuf,
-    out: BufWriter<File>,
+    out: binfmt::Writer,
     count: u64,
 }
 
 impl RecordWriter {
     pub fn create(path: &Path, kind: Kind) -> Result<Self> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let file = File::create(&tmp).map_err(|e| io(&tmp, e))?;
-        let mut out = BufWriter::with_capacity(256 << 10, file);
-        out.write_all(&header(kind, 0)).map_err(|e| io(&tmp, e))?;
         Ok(RecordWriter {
-            kind,
-            path: path.to_path_buf(),
-            tmp,
-            out,
+            out: binfmt::Writer::create(path, kind.spec(), 256 << 10)?,
             count: 0,
         })
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<()> {
-        self.out.write_all(bytes).map_err(|e| io(&self.tmp, e))
-    }
-
-    fn put_str(&mut self, s: &str) -> Result<()> {
-        let len = u32::try_from(s.len()).map_err(|_| corrupt(&self.path, "id over 4 GiB"))?;
-        self.put(&len.to_le_bytes())?;
-        self.put(s.as_bytes())
+        Ok(self.out.write(bytes)?)
     }
 
     pub fn push_key(&mut self, r: &KeyRecord) -> Result<()> {
         self.put(&r.hash.to_le_bytes())?;
         self.put(&r.rank.to_le_bytes())?;
         self.put(&r.key.to_le_bytes())?;
-        self.put_str(&r.id)?;
+        self.out.write_str(&r.id)?;
         self.count += 1;
         Ok(())
     }
@@ -155,7 +107,7 @@ impl RecordWriter {
     pub fn push_removal(&mut self, r: &Removal) -> Result<()> {
         self.put(&r.key.to_le_bytes())?;
         self.put(&r.kept.to_le_bytes())?;
-        self.put_str(&r.kept_id)?;
+        self.out.write_str(&r.kept_id)?;
         self.count += 1;
         Ok(())
     }
@@ -174,173 +126,41 @@ impl RecordWriter {
     }
 
     pub fn finish(self) -> Result<u64> {
-        let RecordWriter {
-            kind,
-            path,
-            tmp,
-            out,
-            count,
-        } = self;
-        let mut file = out.into_inner().map_err(|e| io(&tmp, e.into_error()))?;
-        file.seek(SeekFrom::Start(0)).map_err(|e| io(&tmp, e))?;
-        file.write_all(&header(kind, count))
-            .map_err(|e| io(&tmp, e))?;
-        file.sync_all().map_err(|e| io(&tmp, e))?;
-        drop(file);
-        std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
-        Ok(count)
+        self.out.finish(self.count)?;
+        Ok(self.count)
     }
 }
 
 /// Reads the records of one file, checking header and length.
 pub struct RecordReader {
-    path: PathBuf,
-    input: BufReader<File>,
-    count: u64,
-    read: u64,
-    left: u64,
+    input: binfmt::Reader,
 }
 
 impl RecordReader {
     pub fn open(path: &Path, kind: Kind) -> Result<Self> {
-        let file = File::open(path).map_err(|e| io(path, e))?;
-        let len = file.metadata().map_err(|e| io(path, e))?.len();
-        if len < HEADER_LEN {
-            return Err(corrupt(
-                path,
-                format!("{len} bytes: shorter than the header (truncated?)"),
-            ));
-        }
-        let mut input = BufReader::with_capacity(64 << 10, file);
-        let mut h = [0u8; HEADER_LEN as usize];
-        input.read_exact(&mut h).map_err(|e| io(path, e))?;
-        if &h[..8] != kind.magic() {
-            return Err(corrupt(
-                path,
-                format!(
-                    "bad magic {:?}, expected {:?}",
-                    String::from_utf8_lossy(&h[..8]),
-                    String::from_utf8_lossy(kind.magic())
-                ),
-            ));
-        }
-        let version = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
-        if version != FORMAT_VERSION {
-            return Err(corrupt(
-                path,
-                format!("format version {version}, this build reads {FORMAT_VERSION}"),
-            ));
-        }
-        let rec = u32::from_le_bytes([h[12], h[13], h[14], h[15]]);
-        if rec != kind.record_len() {
-            return Err(corrupt(
-                path,
-                format!("record length {rec}, expected {}", kind.record_len()),
-            ));
-        }
-        let mut c = [0u8; 8];
-        c.copy_from_slice(&h[16..24]);
-        let count = u64::from_le_bytes(c);
-        let left = len - HEADER_LEN;
-        if rec > 0 && count.checked_mul(rec as u64) != Some(left) {
-            return Err(corrupt(
-                path,
-                format!(
-                    "{count} records of {rec} bytes need {} bytes after the header, found {left} (truncated?)",
-                    count.saturating_mul(rec as u64)
-                ),
-            ));
-        }
         Ok(RecordReader {
-            path: path.to_path_buf(),
-            input,
-            count,
-            read: 0,
-            left,
+            input: binfmt::Reader::open(path, kind.spec())?,
         })
     }
 
     pub fn count(&self) -> u64 {
-        self.count
+        self.input.count()
     }
 
     pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    fn take(&mut self, buf: &mut [u8]) -> Result<()> {
-        if buf.len() as u64 > self.left {
-            return Err(corrupt(
-                &self.path,
-                format!(
-                    "record {} runs past the end of the file (truncated?)",
-                    self.read
-                ),
-            ));
-        }
-        self.input.read_exact(buf).map_err(|e| io(&self.path, e))?;
-        self.left -= buf.len() as u64;
-        Ok(())
-    }
-
-    fn u32(&mut self) -> Result<u32> {
-        let mut b = [0u8; 4];
-        self.take(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-
-    fn u64(&mut self) -> Result<u64> {
-        let mut b = [0u8; 8];
-        self.take(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-
-    fn u128(&mut self) -> Result<u128> {
-        let mut b = [0u8; 16];
-        self.take(&mut b)?;
-        Ok(u128::from_le_bytes(b))
-    }
-
-    fn string(&mut self) -> Result<String> {
-        let len = self.u32()? as u64;
-        if len > self.left {
-            return Err(corrupt(
-                &self.path,
-                format!(
-                    "record {}: string of {len} bytes runs past the end (truncated?)",
-                    self.read
-                ),
-            ));
-        }
-        let mut bytes = vec![0u8; len as usize];
-        self.take(&mut bytes)?;
-        String::from_utf8(bytes)
-            .map_err(|_| corrupt(&self.path, format!("record {}: id is not UTF-8", self.read)))
-    }
-
-    /// True when every record was read; then the file must end here.
-    fn done(&mut self) -> Result<bool> {
-        if self.read < self.count {
-            return Ok(false);
-        }
-        if self.left != 0 {
-            return Err(corrupt(
-                &self.path,
-                format!("{} trailing bytes after {} records", self.left, self.count),
-            ));
-        }
-        Ok(true)
+        self.input.path()
     }
 
     pub fn next_key(&mut self) -> Result<Option<KeyRecord>> {
-        if self.done()? {
+        let r = &mut self.input;
+        if r.done()? {
             return Ok(None);
         }
-        let hash = self.u128()?;
-        let rank = self.u64()?;
-        let key = self.u64()?;
-        let id = self.string()?;
-        self.read += 1;
+        let hash = r.u128()?;
+        let rank = r.u64()?;
+        let key = r.u64()?;
+        let id = r.string()?;
+        r.record_read();
         Ok(Some(KeyRecord {
             hash,
             rank,
@@ -350,32 +170,35 @@ impl RecordReader {
     }
 
     pub fn next_removal(&mut self) -> Result<Option<Removal>> {
-        if self.done()? {
+        let r = &mut self.input;
+        if r.done()? {
             return Ok(None);
         }
-        let key = self.u64()?;
-        let kept = self.u64()?;
-        let kept_id = self.string()?;
-        self.read += 1;
+        let key = r.u64()?;
+        let kept = r.u64()?;
+        let kept_id = r.string()?;
+        r.record_read();
         Ok(Some(Removal { key, kept, kept_id }))
     }
 
     pub fn next_count(&mut self) -> Result<Option<(u128, u64)>> {
-        if self.done()? {
+        let r = &mut self.input;
+        if r.done()? {
             return Ok(None);
         }
-        let hash = self.u128()?;
-        let count = self.u64()?;
-        self.read += 1;
+        let hash = r.u128()?;
+        let count = r.u64()?;
+        r.record_read();
         Ok(Some((hash, count)))
     }
 
     pub fn next_hash(&mut self) -> Result<Option<u128>> {
-        if self.done()? {
+        let r = &mut self.input;
+        if r.done()? {
             return Ok(None);
         }
-        let hash = self.u128()?;
-        self.read += 1;
+        let hash = r.u128()?;
+        r.record_read();
         Ok(Some(hash))
     }
 }

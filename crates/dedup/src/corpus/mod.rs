@@ -100,6 +100,8 @@ pub enum CorpusDedupError {
 
 pub type Result<T, E = CorpusDedupError> = std::result::Result<T, E>;
 
+crate::binfmt::impl_from_binfmt!(CorpusDedupError);
+
 /// Which copy of a URL survives.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

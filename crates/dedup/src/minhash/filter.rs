@@ -6,43 +6,25 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Instant;
 
-use refinery_corpus::executor::{
-    self, mark_step_complete, DATA_DIR, REJECTS_DIR, STATS_DIR, STATS_FILE,
-};
-use refinery_corpus::readers::{self, Item};
-use refinery_corpus::stats::{FileStats, RunStats, TaskStats};
-use refinery_corpus::writers::{write_atomic, ShardWriter, WriterStats};
-use refinery_corpus::CorpusError;
+use refinery_corpus::executor::mark_step_complete;
+use refinery_corpus::readers;
+use refinery_corpus::stats::{FileStats, RunStats};
 
 use super::clusters::removals_path;
 use super::format::{RecordReader, RemovalCursor};
 use super::signatures::ids_path;
 use super::{
-    cancelled, remove_prefixed, MinhashError, MinhashJob, Result, CLUSTER_KEY, KEPT_ID_KEY,
-    REASON_DUPLICATE,
+    cancelled, MinhashError, MinhashJob, Result, CLUSTER_KEY, KEPT_ID_KEY, REASON_DUPLICATE,
 };
+use crate::filterstep;
 
 pub(super) const STEP: &str = "filter";
 
 pub(super) fn run_task(job: &MinhashJob, task: usize, cancel: &AtomicBool) -> Result<()> {
     let start = Instant::now();
     let out = &job.output;
-    let name = format!("{task:05}");
-    for d in [DATA_DIR, REJECTS_DIR] {
-        remove_prefixed(&out.join(d), &format!("{name}_"))?;
-    }
-    remove_prefixed(&out.join(STATS_DIR), &format!("{name}."))?;
-
-    let mut writer = ShardWriter::new(out.join(DATA_DIR), name.clone(), job.writer.clone())?;
-    let mut rejects = if job.rejects {
-        Some(ShardWriter::new(
-            out.join(REJECTS_DIR),
-            name.clone(),
-            job.writer.clone(),
-        )?)
-    } else {
-        None
-    };
+    let name = filterstep::clear(out, task)?;
+    let mut outputs = filterstep::open(out, &name, &job.writer, job.rejects)?;
     let mut files = BTreeMap::new();
     for (f, input) in job.task_files(task) {
         // Sorted by document: a cursor advanced alongside the documents, so
@@ -60,35 +42,23 @@ pub(super) fn run_task(job: &MinhashJob, task: usize, cancel: &AtomicBool) -> Re
             Arc::new(AtomicU64::new(0)),
         ) {
             cancelled(cancel)?;
-            fs.records += 1;
-            match item {
-                Item::Warning(w) => {
-                    fs.records -= 1;
-                    *fs.warnings.entry(w.reason.to_string()).or_default() += 1;
+            let Some(mut d) = filterstep::document(item, &mut fs) else {
+                continue;
+            };
+            let removal = next.next_if_doc(doc)?;
+            doc += 1;
+            match removal {
+                None => {
+                    outputs.writer.write(&d)?;
+                    fs.kept += 1;
                 }
-                Item::Dropped { reason, .. } => {
-                    *fs.dropped.entry(reason.into_owned()).or_default() += 1;
-                }
-                Item::Failed(fl) => {
-                    *fs.failed.entry(fl.reason.to_string()).or_default() += 1;
-                }
-                Item::Doc(mut d) => {
-                    let removal = next.next_if_doc(doc)?;
-                    doc += 1;
-                    match removal {
-                        None => {
-                            writer.write(&d)?;
-                            fs.kept += 1;
-                        }
-                        Some(r) => {
-                            *fs.dropped.entry(REASON_DUPLICATE.to_string()).or_default() += 1;
-                            if let Some(rj) = rejects.as_mut() {
-                                d.metadata.set("filter_reason", REASON_DUPLICATE);
-                                d.metadata.set(CLUSTER_KEY, r.cluster);
-                                d.metadata.set(KEPT_ID_KEY, r.kept_id);
-                                rj.write(&d)?;
-                            }
-                        }
+                Some(r) => {
+                    *fs.dropped.entry(REASON_DUPLICATE.to_string()).or_default() += 1;
+                    if let Some(rj) = outputs.rejects.as_mut() {
+                        d.metadata.set("filter_reason", REASON_DUPLICATE);
+                        d.metadata.set(CLUSTER_KEY, r.cluster);
+                        d.metadata.set(KEPT_ID_KEY, r.kept_id);
+                        rj.write(&d)?;
                     }
                 }
             }
@@ -106,24 +76,15 @@ pub(super) fn run_task(job: &MinhashJob, task: usize, cancel: &AtomicBool) -> Re
         fs.check(&input.source)?;
         files.insert(input.source.clone(), fs);
     }
-    let stats = TaskStats {
-        task,
-        tasks: job.tasks,
+    filterstep::finish(
+        out,
+        &name,
+        (task, job.tasks),
         files,
-        stages: Vec::new(),
-        writer: writer.finish()?,
-        rejects: match rejects {
-            Some(r) => r.finish()?,
-            None => WriterStats::default(),
-        },
-        seconds: start.elapsed().as_secs_f64(),
-    };
-    let path = out.join(STATS_DIR).join(format!("{name}.json"));
-    let json = serde_json::to_vec_pretty(&stats).map_err(|e| CorpusError::Json {
-        path: path.clone(),
-        source: e,
-    })?;
-    write_atomic(&path, &json)?;
+        Vec::new(),
+        outputs,
+        start,
+    )?;
     Ok(mark_step_complete(&job.step_dir(STEP), task)?)
 }
 
@@ -145,12 +106,5 @@ fn check_doc_count(job: &MinhashJob, file: usize, docs: u64) -> Result<()> {
 
 /// Merges the filter step's task stats into `DIR/stats.json`.
 pub(super) fn merge(job: &MinhashJob) -> Result<RunStats> {
-    let stats = executor::merge_stats(&job.output, job.tasks)?;
-    let path = job.output.join(STATS_FILE);
-    let json = serde_json::to_vec_pretty(&stats).map_err(|e| CorpusError::Json {
-        path: path.clone(),
-        source: e,
-    })?;
-    write_atomic(&path, &json)?;
-    Ok(stats)
+    Ok(filterstep::merge(&job.output, job.tasks)?)
 }

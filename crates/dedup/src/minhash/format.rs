@@ -26,14 +26,14 @@
 //! Writers write `.NAME.tmp` next to the target, then fsync and rename, so
 //! a killed step never leaves a file that looks complete.
 
-use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::{MinhashError, Result};
+use crate::binfmt::{self, Spec};
+
+use super::Result;
 
 pub const FORMAT_VERSION: u32 = 1;
-pub const HEADER_LEN: u64 = 24;
+pub const HEADER_LEN: u64 = binfmt::HEADER_LEN;
 
 /// The kinds of intermediate file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,64 +45,32 @@ pub enum Kind {
 }
 
 impl Kind {
-    fn magic(self) -> &'static [u8; 8] {
-        match self {
-            Kind::Signatures => b"RFMHSIGS",
-            Kind::Pairs => b"RFMHPAIR",
-            Kind::Ids => b"RFMHDIDS",
-            Kind::Removals => b"RFMHREMV",
+    fn spec(self) -> Spec {
+        let (magic, record_len) = match self {
+            Kind::Signatures => (b"RFMHSIGS", 16),
+            Kind::Pairs => (b"RFMHPAIR", 16),
+            Kind::Ids => (b"RFMHDIDS", 0),
+            Kind::Removals => (b"RFMHREMV", 0),
+        };
+        Spec {
+            magic,
+            version: FORMAT_VERSION,
+            record_len,
         }
-    }
-
-    fn record_len(self) -> u32 {
-        match self {
-            Kind::Signatures | Kind::Pairs => 16,
-            Kind::Ids | Kind::Removals => 0,
-        }
-    }
-}
-
-fn corrupt(path: &Path, message: impl Into<String>) -> MinhashError {
-    MinhashError::Corrupt {
-        path: path.to_path_buf(),
-        message: message.into(),
-    }
-}
-
-fn io(path: &Path, e: std::io::Error) -> MinhashError {
-    MinhashError::Io {
-        path: path.to_path_buf(),
-        source: e,
     }
 }
 
 /// Streams records into `path` through a temp file; [`RecordWriter::finish`]
 /// writes the count into the header and renames.
 pub struct RecordWriter {
-    kind: Kind,
-    path: PathBuf,
-    tmp: PathBuf,
-    out: BufWriter<File>,
+    out: binfmt::Writer,
     count: u64,
 }
 
 impl RecordWriter {
     pub fn create(path: &Path, kind: Kind) -> Result<Self> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let file = File::create(&tmp).map_err(|e| io(&tmp, e))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        out.write_all(&header(kind, 0)).map_err(|e| io(&tmp, e))?;
         Ok(RecordWriter {
-            kind,
-            path: path.to_path_buf(),
-            tmp,
-            out,
+            out: binfmt::Writer::create(path, kind.spec(), 1 << 20)?,
             count: 0,
         })
     }
@@ -112,64 +80,35 @@ impl RecordWriter {
         let mut rec = [0u8; 16];
         rec[..8].copy_from_slice(&x.to_le_bytes());
         rec[8..].copy_from_slice(&y.to_le_bytes());
-        self.push_raw(&rec)
+        self.out.write(&rec)?;
+        self.count += 1;
+        Ok(())
     }
 
     /// A document id (kind [`Kind::Ids`]).
     pub fn push_id(&mut self, id: &str) -> Result<()> {
-        let len = u32::try_from(id.len()).map_err(|_| corrupt(&self.path, "id over 4 GiB"))?;
-        self.push_raw_part(&len.to_le_bytes())?;
-        self.push_raw(id.as_bytes())
+        self.out.write_str(id)?;
+        self.count += 1;
+        Ok(())
     }
 
     /// A removal (kind [`Kind::Removals`]).
     pub fn push_removal(&mut self, r: &Removal) -> Result<()> {
-        let len =
-            u32::try_from(r.kept_id.len()).map_err(|_| corrupt(&self.path, "id over 4 GiB"))?;
-        self.push_raw_part(&r.doc.to_le_bytes())?;
-        self.push_raw_part(&r.cluster.to_le_bytes())?;
-        self.push_raw_part(&r.kept.to_le_bytes())?;
-        self.push_raw_part(&len.to_le_bytes())?;
-        self.push_raw(r.kept_id.as_bytes())
-    }
-
-    fn push_raw_part(&mut self, bytes: &[u8]) -> Result<()> {
-        self.out.write_all(bytes).map_err(|e| io(&self.tmp, e))
-    }
-
-    /// Writes the last part of a record and counts it.
-    fn push_raw(&mut self, bytes: &[u8]) -> Result<()> {
-        self.push_raw_part(bytes)?;
+        if u32::try_from(r.kept_id.len()).is_err() {
+            return Err(binfmt::corrupt(self.out.path(), "id over 4 GiB").into());
+        }
+        self.out.write(&r.doc.to_le_bytes())?;
+        self.out.write(&r.cluster.to_le_bytes())?;
+        self.out.write(&r.kept.to_le_bytes())?;
+        self.out.write_str(&r.kept_id)?;
         self.count += 1;
         Ok(())
     }
 
     pub fn finish(self) -> Result<u64> {
-        let RecordWriter {
-            kind,
-            path,
-            tmp,
-            out,
-            count,
-        } = self;
-        let mut file = out.into_inner().map_err(|e| io(&tmp, e.into_error()))?;
-        file.seek(SeekFrom::Start(0)).map_err(|e| io(&tmp, e))?;
-        file.write_all(&header(kind, count))
-            .map_err(|e| io(&tmp, e))?;
-        file.sync_all().map_err(|e| io(&tmp, e))?;
-        drop(file);
-        std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
-        Ok(count)
+        self.out.finish(self.count)?;
+        Ok(self.count)
     }
-}
-
-fn header(kind: Kind, count: u64) -> [u8; HEADER_LEN as usize] {
-    let mut h = [0u8; HEADER_LEN as usize];
-    h[..8].copy_from_slice(kind.magic());
-    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    h[12..16].copy_from_slice(&kind.record_len().to_le_bytes());
-    h[16..24].copy_from_slice(&count.to_le_bytes());
-    h
 }
 
 /// One removed document, as stored in `clusters/remove_FFFFF.bin`.
@@ -188,163 +127,52 @@ pub struct Removal {
 
 /// Reads the records of one file, checking header and length.
 pub struct RecordReader {
-    path: PathBuf,
-    input: BufReader<File>,
-    count: u64,
-    read: u64,
-    /// Bytes after the header not consumed yet.
-    left: u64,
+    input: binfmt::Reader,
 }
 
 impl RecordReader {
     pub fn open(path: &Path, kind: Kind) -> Result<Self> {
-        let file = File::open(path).map_err(|e| io(path, e))?;
-        let len = file.metadata().map_err(|e| io(path, e))?.len();
-        let mut input = BufReader::with_capacity(64 << 10, file);
-        if len < HEADER_LEN {
-            return Err(corrupt(
-                path,
-                format!("{len} bytes: shorter than the header"),
-            ));
-        }
-        let mut h = [0u8; HEADER_LEN as usize];
-        input.read_exact(&mut h).map_err(|e| io(path, e))?;
-        if &h[..8] != kind.magic() {
-            return Err(corrupt(
-                path,
-                format!(
-                    "bad magic {:?}, expected {:?}",
-                    String::from_utf8_lossy(&h[..8]),
-                    String::from_utf8_lossy(kind.magic())
-                ),
-            ));
-        }
-        let version = u32::from_le_bytes([h[8], h[9], h[10], h[11]]);
-        if version != FORMAT_VERSION {
-            return Err(corrupt(
-                path,
-                format!("format version {version}, this build reads {FORMAT_VERSION}"),
-            ));
-        }
-        let rec = u32::from_le_bytes([h[12], h[13], h[14], h[15]]);
-        if rec != kind.record_len() {
-            return Err(corrupt(
-                path,
-                format!("record length {rec}, expected {}", kind.record_len()),
-            ));
-        }
-        let mut c = [0u8; 8];
-        c.copy_from_slice(&h[16..24]);
-        let count = u64::from_le_bytes(c);
-        let left = len - HEADER_LEN;
-        if rec > 0 && count.checked_mul(rec as u64) != Some(left) {
-            return Err(corrupt(
-                path,
-                format!("{count} records of {rec} bytes need {} bytes after the header, found {left} (truncated?)", count.saturating_mul(rec as u64)),
-            ));
-        }
         Ok(RecordReader {
-            path: path.to_path_buf(),
-            input,
-            count,
-            read: 0,
-            left,
+            input: binfmt::Reader::open(path, kind.spec())?,
         })
     }
 
     /// Records in the file, from the header.
     pub fn count(&self) -> u64 {
-        self.count
-    }
-
-    fn take(&mut self, buf: &mut [u8]) -> Result<()> {
-        if (buf.len() as u64) > self.left {
-            return Err(corrupt(
-                &self.path,
-                format!(
-                    "record {} runs past the end of the file (truncated?)",
-                    self.read
-                ),
-            ));
-        }
-        self.input.read_exact(buf).map_err(|e| io(&self.path, e))?;
-        self.left -= buf.len() as u64;
-        Ok(())
-    }
-
-    fn u32(&mut self) -> Result<u32> {
-        let mut b = [0u8; 4];
-        self.take(&mut b)?;
-        Ok(u32::from_le_bytes(b))
-    }
-
-    fn u64(&mut self) -> Result<u64> {
-        let mut b = [0u8; 8];
-        self.take(&mut b)?;
-        Ok(u64::from_le_bytes(b))
-    }
-
-    /// Called after the last record: variable-length files must end here.
-    fn at_end(&mut self) -> Result<()> {
-        if self.left != 0 {
-            return Err(corrupt(
-                &self.path,
-                format!("{} trailing bytes after {} records", self.left, self.count),
-            ));
-        }
-        Ok(())
+        self.input.count()
     }
 
     /// Next fixed record of two u64 ([`Kind::Signatures`], [`Kind::Pairs`]).
     pub fn next_pair(&mut self) -> Result<Option<(u64, u64)>> {
-        if self.read == self.count {
+        if self.input.done()? {
             return Ok(None);
         }
-        let x = self.u64()?;
-        let y = self.u64()?;
-        self.read += 1;
+        let x = self.input.u64()?;
+        let y = self.input.u64()?;
+        self.input.record_read();
         Ok(Some((x, y)))
-    }
-
-    fn string(&mut self) -> Result<String> {
-        let len = self.u32()? as u64;
-        if len > self.left {
-            return Err(corrupt(
-                &self.path,
-                format!(
-                    "record {}: string of {len} bytes runs past the end (truncated?)",
-                    self.read
-                ),
-            ));
-        }
-        let mut bytes = vec![0u8; len as usize];
-        self.take(&mut bytes)?;
-        String::from_utf8(bytes)
-            .map_err(|_| corrupt(&self.path, format!("record {}: id is not UTF-8", self.read)))
     }
 
     /// Next document id ([`Kind::Ids`]).
     pub fn next_id(&mut self) -> Result<Option<String>> {
-        if self.read == self.count {
-            self.at_end()?;
+        if self.input.done()? {
             return Ok(None);
         }
-        let s = self.string()?;
-        self.read += 1;
+        let s = self.input.string()?;
+        self.input.record_read();
         Ok(Some(s))
     }
 
     /// Next removal ([`Kind::Removals`]).
     pub fn next_removal(&mut self) -> Result<Option<Removal>> {
-        if self.read == self.count {
-            self.at_end()?;
+        if self.input.done()? {
             return Ok(None);
         }
-        let doc = self.u32()?;
-        let cluster = self.u32()?;
-        let kept = self.u64()?;
-        let kept_id = self.string()?;
-        self.read += 1;
+        let doc = self.input.u32()?;
+        let cluster = self.input.u32()?;
+        let kept = self.input.u64()?;
+        let kept_id = self.input.string()?;
+        self.input.record_read();
         Ok(Some(Removal {
             doc,
             cluster,
@@ -403,10 +231,11 @@ impl RemovalCursor {
         };
         let following = self.reader.next_removal()?;
         if following.as_ref().is_some_and(|x| x.doc <= cur.doc) {
-            return Err(corrupt(
-                &self.reader.path,
+            return Err(binfmt::corrupt(
+                self.reader.input.path(),
                 "removals are not sorted by document index",
-            ));
+            )
+            .into());
         }
         self.next = following;
         Ok(Some(cur))
@@ -476,5 +305,80 @@ mod tests {
         std::fs::write(&p, &bad).unwrap();
         assert!(RecordReader::read_removals(&p).is_err());
         assert!(!dir.path().join(".r.bin.tmp").exists());
+    }
+
+    fn removal(i: u32) -> Removal {
+        Removal {
+            doc: 3 * i + 1,
+            cluster: i % 17,
+            kept: u64::from(i % 17),
+            // 0 to 96 bytes: records straddle the reader's 64 KiB buffer.
+            kept_id: "k".repeat((i % 97) as usize) + "é",
+        }
+    }
+
+    fn write_removals(p: &Path, rs: impl IntoIterator<Item = Removal>) {
+        let mut w = RecordWriter::create(p, Kind::Removals).unwrap();
+        for r in rs {
+            w.push_removal(&r).unwrap();
+        }
+        w.finish().unwrap();
+    }
+
+    #[test]
+    fn cursor_streams_many_removals_across_buffer_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("r.bin");
+        let n = 20_000u32;
+        let want: Vec<Removal> = (0..n).map(removal).collect();
+        write_removals(&p, want.clone());
+        assert!(std::fs::metadata(&p).unwrap().len() > 10 * (64 << 10));
+        assert_eq!(RecordReader::read_removals(&p).unwrap(), want);
+
+        // Advanced alongside the documents, as the filter step does.
+        let mut c = RemovalCursor::open(&p).unwrap();
+        assert_eq!(c.count(), u64::from(n));
+        let mut got = Vec::new();
+        for doc in 0..u64::from(3 * n + 1) {
+            if let Some(r) = c.next_if_doc(doc).unwrap() {
+                assert_eq!(u64::from(r.doc), doc);
+                got.push(r);
+            }
+        }
+        assert_eq!(got, want);
+        assert!(c.peek().is_none());
+        assert_eq!(c.next_removal().unwrap(), None);
+
+        // Out of order far into the file: an error naming the file.
+        let mut bad = want.clone();
+        bad.swap(15_000, 15_001);
+        write_removals(&p, bad);
+        let mut c = RemovalCursor::open(&p).unwrap();
+        let e = loop {
+            match c.next_removal() {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("unsorted removals were accepted"),
+                Err(e) => break e.to_string(),
+            }
+        };
+        assert!(e.contains("r.bin") && e.contains("not sorted"), "{e}");
+        assert!(RecordReader::read_removals(&p).is_err());
+
+        // Trailing bytes are found when the lookahead runs out.
+        write_removals(&p, want.clone());
+        let mut long = std::fs::read(&p).unwrap();
+        long.push(0);
+        std::fs::write(&p, &long).unwrap();
+        let mut c = RemovalCursor::open(&p).unwrap();
+        let mut seen = 0;
+        let e = loop {
+            match c.next_removal() {
+                Ok(Some(_)) => seen += 1,
+                Ok(None) => panic!("trailing bytes were accepted"),
+                Err(e) => break e.to_string(),
+            }
+        };
+        assert_eq!(seen, n - 1, "{e}");
+        assert!(e.contains("trailing bytes"), "{e}");
     }
 }

@@ -96,6 +96,8 @@ pub enum MinhashError {
 
 pub type Result<T, E = MinhashError> = std::result::Result<T, E>;
 
+crate::binfmt::impl_from_binfmt!(MinhashError);
+
 /// Shingle and LSH parameters.
 ///
 /// The LSH threshold, where a pair of Jaccard similarity `J` becomes a

@@ -7,40 +7,22 @@ use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
 use std::time::Instant;
 
-use refinery_corpus::executor::{
-    self, mark_step_complete, DATA_DIR, REJECTS_DIR, STATS_DIR, STATS_FILE,
-};
-use refinery_corpus::readers::{self, Item};
-use refinery_corpus::stats::{FileStats, RunStats, TaskStats};
-use refinery_corpus::writers::{write_atomic, ShardWriter, WriterStats};
-use refinery_corpus::CorpusError;
+use refinery_corpus::executor::mark_step_complete;
+use refinery_corpus::readers;
+use refinery_corpus::stats::{FileStats, RunStats};
 
 use super::format::{self, Kind};
 use super::merge::marks_path;
 use super::{
-    cancelled, remove_prefixed, units, Result, SubstringError, SubstringJob, REASON_EMPTY,
-    REMOVED_KEY, STEPS,
+    cancelled, units, Result, SubstringError, SubstringJob, REASON_EMPTY, REMOVED_KEY, STEPS,
 };
+use crate::filterstep;
 
 pub(super) fn run_task(job: &SubstringJob, task: usize, cancel: &AtomicBool) -> Result<()> {
     let start = Instant::now();
     let out = &job.output;
-    let name = format!("{task:05}");
-    for d in [DATA_DIR, REJECTS_DIR] {
-        remove_prefixed(&out.join(d), &format!("{name}_"))?;
-    }
-    remove_prefixed(&out.join(STATS_DIR), &format!("{name}."))?;
-
-    let mut writer = ShardWriter::new(out.join(DATA_DIR), name.clone(), job.writer.clone())?;
-    let mut rejects = if job.rejects {
-        Some(ShardWriter::new(
-            out.join(REJECTS_DIR),
-            name.clone(),
-            job.writer.clone(),
-        )?)
-    } else {
-        None
-    };
+    let name = filterstep::clear(out, task)?;
+    let mut outputs = filterstep::open(out, &name, &job.writer, job.rejects)?;
     let unit = job.config.unit;
     let mut files = BTreeMap::new();
     for (f, input) in job.task_files(task) {
@@ -60,49 +42,36 @@ pub(super) fn run_task(job: &SubstringJob, task: usize, cancel: &AtomicBool) -> 
             Arc::new(AtomicU64::new(0)),
         ) {
             cancelled(cancel)?;
-            fs.records += 1;
-            match item {
-                Item::Warning(w) => {
-                    fs.records -= 1;
-                    *fs.warnings.entry(w.reason.to_string()).or_default() += 1;
+            let Some(mut d) = filterstep::document(item, &mut fs) else {
+                continue;
+            };
+            let have = units::unit_count(&d.text, unit) as u64;
+            if lens.get(doc) != Some(&have) {
+                return Err(changed(job, f, doc, have, lens.get(doc).copied()));
+            }
+            ranges.clear();
+            while let Some(m) = next.next_if(|m| m.doc as usize == doc) {
+                ranges.push((m.start as usize, m.end as usize));
+            }
+            doc += 1;
+            let mut empty = false;
+            if !ranges.is_empty() {
+                let (text, removed) = units::remove_ranges(&d.text, unit, &ranges);
+                if removed > 0 {
+                    d.text = text;
+                    d.metadata.set(REMOVED_KEY, removed as u64);
+                    empty = d.text.trim().is_empty() || d.text.len() < job.config.min_doc_len;
                 }
-                Item::Dropped { reason, .. } => {
-                    *fs.dropped.entry(reason.into_owned()).or_default() += 1;
+            }
+            if empty {
+                *fs.dropped.entry(REASON_EMPTY.to_string()).or_default() += 1;
+                if let Some(rj) = outputs.rejects.as_mut() {
+                    d.metadata.set("filter_reason", REASON_EMPTY);
+                    rj.write(&d)?;
                 }
-                Item::Failed(fl) => {
-                    *fs.failed.entry(fl.reason.to_string()).or_default() += 1;
-                }
-                Item::Doc(mut d) => {
-                    let have = units::unit_count(&d.text, unit) as u64;
-                    if lens.get(doc) != Some(&have) {
-                        return Err(changed(job, f, doc, have, lens.get(doc).copied()));
-                    }
-                    ranges.clear();
-                    while let Some(m) = next.next_if(|m| m.doc as usize == doc) {
-                        ranges.push((m.start as usize, m.end as usize));
-                    }
-                    doc += 1;
-                    let mut empty = false;
-                    if !ranges.is_empty() {
-                        let (text, removed) = units::remove_ranges(&d.text, unit, &ranges);
-                        if removed > 0 {
-                            d.text = text;
-                            d.metadata.set(REMOVED_KEY, removed as u64);
-                            empty =
-                                d.text.trim().is_empty() || d.text.len() < job.config.min_doc_len;
-                        }
-                    }
-                    if empty {
-                        *fs.dropped.entry(REASON_EMPTY.to_string()).or_default() += 1;
-                        if let Some(rj) = rejects.as_mut() {
-                            d.metadata.set("filter_reason", REASON_EMPTY);
-                            rj.write(&d)?;
-                        }
-                    } else {
-                        writer.write(&d)?;
-                        fs.kept += 1;
-                    }
-                }
+            } else {
+                outputs.writer.write(&d)?;
+                fs.kept += 1;
             }
         }
         if doc != lens.len() {
@@ -111,24 +80,15 @@ pub(super) fn run_task(job: &SubstringJob, task: usize, cancel: &AtomicBool) -> 
         fs.check(&input.source)?;
         files.insert(input.source.clone(), fs);
     }
-    let stats = TaskStats {
-        task,
-        tasks: job.tasks,
+    filterstep::finish(
+        out,
+        &name,
+        (task, job.tasks),
         files,
-        stages: Vec::new(),
-        writer: writer.finish()?,
-        rejects: match rejects {
-            Some(r) => r.finish()?,
-            None => WriterStats::default(),
-        },
-        seconds: start.elapsed().as_secs_f64(),
-    };
-    let path = out.join(STATS_DIR).join(format!("{name}.json"));
-    let json = serde_json::to_vec_pretty(&stats).map_err(|e| CorpusError::Json {
-        path: path.clone(),
-        source: e,
-    })?;
-    write_atomic(&path, &json)?;
+        Vec::new(),
+        outputs,
+        start,
+    )?;
     Ok(mark_step_complete(&job.step_dir(STEPS[3]), task)?)
 }
 
@@ -155,12 +115,5 @@ fn changed(
 
 /// Merges the filter step's task stats into `DIR/stats.json`.
 pub(super) fn merge(job: &SubstringJob) -> Result<RunStats> {
-    let stats = executor::merge_stats(&job.output, job.tasks)?;
-    let path = job.output.join(STATS_FILE);
-    let json = serde_json::to_vec_pretty(&stats).map_err(|e| CorpusError::Json {
-        path: path.clone(),
-        source: e,
-    })?;
-    write_atomic(&path, &json)?;
-    Ok(stats)
+    Ok(filterstep::merge(&job.output, job.tasks)?)
 }

@@ -17,13 +17,15 @@
 //! is an error naming the path. Writers write `.NAME.tmp`, fsync, rename.
 
 use std::fs::File;
-use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
+
+use crate::binfmt::{self, Spec};
 
 use super::{Result, SubstringError};
 
 pub const FORMAT_VERSION: u32 = 1;
-pub const HEADER_LEN: u64 = 24;
+pub const HEADER_LEN: u64 = binfmt::HEADER_LEN;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Kind {
@@ -42,6 +44,14 @@ impl Kind {
             Kind::Docs => b"RFSSDOCS",
             Kind::Suffixes => b"RFSSSUFX",
             Kind::Marks => b"RFSSMARK",
+        }
+    }
+
+    fn spec(self) -> Spec {
+        Spec {
+            magic: self.magic(),
+            version: FORMAT_VERSION,
+            record_len: self.record_len() as u32,
         }
     }
 
@@ -69,41 +79,18 @@ pub(super) fn io(path: &Path, e: std::io::Error) -> SubstringError {
     }
 }
 
-fn header(kind: Kind, count: u64) -> [u8; HEADER_LEN as usize] {
-    let mut h = [0u8; HEADER_LEN as usize];
-    h[..8].copy_from_slice(kind.magic());
-    h[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    h[12..16].copy_from_slice(&(kind.record_len() as u32).to_le_bytes());
-    h[16..24].copy_from_slice(&count.to_le_bytes());
-    h
-}
-
 /// Streams fixed-size records into `path` through a temp file.
 pub struct RecordWriter {
     kind: Kind,
-    path: PathBuf,
-    tmp: PathBuf,
-    out: BufWriter<File>,
+    out: binfmt::Writer,
     bytes: u64,
 }
 
 impl RecordWriter {
     pub fn create(path: &Path, kind: Kind) -> Result<Self> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.tmp"));
-        let file = File::create(&tmp).map_err(|e| io(&tmp, e))?;
-        let mut out = BufWriter::with_capacity(1 << 20, file);
-        out.write_all(&header(kind, 0)).map_err(|e| io(&tmp, e))?;
         Ok(RecordWriter {
             kind,
-            path: path.to_path_buf(),
-            tmp,
-            out,
+            out: binfmt::Writer::create(path, kind.spec(), 1 << 20)?,
             bytes: 0,
         })
     }
@@ -112,7 +99,7 @@ impl RecordWriter {
     pub fn push(&mut self, bytes: &[u8]) -> Result<()> {
         debug_assert_eq!(bytes.len() % self.kind.record_len(), 0);
         self.bytes += bytes.len() as u64;
-        self.out.write_all(bytes).map_err(|e| io(&self.tmp, e))
+        Ok(self.out.write(bytes)?)
     }
 
     pub fn push_u64(&mut self, x: u64) -> Result<()> {
@@ -121,21 +108,8 @@ impl RecordWriter {
 
     /// Writes the count into the header, fsyncs and renames; returns the count.
     pub fn finish(self) -> Result<u64> {
-        let RecordWriter {
-            kind,
-            path,
-            tmp,
-            out,
-            bytes,
-        } = self;
-        let count = bytes / kind.record_len() as u64;
-        let mut file = out.into_inner().map_err(|e| io(&tmp, e.into_error()))?;
-        file.seek(SeekFrom::Start(0)).map_err(|e| io(&tmp, e))?;
-        file.write_all(&header(kind, count))
-            .map_err(|e| io(&tmp, e))?;
-        file.sync_all().map_err(|e| io(&tmp, e))?;
-        drop(file);
-        std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
+        let count = self.bytes / self.kind.record_len() as u64;
+        self.out.finish(count)?;
         Ok(count)
     }
 }
@@ -143,62 +117,8 @@ impl RecordWriter {
 /// Opens `path`, checks its header and length; returns the file positioned
 /// after the header and the record count.
 pub fn open(path: &Path, kind: Kind) -> Result<(File, u64)> {
-    let mut file = File::open(path).map_err(|e| io(path, e))?;
-    let len = file.metadata().map_err(|e| io(path, e))?.len();
-    if len < HEADER_LEN {
-        return Err(corrupt(
-            path,
-            format!("{len} bytes: shorter than the header (truncated?)"),
-        ));
-    }
-    let mut h = [0u8; HEADER_LEN as usize];
-    file.read_exact(&mut h).map_err(|e| io(path, e))?;
-    let count = check_header(path, kind, &h, len)?;
+    let (file, count, _) = binfmt::open(path, kind.spec())?;
     Ok((file, count))
-}
-
-fn check_header(path: &Path, kind: Kind, h: &[u8], len: u64) -> Result<u64> {
-    if &h[..8] != kind.magic() {
-        return Err(corrupt(
-            path,
-            format!(
-                "bad magic {:?}, expected {:?}",
-                String::from_utf8_lossy(&h[..8]),
-                String::from_utf8_lossy(kind.magic())
-            ),
-        ));
-    }
-    let word = |i: usize| u32::from_le_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
-    if word(8) != FORMAT_VERSION {
-        return Err(corrupt(
-            path,
-            format!(
-                "format version {}, this build reads {FORMAT_VERSION}",
-                word(8)
-            ),
-        ));
-    }
-    let rec = word(12) as u64;
-    if rec != kind.record_len() as u64 {
-        return Err(corrupt(
-            path,
-            format!("record length {rec}, expected {}", kind.record_len()),
-        ));
-    }
-    let mut c = [0u8; 8];
-    c.copy_from_slice(&h[16..24]);
-    let count = u64::from_le_bytes(c);
-    let left = len - HEADER_LEN;
-    if count.checked_mul(rec) != Some(left) {
-        return Err(corrupt(
-            path,
-            format!(
-                "{count} records of {rec} bytes need {} bytes after the header, found {left} (truncated?)",
-                count.saturating_mul(rec)
-            ),
-        ));
-    }
-    Ok(count)
 }
 
 /// Reads a whole file of u64 records (document lengths).

@@ -107,6 +107,8 @@ pub enum SubstringError {
 
 pub type Result<T, E = SubstringError> = std::result::Result<T, E>;
 
+crate::binfmt::impl_from_binfmt!(SubstringError);
+
 /// Which occurrence of a repeated span survives.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

@@ -12,9 +12,12 @@
 # = OMP_NUM_THREADS = MKL_NUM_THREADS (torch).
 #
 # Variants:
-#   refinery-flex      default build (runs on any x86-64)
-#   refinery-flex-v4   --features x86-v4 (AVX-512 gemm; only when /proc/cpuinfo has avx512f;
-#                      X86V4=0 skips it), built in $X86V4_TARGET_DIR (default target/x86-v4)
+#   refinery-flex      default build (runs on any x86-64: gemm picks its AVX-512 kernels at run
+#                      time; glibc malloc tuned as the `refinery` binary does, see
+#                      crates/train/src/alloc.rs)
+#   refinery-flex-v4   X86V4=1: the same with an explicit --features x86-v4 build in
+#                      $X86V4_TARGET_DIR (default target/x86-v4); redundant now that the
+#                      feature is on by default, kept for A/B builds
 #   refinery-flex-bf16 default build, --precision bf16 (only with BF16=1; torch-bf16 too)
 #   refinery-tch       --features tch, libtorch from the PyPI torch wheel (only with TCH=1;
 #                      see docs/models.md "Backends and precision" for why it is off)
@@ -49,7 +52,7 @@ CMD[refinery-flex]="$TARGET/release/examples/train_speed"
 CMD[torch]="$PYTHON bench/train_speed_torch.py"
 variants=(refinery-flex torch)
 
-if [ "${X86V4:-1}" != 0 ] && grep -qw avx512f /proc/cpuinfo; then
+if [ "${X86V4:-0}" != 0 ] && grep -qw avx512f /proc/cpuinfo; then
   v4_target=${X86V4_TARGET_DIR:-target/x86-v4}
   if [ "${SKIP_BUILD:-0}" != 1 ]; then
     CARGO_TARGET_DIR=$v4_target cargo build --release -p refinery-train --example train_speed --features x86-v4

@@ -84,15 +84,27 @@ fn main() -> ExitCode {
         Command::Stats(a) => report::stats(a),
         Command::Extract(a) => extract::extract(a),
         Command::Langid(a) => langid::langid(a),
-        Command::Demo(a) => demo::demo(a),
+        Command::Demo(a) => {
+            refinery_train::alloc::tune_allocator_for_training();
+            demo::demo(a)
+        }
         Command::Presets(a) => run::presets(a),
         Command::Tokenizer(a) => tokenize::tokenizer(a),
         Command::Tokenize(a) => tokenize::tokenize(a),
         Command::Tokens(a) => tokenize::tokens(a),
         Command::Mix(a) => mix::mix(a),
-        Command::Generate(a) => generate::generate(a),
-        Command::Pretrain(a) => pretrain::pretrain(a),
-        Command::EvalLm(a) => pretrain::eval_lm(a),
+        Command::Generate(a) => {
+            refinery_train::alloc::tune_allocator_for_training();
+            generate::generate(a)
+        }
+        Command::Pretrain(a) => {
+            refinery_train::alloc::tune_allocator_for_training();
+            pretrain::pretrain(a)
+        }
+        Command::EvalLm(a) => {
+            refinery_train::alloc::tune_allocator_for_training();
+            pretrain::eval_lm(a)
+        }
     };
     match result {
         Ok(code) => code,

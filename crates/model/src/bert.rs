@@ -431,7 +431,7 @@ impl BertModel {
             .embeddings_dropout
             .forward(self.embeddings_layer_norm.forward(x));
         let padding = attention_mask.map(padding_mask); // [B, T]
-        // The dense mask is only built when some layer attends densely.
+                                                        // The dense mask is only built when some layer attends densely.
         let mask = if self.layer.iter().any(|layer| layer.sparse.is_none()) {
             combine_masks(None, padding.clone(), b, t) // [B, 1, T, T]
         } else {

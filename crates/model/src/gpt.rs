@@ -471,7 +471,7 @@ impl Gpt {
         let x = self.wte.forward(tokens) + self.wpe.forward(positions); // [B, T, D]
         let mut x = self.drop.forward(x);
         let padding = attention_mask.map(padding_mask); // [B, T]
-        // The dense mask is only built when some layer attends densely.
+                                                        // The dense mask is only built when some layer attends densely.
         let mask = if self.h.iter().any(|block| block.attn.sparse.is_none()) {
             combine_masks(Some(causal_mask(t, &device)), padding.clone(), b, t) // [B, 1, T, T]
         } else {

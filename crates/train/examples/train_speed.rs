@@ -179,6 +179,10 @@ fn run(args: &Args) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
+    // As the `refinery` binary does for training (set REFINERY_GLIBC_DEFAULTS=1 to compare).
+    if std::env::var_os("REFINERY_GLIBC_DEFAULTS").is_none() {
+        refinery_train::alloc::tune_allocator_for_training();
+    }
     match parse_args().and_then(|args| run(&args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -17,6 +17,7 @@
 //! - [`dae`]: BART text infilling, T5 span corruption, seq2seq collation and loss.
 //! - [`precision`]: mixed precision (bf16/f16 compute, f32 master weights).
 
+pub mod alloc;
 pub mod clip;
 pub mod config;
 pub mod dae;

@@ -103,7 +103,11 @@ fn bf16_mixed_precision_trains_with_f32_master_weights() {
         f32_losses[0],
         bf16_losses[0]
     );
-    assert!(bf16_losses[59] < 0.15, "bf16 loss after 60 steps {}", bf16_losses[59]);
+    assert!(
+        bf16_losses[59] < 0.15,
+        "bf16 loss after 60 steps {}",
+        bf16_losses[59]
+    );
     assert_eq!(trainer.model.wte.weight.val().dtype(), DType::F32);
 }
 

@@ -153,7 +153,7 @@ mod tests {
     fn loss_curve(precision: Precision, steps: usize) -> Vec<f32> {
         use crate::data::{CountingSequences, TokenBatches};
         use crate::objectives::clm_loss;
-        use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+        use burn::optim::{AdamWConfig, GradientsParams};
 
         let device = Device::flex().autodiff();
         device.seed(7);

@@ -91,6 +91,10 @@ pub struct MinhashArgs {
     /// components run on sorted files on disk (same result).
     #[arg(long, default_value_t = 1024)]
     pub max_memory_mb: u64,
+    /// Dedup within groups of this metadata field, e.g. `--group-by dump` dedups every
+    /// Common Crawl snapshot separately in one run (default: global).
+    #[arg(long, value_name = "FIELD")]
+    pub group_by: Option<String>,
     /// JSONL field holding the text.
     #[arg(long)]
     pub text_field: Option<String>,
@@ -229,6 +233,7 @@ fn run_minhash(a: MinhashArgs) -> Result<ExitCode> {
         rejects: a.rejects,
         sig_buffer_records: a.sig_buffer_records,
         max_memory_bytes: a.max_memory_mb.saturating_mul(1 << 20),
+        group_by: a.group_by.clone(),
     };
     if a.executor == ExecutorArg::Slurm {
         return submit_minhash(&a, &job);
@@ -319,6 +324,9 @@ fn submit_minhash(a: &MinhashArgs, job: &MinhashJob) -> Result<ExitCode> {
     ));
     if a.rejects {
         base.push_str(" --rejects");
+    }
+    if let Some(field) = &a.group_by {
+        base.push_str(&format!(" --group-by {}", shell_quote(field)));
     }
     if let Some(f) = &a.text_field {
         base.push_str(&format!(" --text-field {}", shell_quote(f)));

@@ -57,6 +57,10 @@ pub enum DedupStepConfig {
         /// it, connected components run on sorted files on disk.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max_memory_mb: Option<u64>,
+        /// Dedup within groups of this metadata field (e.g. `"dump"`: per snapshot); absent:
+        /// global.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        group_by: Option<String>,
     },
     /// Whole documents with the same normalized text (`refinery dedup exact`).
     Exact {
@@ -235,7 +239,11 @@ pub fn run_chain(
         let inputs = discover(&[input.clone()]).map_err(|e| err(e.to_string()))?;
         let reader = ReaderOptions::default();
         let stats = match step {
-            DedupStepConfig::Minhash { max_memory_mb, .. } => {
+            DedupStepConfig::Minhash {
+                max_memory_mb,
+                group_by,
+                ..
+            } => {
                 let config = step
                     .minhash_config()
                     .map_err(|(k, m)| err(format!("{k}: {m}")))?;
@@ -253,6 +261,7 @@ pub fn run_chain(
                         .map_or(minhash::DEFAULT_MAX_MEMORY_BYTES, |mb| {
                             mb.saturating_mul(1 << 20)
                         }),
+                    group_by: group_by.clone(),
                 };
                 minhash::run(&job, cancel)
                     .map_err(|e| err(e.to_string()))?

@@ -238,6 +238,10 @@ pub struct MinhashJob {
     /// components run on sorted files on disk instead of an in-memory
     /// union-find. Changes the method, never the result.
     pub max_memory_bytes: u64,
+    /// Dedup within groups: documents whose metadata field `group_by` holds different values
+    /// (e.g. FineWeb's `dump`, one Common Crawl snapshot) are never compared, so one run dedups
+    /// every snapshot separately. `None`: global dedup. A missing field is the group `""`.
+    pub group_by: Option<String>,
 }
 
 /// Default of [`MinhashJob::max_memory_bytes`]: 1 GiB.
@@ -268,6 +272,7 @@ impl MinhashJob {
             "config": self.config,
             "tasks": self.tasks,
             "rejects": self.rejects,
+            "group_by": self.group_by,
             "reader": self.reader,
             "writer": self.writer,
             "inputs": self.inputs.iter().map(|f| serde_json::json!({"source": f.source, "size": f.size})).collect::<Vec<_>>(),

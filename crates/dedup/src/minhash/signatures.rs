@@ -17,6 +17,26 @@ pub(super) const STEP: &str = "signatures";
 pub(super) const IDS_DIR: &str = "ids";
 const STATS_DIR: &str = "stats";
 
+/// Hash of a document's group: the value of metadata field `field` (a string as is, any
+/// other JSON value as its JSON text; missing = `""`).
+pub(super) fn group_salt(metadata: &refinery_corpus::Metadata, field: &str) -> u64 {
+    let typed = match field {
+        "url" => metadata.url.clone(),
+        "date" => metadata.date.clone(),
+        "lang" => metadata.lang.clone(),
+        "content_type" => metadata.content_type.clone(),
+        "charset" => metadata.charset.clone(),
+        _ => None,
+    };
+    let value = typed.unwrap_or_else(|| match metadata.get(field) {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    });
+    // A fixed, non-zero offset so that the group "" is salted too.
+    xxhash_rust::xxh3::xxh3_64_with_seed(value.as_bytes(), 0x6772_6f75_7073)
+}
+
 /// `signatures/band_BBB`.
 pub(super) fn band_dir(job: &MinhashJob, band: usize) -> std::path::PathBuf {
     job.step_dir(STEP).join(format!("band_{band:03}"))
@@ -127,6 +147,12 @@ pub(super) fn run_task(job: &MinhashJob, task: usize, cancel: &AtomicBool) -> Re
             stats.docs += 1;
             if hasher.band_hashes(&d.text, &mut bands) {
                 stats.signed += 1;
+                if let Some(field) = &job.group_by {
+                    // Documents of different groups get disjoint band hashes (up to 2^-64
+                    // collisions), so they never share a bucket and never pair.
+                    let salt = group_salt(&d.metadata, field);
+                    bands.iter_mut().for_each(|h| *h ^= salt);
+                }
                 for (buf, &h) in runs.buffers.iter_mut().zip(&bands) {
                     buf.push((h, key));
                 }

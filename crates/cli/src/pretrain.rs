@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use burn::module::Module;
+use burn::tensor::Device;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use refinery_model::device::parse_device;
@@ -19,8 +20,9 @@ use refinery_train::data::{
     SourceConfig, TokenBatches,
 };
 use refinery_train::eval::{evaluate, EvalReport};
-use refinery_train::run::{run, Observer, RunSummary, StepRecord};
+use refinery_train::run::{run, Observer, RunOptions, RunSummary, StepRecord};
 use refinery_train::task_plm::{PlmFile, PLM_FILE};
+use refinery_train::TrainConfig;
 use refinery_train::{BertPretrainingTask, ClmTask, DaeTask, PlmTask, Task};
 
 const PRETRAIN_EXAMPLES: &str = "\
@@ -245,23 +247,15 @@ pub fn pretrain(a: PretrainArgs) -> Result<ExitCode> {
         json: a.json,
     };
     let summary = match checked.task {
-        TaskSpec::Gpt(task) => {
-            let mut train = lm_batches(&checked.data, DataSplit::Train)?;
-            let mut valid = if eval {
-                Some(lm_batches(&checked.data, DataSplit::Validation)?)
-            } else {
-                None
-            };
-            run::<ClmTask>(
-                task,
-                checked.train,
-                &checked.run,
-                &mut *train,
-                valid.as_deref_mut().map(|v| v as &mut dyn TokenBatches),
-                &device,
-                &mut observer,
-            )?
-        }
+        TaskSpec::Gpt(task) => run_on_token_rows(
+            task,
+            checked.train,
+            &checked.run,
+            &checked.data,
+            eval,
+            &device,
+            &mut observer,
+        )?,
         TaskSpec::Bert { task, specials } => {
             let mut train = pair_batches(&checked.data, DataSplit::Train, specials)?;
             let mut valid = if eval {
@@ -283,40 +277,24 @@ pub fn pretrain(a: PretrainArgs) -> Result<ExitCode> {
                 &mut observer,
             )?
         }
-        TaskSpec::Bart(task) => {
-            let mut train = lm_batches(&checked.data, DataSplit::Train)?;
-            let mut valid = if eval {
-                Some(lm_batches(&checked.data, DataSplit::Validation)?)
-            } else {
-                None
-            };
-            run::<DaeTask>(
-                task,
-                checked.train,
-                &checked.run,
-                &mut *train,
-                valid.as_deref_mut().map(|v| v as &mut dyn TokenBatches),
-                &device,
-                &mut observer,
-            )?
-        }
-        TaskSpec::Plm(task) => {
-            let mut train = lm_batches(&checked.data, DataSplit::Train)?;
-            let mut valid = if eval {
-                Some(lm_batches(&checked.data, DataSplit::Validation)?)
-            } else {
-                None
-            };
-            run::<PlmTask>(
-                task,
-                checked.train,
-                &checked.run,
-                &mut *train,
-                valid.as_deref_mut().map(|v| v as &mut dyn TokenBatches),
-                &device,
-                &mut observer,
-            )?
-        }
+        TaskSpec::Bart(task) => run_on_token_rows(
+            task,
+            checked.train,
+            &checked.run,
+            &checked.data,
+            eval,
+            &device,
+            &mut observer,
+        )?,
+        TaskSpec::Plm(task) => run_on_token_rows(
+            task,
+            checked.train,
+            &checked.run,
+            &checked.data,
+            eval,
+            &device,
+            &mut observer,
+        )?,
     };
     observer.bar.finish_and_clear();
     report_run(&summary, &checked.run.out_dir, a.json)?;
@@ -593,4 +571,32 @@ pub fn eval_lm(a: EvalLmArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Trains a task whose batches are plain token rows (GPT CLM, BART DAE, PLM) on the training
+/// split, evaluating on the validation split when `eval`.
+fn run_on_token_rows<T: Task<Source = dyn TokenBatches>>(
+    task: T,
+    train_config: TrainConfig,
+    opts: &RunOptions,
+    data: &DataConfig,
+    eval: bool,
+    device: &Device,
+    observer: &mut dyn Observer,
+) -> Result<RunSummary> {
+    let mut train = lm_batches(data, DataSplit::Train)?;
+    let mut valid = if eval {
+        Some(lm_batches(data, DataSplit::Validation)?)
+    } else {
+        None
+    };
+    Ok(run::<T>(
+        task,
+        train_config,
+        opts,
+        &mut *train,
+        valid.as_deref_mut().map(|v| v as &mut dyn TokenBatches),
+        device,
+        observer,
+    )?)
 }

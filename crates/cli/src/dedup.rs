@@ -1,6 +1,6 @@
 //! `refinery dedup minhash|explain`: corpus-wide near-duplicate removal.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 
@@ -301,15 +301,59 @@ fn run_minhash(a: MinhashArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Submits the four steps and the final merge as chained Slurm job arrays.
-/// Each array task runs one rank of one step (`--step S --task i`).
-fn submit_minhash(a: &MinhashArgs, job: &MinhashJob) -> Result<ExitCode> {
+/// `EXE dedup KIND --input IN…`: the start of every rank's command line.
+fn rank_command(kind: &str, inputs: &[PathBuf]) -> Result<String> {
     let exe = shell_quote(&self_exe()?.display().to_string());
-    let mut base = format!("{exe} dedup minhash --input");
-    for p in &a.input {
+    let mut base = format!("{exe} dedup {kind} --input");
+    for p in inputs {
         base.push(' ');
         base.push_str(&shell_quote(&p.display().to_string()));
     }
+    Ok(base)
+}
+
+/// Appends `--text-field` / `--id-field` when they are set.
+fn push_field_flags(base: &mut String, text_field: Option<&str>, id_field: Option<&str>) {
+    for (flag, value) in [(" --text-field", text_field), (" --id-field", id_field)] {
+        if let Some(v) = value {
+            base.push_str(&format!("{flag} {}", shell_quote(v)));
+        }
+    }
+}
+
+/// Submits one Slurm array per step (array task i runs `BASE --step S --task i`), then
+/// `final_step` as a single task, chained with `afterok`; scripts and logs go to OUTPUT/slurm.
+fn submit_chain<'a>(
+    kind: &str,
+    base: &str,
+    ranks: impl Iterator<Item = (&'a str, usize)>,
+    final_step: &str,
+    output: &Path,
+    slurm: &SlurmArgs,
+) -> Result<ExitCode> {
+    let mut steps: Vec<Step> = ranks
+        .map(|(name, tasks)| Step {
+            name: format!("{kind}-{name}"),
+            tasks,
+            command: format!("{base} --step {name} --task \"$SLURM_ARRAY_TASK_ID\""),
+        })
+        .collect();
+    steps.push(Step {
+        name: format!("{kind}-{final_step}"),
+        tasks: 1,
+        command: format!("{base} --step {final_step}"),
+    });
+    std::fs::create_dir_all(output)?;
+    let dir = output.join("slurm");
+    submit(&dir, &steps, slurm)?;
+    println!("scripts and logs in {}", dir.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Submits the four steps and the final merge as chained Slurm job arrays.
+/// Each array task runs one rank of one step (`--step S --task i`).
+fn submit_minhash(a: &MinhashArgs, job: &MinhashJob) -> Result<ExitCode> {
+    let mut base = rank_command("minhash", &a.input)?;
     base.push_str(&format!(
         " --output {} --tasks {} --workers {} --ngram {} --bands {} --rows {} --seed {} --sig-buffer-records {} --max-memory-mb {}",
         shell_quote(&a.output.display().to_string()),
@@ -328,31 +372,12 @@ fn submit_minhash(a: &MinhashArgs, job: &MinhashJob) -> Result<ExitCode> {
     if let Some(field) = &a.group_by {
         base.push_str(&format!(" --group-by {}", shell_quote(field)));
     }
-    if let Some(f) = &a.text_field {
-        base.push_str(&format!(" --text-field {}", shell_quote(f)));
-    }
-    if let Some(f) = &a.id_field {
-        base.push_str(&format!(" --id-field {}", shell_quote(f)));
-    }
-    let mut steps: Vec<Step> = minhash::STEPS
+    push_field_flags(&mut base, a.text_field.as_deref(), a.id_field.as_deref());
+    let ranks = minhash::STEPS
         .iter()
         .enumerate()
-        .map(|(i, name)| Step {
-            name: format!("minhash-{name}"),
-            tasks: minhash::step_tasks(job, i),
-            command: format!("{base} --step {name} --task \"$SLURM_ARRAY_TASK_ID\""),
-        })
-        .collect();
-    steps.push(Step {
-        name: "minhash-merge".into(),
-        tasks: 1,
-        command: format!("{base} --step merge"),
-    });
-    std::fs::create_dir_all(&a.output)?;
-    let dir = a.output.join("slurm");
-    submit(&dir, &steps, &a.slurm)?;
-    println!("scripts and logs in {}", dir.display());
-    Ok(ExitCode::SUCCESS)
+        .map(|(i, name)| (*name, minhash::step_tasks(job, i)));
+    submit_chain("minhash", &base, ranks, "merge", &a.output, &a.slurm)
 }
 
 // ---- `refinery dedup exact|urls|lines`: corpus-wide exact dedup ----------
@@ -640,12 +665,7 @@ fn run_corpus_dedup(a: &CorpusDedupArgs, method: Method, extra: &str) -> Result<
 /// Submits the three steps and the final merge as chained Slurm job arrays.
 fn submit_corpus_dedup(a: &CorpusDedupArgs, job: &CorpusDedupJob, extra: &str) -> Result<ExitCode> {
     let kind = job.method.dir_name();
-    let exe = shell_quote(&self_exe()?.display().to_string());
-    let mut base = format!("{exe} dedup {kind} --input");
-    for p in &a.input {
-        base.push(' ');
-        base.push_str(&shell_quote(&p.display().to_string()));
-    }
+    let mut base = rank_command(kind, &a.input)?;
     base.push_str(&format!(
         " --output {} --tasks {} --partitions {} --workers {} --buffer-mb {}{extra}",
         shell_quote(&a.output.display().to_string()),
@@ -669,31 +689,12 @@ fn submit_corpus_dedup(a: &CorpusDedupArgs, job: &CorpusDedupJob, extra: &str) -
             .as_str()
             .unwrap_or("file")
     ));
-    if let Some(f) = &a.text_field {
-        base.push_str(&format!(" --text-field {}", shell_quote(f)));
-    }
-    if let Some(f) = &a.id_field {
-        base.push_str(&format!(" --id-field {}", shell_quote(f)));
-    }
-    let mut steps: Vec<Step> = cdedup::STEPS
+    push_field_flags(&mut base, a.text_field.as_deref(), a.id_field.as_deref());
+    let ranks = cdedup::STEPS
         .iter()
         .enumerate()
-        .map(|(i, name)| Step {
-            name: format!("{kind}-{name}"),
-            tasks: cdedup::step_tasks(job, i),
-            command: format!("{base} --step {name} --task \"$SLURM_ARRAY_TASK_ID\""),
-        })
-        .collect();
-    steps.push(Step {
-        name: format!("{kind}-merge"),
-        tasks: 1,
-        command: format!("{base} --step merge"),
-    });
-    std::fs::create_dir_all(&a.output)?;
-    let dir = a.output.join("slurm");
-    submit(&dir, &steps, &a.slurm)?;
-    println!("scripts and logs in {}", dir.display());
-    Ok(ExitCode::SUCCESS)
+        .map(|(i, name)| (*name, cdedup::step_tasks(job, i)));
+    submit_chain(kind, &base, ranks, "merge", &a.output, &a.slurm)
 }
 
 #[derive(Args)]
@@ -869,12 +870,7 @@ fn submit_substring(
     job: &refinery_dedup::substring::SubstringJob,
 ) -> Result<ExitCode> {
     use refinery_dedup::substring;
-    let exe = shell_quote(&self_exe()?.display().to_string());
-    let mut base = format!("{exe} dedup substring --input");
-    for p in &a.input {
-        base.push(' ');
-        base.push_str(&shell_quote(&p.display().to_string()));
-    }
+    let mut base = rank_command("substring", &a.input)?;
     base.push_str(&format!(
         " --output {} --tasks {} --workers {} --min-len {} --unit {} --keep {} --min-doc-len {} --shard-units {} --merge-memory-mb {}",
         shell_quote(&a.output.display().to_string()),
@@ -890,29 +886,10 @@ fn submit_substring(
     if a.rejects {
         base.push_str(" --rejects");
     }
-    if let Some(f) = &a.text_field {
-        base.push_str(&format!(" --text-field {}", shell_quote(f)));
-    }
-    if let Some(f) = &a.id_field {
-        base.push_str(&format!(" --id-field {}", shell_quote(f)));
-    }
-    let mut steps: Vec<Step> = substring::STEPS
+    push_field_flags(&mut base, a.text_field.as_deref(), a.id_field.as_deref());
+    let ranks = substring::STEPS
         .iter()
         .enumerate()
-        .map(|(i, name)| Step {
-            name: format!("substring-{name}"),
-            tasks: substring::step_tasks(job, i),
-            command: format!("{base} --step {name} --task \"$SLURM_ARRAY_TASK_ID\""),
-        })
-        .collect();
-    steps.push(Step {
-        name: "substring-finish".into(),
-        tasks: 1,
-        command: format!("{base} --step finish"),
-    });
-    std::fs::create_dir_all(&a.output)?;
-    let dir = a.output.join("slurm");
-    submit(&dir, &steps, &a.slurm)?;
-    println!("scripts and logs in {}", dir.display());
-    Ok(ExitCode::SUCCESS)
+        .map(|(i, name)| (*name, substring::step_tasks(job, i)));
+    submit_chain("substring", &base, ranks, "finish", &a.output, &a.slurm)
 }

@@ -3,9 +3,10 @@
 #
 #   bash scripts/hf-interop.sh            (from the repo root)
 #
-# Out: refinery saves its test fixtures (GPT-2, BERT, BART) with hf::save_*, and
-#   transformers loads them (AutoModelForCausalLM, BertForPreTraining,
-#   BartForConditionalGeneration); logits must match the committed references within 1e-4.
+# Out: refinery saves its test fixtures (GPT-2, BERT, BART, BERT and GPT-2 sequence
+#   classifiers) with hf::save_* / hf_classify::save_classifier, and transformers loads them
+#   (AutoModelForCausalLM, BertForPreTraining, BartForConditionalGeneration,
+#   AutoModelForSequenceClassification); logits must match the committed references within 1e-4.
 # In:  all-MiniLM-L6-v2 (fetched by ../shared/tools/fetch-minilm.sh) loads into our
 #   BertModel and matches HF BertModel's last hidden state within 1e-4. Skipped with a
 #   message when ../shared is absent (set REFINERY_HF_REQUIRE_MINILM=1 to make that a failure).
@@ -91,8 +92,9 @@ echo "venv ready in ${install_s}s ($du_venv)"
 
 # --- 2. build the three parity test binaries once -----------------------------------------
 t_checks=$(now)
-echo "== cargo test --no-run (gpt_parity, bert_parity, bart_parity)"
-if ! cargo test -q -p refinery-model --test gpt_parity --test bert_parity --test bart_parity --no-run; then
+echo "== cargo test --no-run (gpt_parity, bert_parity, bart_parity, classifier_parity)"
+if ! cargo test -q -p refinery-model --test gpt_parity --test bert_parity --test bart_parity \
+  --test classifier_parity --no-run; then
   fail_step "cargo build of the parity tests"
   ROWS_BUILD_FAILED=1
 fi
@@ -114,6 +116,7 @@ OUT_CHECKS=(
   "gpt|gpt_parity|export_for_hf|REFINERY_HF_EXPORT_DIR|check_hf_load.py"
   "bert|bert_parity|export_bert_for_hf|REFINERY_HF_EXPORT_BERT_DIR|check_hf_load_bert.py"
   "bart|bart_parity|export_bart_for_hf|REFINERY_HF_EXPORT_BART_DIR|check_hf_load_bart.py"
+  "classifier|classifier_parity|export_classifiers_for_hf|REFINERY_HF_EXPORT_CLS_DIR|check_hf_load_classifier.py"
 )
 t_out=$(now)
 if [ -z "${ROWS_BUILD_FAILED:-}" ]; then
@@ -123,7 +126,7 @@ if [ -z "${ROWS_BUILD_FAILED:-}" ]; then
     echo "== out/$kind: $test -> $dir -> $script"
     rm -rf "$dir"
     if ! run_one_test "$var=$dir" "$bin" "$test" ||
-      [ ! -f "$dir/config.json" ] || [ ! -f "$dir/model.safetensors" ]; then
+      ! find "$dir" -name config.json | grep -q . || ! find "$dir" -name model.safetensors | grep -q .; then
       fail_step "$kind.out (export)"
       continue
     fi

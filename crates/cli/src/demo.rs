@@ -24,11 +24,11 @@ use refinery_model::generate::{generate, SamplingConfig, StopReason};
 use refinery_model::hf::load_gpt;
 use refinery_pipeline::presets;
 use refinery_tokenize::{TokenDataset, Tokenizer};
-use refinery_train::config::{TaskSpec, TokenizerIds, TrainFile};
-use refinery_train::data::{lm_batches, DataSplit, TokenBatches};
+use refinery_train::config::{CheckContext, TrainFile};
+use refinery_train::data::{lm_batches, BatchSource, DataSplit, LmBatch};
 use refinery_train::eval::EvalReport;
 use refinery_train::run::{run, Observer, StepRecord};
-use refinery_train::ClmTask;
+use refinery_train::{AnyTaskSpec, GptClmTask, TaskSpec};
 
 use crate::run::{execute, remove_run};
 
@@ -129,7 +129,8 @@ fn lm_config(steps: usize) -> String {
     let eval_every = (steps / 3).max(1);
     format!(
         "# refinery demo: tiny GPT on the demo's token shards\n\
-         [model]\ntype = \"gpt\"\ndropout = 0.0\n\
+         [task]\nkind = \"gpt-clm\"\n\n\
+         [model]\ndropout = 0.0\n\
          hf = {{ n_layer = 2, n_embd = 128, n_head = 4, n_positions = 64 }}\n\n\
          [data]\nseq_len = 64\nbatch_size = 8\nmode = \"packed\"\nvalidation_fraction = 0.1\n\n\
          [optim]\nlr = 2e-3\nmin_lr = 2e-4\nwarmup_steps = {warmup}\ndecay = \"cosine\"\n\
@@ -199,15 +200,17 @@ fn demo_lm(dir: &Path, steps: usize, quiet: bool, prompt: &str) -> Result<()> {
     let vocab = TokenDataset::open(&tokens)
         .with_context(|| format!("opening token shards {}", tokens.display()))?
         .vocab_size() as usize;
-    let mut checked = file.check("demo train.toml", Some(vocab), TokenizerIds::default())?;
-    checked
-        .run
-        .extra_files
-        .push(("tokenizer.json".into(), tok_path.clone()));
-    let TaskSpec::Gpt(task) = checked.task else {
+    let ctx = CheckContext {
+        data_vocab: Some(vocab),
+        tokenizer: Some(tok_path.clone()),
+        ..CheckContext::default()
+    };
+    let checked = file.check("demo train.toml", &ctx)?;
+    let AnyTaskSpec::GptClm(spec) = &checked.task else {
         bail!("the demo config is not a GPT");
     };
-    let c = &task.model;
+    let task = spec.build(None)?;
+    let c = &spec.model;
     println!(
         "\npretraining a tiny GPT ({} layers, d={}, {} heads, context {}, vocab {}) for {steps} steps \
          of {} x {} tokens on {} (cpu)",
@@ -239,12 +242,12 @@ fn demo_lm(dir: &Path, steps: usize, quiet: bool, prompt: &str) -> Result<()> {
         last: None,
     };
     let started = Instant::now();
-    let summary = run::<ClmTask>(
+    let summary = run::<GptClmTask>(
         task,
         checked.train,
         &checked.run,
         &mut *train,
-        Some(&mut *valid as &mut dyn TokenBatches),
+        Some(&mut *valid as &mut dyn BatchSource<LmBatch>),
         &device,
         &mut obs,
     )?;

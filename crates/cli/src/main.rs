@@ -4,6 +4,7 @@
 mod dedup;
 mod demo;
 mod extract;
+mod finetune;
 mod generate;
 mod langid;
 mod mix;
@@ -35,7 +36,10 @@ Examples:
   refinery mix mixture.toml --output mixed/ --seed 1
   refinery pretrain --preset gpt-tiny --data tokens/ --tokenizer tok.json --out runs/gpt
   refinery eval-lm --model runs/gpt/checkpoint-2000 --data heldout-tokens/
-  refinery generate --model ckpt/ --prompt 'Once upon a time' --max-new-tokens 50";
+  refinery generate --model ckpt/ --prompt 'Once upon a time' --max-new-tokens 50
+  refinery finetune --preset sst2-minilm --model MiniLM/ --train train.tsv --dev dev.tsv --out runs/sst2
+  refinery evaluate --model runs/sst2/best --data dev.tsv
+  echo 'a fine film' | refinery classify --model runs/sst2/best";
 
 #[derive(Parser)]
 #[command(name = "refinery", version, about = ABOUT, after_help = EXAMPLES)]
@@ -74,6 +78,16 @@ enum Command {
     EvalLm(pretrain::EvalLmArgs),
     /// Generate text with a GPT-2 checkpoint (temperature, top-k, top-p, KV cache).
     Generate(generate::GenerateArgs),
+    /// Fine-tune a checkpoint on labelled data: classification, cloze prompts, multi-task.
+    Finetune(finetune::FinetuneArgs),
+    /// Accuracy, macro-F1, MCC, per-class metrics and the confusion matrix of a classifier.
+    Evaluate(finetune::EvaluateArgs),
+    /// Label lines or JSONL from stdin with a classifier (label + probabilities out).
+    Classify(finetune::ClassifyArgs),
+    /// Zero-/few-shot classification by prompting: cloze (MLM), LM scoring, embeddings.
+    Prompt(finetune::PromptArgs),
+    /// Write one task of a multi-task model as a standalone HF classifier.
+    ExportTask(finetune::ExportTaskArgs),
 }
 
 fn main() -> ExitCode {
@@ -105,6 +119,14 @@ fn main() -> ExitCode {
             refinery_train::alloc::tune_allocator_for_training();
             pretrain::eval_lm(a)
         }
+        Command::Finetune(a) => {
+            refinery_train::alloc::tune_allocator_for_training();
+            finetune::finetune(a)
+        }
+        Command::Evaluate(a) => finetune::evaluate(a),
+        Command::Classify(a) => finetune::classify(a),
+        Command::Prompt(a) => finetune::prompt(a),
+        Command::ExportTask(a) => finetune::export(a),
     };
     match result {
         Ok(code) => code,

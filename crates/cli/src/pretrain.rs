@@ -6,24 +6,15 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use burn::module::Module;
-use burn::tensor::Device;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use refinery_model::device::parse_device;
-use refinery_model::hf::{load_bert, load_gpt};
-use refinery_model::hf_bart::load_bart;
-use refinery_tokenize::{TokenDataset, Tokenizer};
-use refinery_train::config::{TaskSpec, TokenizerIds, TrainFile, PRESETS};
-use refinery_train::data::{
-    lm_batches, pair_batches, validation_set, DataConfig, DataSplit, NspSpecials, PairBatches,
-    SourceConfig, TokenBatches,
-};
-use refinery_train::eval::{evaluate, EvalReport};
-use refinery_train::run::{run, Observer, RunOptions, RunSummary, StepRecord};
-use refinery_train::task_plm::{PlmFile, PLM_FILE};
-use refinery_train::TrainConfig;
-use refinery_train::{BertPretrainingTask, ClmTask, DaeTask, PlmTask, Task};
+use refinery_tokenize::TokenDataset;
+use refinery_train::config::{train, CheckContext, TokenizerIds, TrainFile, PRESETS};
+use refinery_train::data::{validation_set, DataConfig, DataSplit, SourceConfig};
+use refinery_train::eval::EvalReport;
+use refinery_train::run::{Observer, RunSummary, StepRecord};
+use refinery_train::tasks::{evaluate_checkpoint, open_with};
 
 const PRETRAIN_EXAMPLES: &str = "\
 Examples:
@@ -103,35 +94,10 @@ pub struct EvalLmArgs {
     json: bool,
 }
 
-fn tokenizer_ids(path: Option<&Path>) -> Result<TokenizerIds> {
-    let Some(path) = path else {
-        return Ok(TokenizerIds::default());
-    };
-    let tok = Tokenizer::load(path).with_context(|| format!("loading {}", path.display()))?;
-    // BERT names first, then BART's (<s> and </s> play [CLS] and [SEP]).
-    let find = |names: [&str; 2]| names.iter().find_map(|n| tok.token_to_id(n));
-    Ok(TokenizerIds {
-        mask: find(["[MASK]", "<mask>"]),
-        cls: find(["[CLS]", "<s>"]),
-        sep: find(["[SEP]", "</s>"]),
-        pad: find(["[PAD]", "<pad>"]),
-    })
-}
-
-/// The tokenizer.json file to copy into checkpoints.
-fn tokenizer_file(path: &Path) -> Option<PathBuf> {
-    if path.is_dir() {
-        let p = path.join("tokenizer.json");
-        p.is_file().then_some(p)
-    } else {
-        (path.extension().and_then(|e| e.to_str()) == Some("json")).then(|| path.to_path_buf())
-    }
-}
-
 /// Progress bar: steps against total, with loss, lr, tokens/s and ETA.
-struct Bar {
-    bar: ProgressBar,
-    json: bool,
+pub(crate) struct Bar {
+    pub(crate) bar: ProgressBar,
+    pub(crate) json: bool,
 }
 
 impl Observer for Bar {
@@ -145,8 +111,12 @@ impl Observer for Bar {
     }
     fn on_step(&mut self, r: &StepRecord) {
         self.bar.set_position(r.step as u64);
+        let epoch = r
+            .epoch
+            .map(|e| format!("epoch {e:.2}  "))
+            .unwrap_or_default();
         self.bar.set_message(format!(
-            "loss {:.4}  lr {:.2e}  {:.0} tok/s",
+            "{epoch}loss {:.4}  lr {:.2e}  {:.0} tok/s",
             r.loss, r.lr, r.tokens_per_s
         ));
     }
@@ -163,17 +133,20 @@ impl Observer for Bar {
     }
 }
 
-fn eval_line(e: &EvalReport) -> String {
-    let mut s = format!("loss {:.4}  perplexity {:.3}", e.loss, e.perplexity);
+pub(crate) fn eval_line(e: &EvalReport) -> String {
+    let mut s = format!("loss {:.4}", e.loss);
+    if e.perplexity.is_finite() {
+        s.push_str(&format!("  perplexity {:.3}", e.perplexity));
+    }
     for (k, v) in &e.metrics {
-        if k.ends_with("accuracy") {
+        if k.ends_with("accuracy") || k.ends_with("macro_f1") || k.ends_with("mcc") {
             s.push_str(&format!("  {k} {v:.4}"));
         }
     }
     s
 }
 
-fn bar(quiet: bool) -> ProgressBar {
+pub(crate) fn bar(quiet: bool) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr_with_hz(5));
     if quiet {
         bar.set_draw_target(ProgressDrawTarget::hidden());
@@ -227,6 +200,12 @@ pub fn pretrain(a: PretrainArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
 
+    if file.task.is_labelled() {
+        bail!(
+            "{name}: task kind {:?} trains on labelled files: use `refinery finetune`",
+            file.task.kind()
+        );
+    }
     let data_vocab = match file.data.sources.first() {
         Some(s) => Some(
             TokenDataset::open(&s.dir)
@@ -235,69 +214,26 @@ pub fn pretrain(a: PretrainArgs) -> Result<ExitCode> {
         ),
         None => bail!("{name}: data.sources: no token shards (pass --data DIR)"),
     };
-    let ids = tokenizer_ids(a.tokenizer.as_deref())?;
-    let mut checked = file.check(&name, data_vocab, ids)?;
-    if let Some(tok) = a.tokenizer.as_deref().and_then(tokenizer_file) {
-        checked.run.extra_files.push(("tokenizer.json".into(), tok));
-    }
+    let ctx = CheckContext {
+        data_vocab,
+        tokenizer_ids: match &a.tokenizer {
+            Some(t) => {
+                TokenizerIds::from_file(t).with_context(|| format!("loading {}", t.display()))?
+            }
+            None => TokenizerIds::default(),
+        },
+        tokenizer: a.tokenizer.clone(),
+    };
+    let checked = file.check(&name, &ctx)?;
+    let out_dir = checked.run.out_dir.clone();
     let device = parse_device(&a.device)?;
-    let eval = checked.run.eval_every > 0;
     let mut observer = Bar {
         bar: bar(a.quiet || a.json),
         json: a.json,
     };
-    let summary = match checked.task {
-        TaskSpec::Gpt(task) => run_on_token_rows(
-            task,
-            checked.train,
-            &checked.run,
-            &checked.data,
-            eval,
-            &device,
-            &mut observer,
-        )?,
-        TaskSpec::Bert { task, specials } => {
-            let mut train = pair_batches(&checked.data, DataSplit::Train, specials)?;
-            let mut valid = if eval {
-                Some(pair_batches(
-                    &checked.data,
-                    DataSplit::Validation,
-                    specials,
-                )?)
-            } else {
-                None
-            };
-            run::<BertPretrainingTask>(
-                task,
-                checked.train,
-                &checked.run,
-                &mut *train,
-                valid.as_deref_mut().map(|v| v as &mut dyn PairBatches),
-                &device,
-                &mut observer,
-            )?
-        }
-        TaskSpec::Bart(task) => run_on_token_rows(
-            task,
-            checked.train,
-            &checked.run,
-            &checked.data,
-            eval,
-            &device,
-            &mut observer,
-        )?,
-        TaskSpec::Plm(task) => run_on_token_rows(
-            task,
-            checked.train,
-            &checked.run,
-            &checked.data,
-            eval,
-            &device,
-            &mut observer,
-        )?,
-    };
+    let summary = train(checked, &device, &mut observer)?;
     observer.bar.finish_and_clear();
-    report_run(&summary, &checked.run.out_dir, a.json)?;
+    report_run(&summary, &out_dir, a.json)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -333,71 +269,21 @@ fn report_run(s: &RunSummary, out: &Path, json: bool) -> Result<()> {
     Ok(())
 }
 
-/// `model_type` of a checkpoint's config.json.
-fn model_type(dir: &Path) -> Result<String> {
-    let path = dir.join("config.json");
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    Ok(v.get("model_type")
-        .and_then(|m| m.as_str())
-        .unwrap_or("")
-        .to_string())
-}
-
-/// The denoising task to evaluate a BART checkpoint with: the training run's own (noise, ids)
-/// from `dir/trainer_state.json` when there is one, else BART text infilling with the
-/// tokenizer's `<mask>`.
-fn bart_eval_task(
-    dir: &Path,
-    config: refinery_model::BartConfig,
-    tokenizer: Option<&Path>,
-) -> Result<DaeTask> {
-    let state = dir.join("trainer_state.json");
-    if state.is_file() {
-        let text = std::fs::read_to_string(&state)
-            .with_context(|| format!("reading {}", state.display()))?;
-        let v: serde_json::Value =
-            serde_json::from_str(&text).with_context(|| format!("parsing {}", state.display()))?;
-        if v.get("task_name").and_then(|n| n.as_str()) == Some(DaeTask::NAME) {
-            let mut task: DaeTask = serde_json::from_value(v["task"].clone())
-                .with_context(|| format!("{}: task", state.display()))?;
-            task.model = config;
-            return Ok(task);
-        }
-    }
-    let tok = tokenizer
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| dir.join("tokenizer.json"));
-    let Some(mask) = tokenizer_ids(Some(&tok))?.mask else {
-        bail!("{}: needs a <mask> token (pass --tokenizer)", tok.display());
-    };
-    Ok(DaeTask::bart(config, i64::from(mask)))
-}
-
-/// Batches to evaluate: `max_batches`, else a pass over `rows` rows (at most 1000 batches).
-fn batches_for(max_batches: Option<u64>, rows: Option<u64>, batch_size: usize) -> usize {
-    match (max_batches, rows) {
-        (Some(m), _) => m.max(1) as usize,
-        (None, Some(r)) => (r / batch_size as u64).clamp(1, 1000) as usize,
-        (None, None) => 100,
-    }
-}
-
 pub fn eval_lm(a: EvalLmArgs) -> Result<ExitCode> {
     if a.batch_size == 0 {
         bail!("--batch-size must be at least 1");
     }
     let device = parse_device(&a.device)?;
-    // A PLM checkpoint is a GPT-2 directory (the shared blocks) plus plm.json.
-    let plm_file = a.model.join(PLM_FILE);
-    let kind = if plm_file.is_file() {
-        "refinery-plm".to_string()
-    } else {
-        model_type(&a.model)?
-    };
-    let mut data = DataConfig {
+    let opened = open_with(&a.model, a.tokenizer.as_deref())?;
+    if opened.spec.is_labelled() {
+        bail!(
+            "{}: a {} model: use `refinery evaluate --model DIR --data FILE`",
+            a.model.display(),
+            opened.spec.kind()
+        );
+    }
+    let context = opened.spec.context_len();
+    let data = DataConfig {
         sources: a
             .data
             .iter()
@@ -410,148 +296,42 @@ pub fn eval_lm(a: EvalLmArgs) -> Result<ExitCode> {
         shuffle: false,
         validation_fraction: a.validation_fraction,
         split_seed: a.split_seed,
+        seq_len: a.seq_len.unwrap_or(context.min(1024)),
         ..DataConfig::default()
     };
+    if data.seq_len > context {
+        bail!(
+            "--seq-len {} exceeds the model's context {context}",
+            data.seq_len
+        );
+    }
     let split = if a.validation_fraction > 0.0 {
         DataSplit::Validation
     } else {
         DataSplit::Train
     };
-    let report = match kind.as_str() {
-        "gpt2" => {
-            let (config, model) = load_gpt(&a.model, &device)?;
-            data.seq_len = a.seq_len.unwrap_or(config.n_positions.min(1024));
-            if data.seq_len > config.n_positions {
-                bail!(
-                    "--seq-len {} exceeds the model's n_positions {}",
-                    data.seq_len,
-                    config.n_positions
-                );
-            }
-            let rows = match split {
-                DataSplit::Validation => Some(validation_set(&data)?.num_rows()),
-                DataSplit::Train => None,
-            };
-            let n = batches_for(a.max_batches, rows, a.batch_size);
-            let mut source = lm_batches(&data, split)?;
-            let task = ClmTask::new(config);
-            let model = model.valid();
-            evaluate(
-                &task,
-                &model,
-                &mut *source as &mut dyn TokenBatches,
-                n,
-                0,
-                &device,
-            )
+    // One pass over the held-out rows (at most 1000 batches), or 100 batches of a stream.
+    let batches = match (a.max_batches, split) {
+        (Some(m), _) => m.max(1),
+        (None, DataSplit::Validation) => {
+            let rows = validation_set(&data)?.num_rows();
+            (rows / a.batch_size as u64).clamp(1, 1000)
         }
-        "bert" => {
-            let (config, model) = load_bert(&a.model, &device)?;
-            data.seq_len = a.seq_len.unwrap_or(config.max_position_embeddings.min(512));
-            let tok = a
-                .tokenizer
-                .clone()
-                .unwrap_or_else(|| a.model.join("tokenizer.json"));
-            let ids = tokenizer_ids(Some(&tok))?;
-            let (Some(mask), Some(cls), Some(sep), Some(pad)) =
-                (ids.mask, ids.cls, ids.sep, ids.pad)
-            else {
-                bail!(
-                    "{}: needs [MASK] [CLS] [SEP] [PAD] tokens (pass --tokenizer)",
-                    tok.display()
-                );
-            };
-            let mut specials = vec![
-                i64::from(cls),
-                i64::from(sep),
-                i64::from(pad),
-                i64::from(mask),
-            ];
-            specials.sort_unstable();
-            specials.dedup();
-            let task = BertPretrainingTask::new(config, i64::from(mask), specials);
-            let n = batches_for(a.max_batches, None, a.batch_size);
-            let mut source = pair_batches(&data, split, NspSpecials { cls, sep, pad })?;
-            let model = model.valid();
-            evaluate(
-                &task,
-                &model,
-                &mut *source as &mut dyn PairBatches,
-                n,
-                0,
-                &device,
-            )
-        }
-        "bart" => {
-            let (config, model) = load_bart(&a.model, &device)?;
-            // Rows are wrapped as `<s> row </s>`.
-            let max_rows = config.max_position_embeddings.saturating_sub(2);
-            data.seq_len = a.seq_len.unwrap_or(max_rows.min(1024));
-            if data.seq_len > max_rows {
-                bail!(
-                    "--seq-len {} + 2 (<s>, </s>) exceeds the model's max_position_embeddings {}",
-                    data.seq_len,
-                    config.max_position_embeddings
-                );
-            }
-            let task = bart_eval_task(&a.model, config, a.tokenizer.as_deref())?;
-            task.validate()?;
-            let rows = match split {
-                DataSplit::Validation => Some(validation_set(&data)?.num_rows()),
-                DataSplit::Train => None,
-            };
-            let n = batches_for(a.max_batches, rows, a.batch_size);
-            let mut source = lm_batches(&data, split)?;
-            let model = model.valid();
-            evaluate(
-                &task,
-                &model,
-                &mut *source as &mut dyn TokenBatches,
-                n,
-                0,
-                &device,
-            )
-        }
-        "refinery-plm" => {
-            let text = std::fs::read_to_string(&plm_file)
-                .with_context(|| format!("reading {}", plm_file.display()))?;
-            let file: PlmFile = serde_json::from_str(&text)
-                .with_context(|| format!("parsing {}", plm_file.display()))?;
-            let task = PlmTask::new(file.config);
-            let model = task.load_model(&a.model, &device)?;
-            data.seq_len = a.seq_len.unwrap_or(task.model.n_positions.min(1024));
-            if data.seq_len > task.model.n_positions {
-                bail!(
-                    "--seq-len {} exceeds the model's n_positions {}",
-                    data.seq_len,
-                    task.model.n_positions
-                );
-            }
-            let rows = match split {
-                DataSplit::Validation => Some(validation_set(&data)?.num_rows()),
-                DataSplit::Train => None,
-            };
-            let n = batches_for(a.max_batches, rows, a.batch_size);
-            let mut source = lm_batches(&data, split)?;
-            let model = model.valid();
-            evaluate(
-                &task,
-                &model,
-                &mut *source as &mut dyn TokenBatches,
-                n,
-                0,
-                &device,
-            )
-        }
-        other => bail!(
-            "{}: model_type {other:?} is not gpt2, bert or bart (or a PLM directory with plm.json)",
-            a.model.join("config.json").display()
-        ),
+        (None, DataSplit::Train) => 100,
     };
+    let report = evaluate_checkpoint(&a.model, &opened.spec, &data, split, Some(batches), &device)?;
     if a.json {
         let v = serde_json::json!({
             "model": a.model,
-            "model_type": kind,
+            "task": opened.spec.kind(),
+            // The checkpoint's architecture, as config.json names it (PLM: plm.json's).
+            "model_type": match &opened.spec {
+                refinery_train::AnyTaskSpec::GptClm(_) => "gpt2",
+                refinery_train::AnyTaskSpec::BertMlmNsp(_) => "bert",
+                refinery_train::AnyTaskSpec::BartDae(_) => "bart",
+                refinery_train::AnyTaskSpec::Plm(_) => "refinery-plm",
+                _ => "",
+            },
             "seq_len": data.seq_len,
             "batch_size": a.batch_size,
             "loss": report.loss,
@@ -571,32 +351,4 @@ pub fn eval_lm(a: EvalLmArgs) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
-}
-
-/// Trains a task whose batches are plain token rows (GPT CLM, BART DAE, PLM) on the training
-/// split, evaluating on the validation split when `eval`.
-fn run_on_token_rows<T: Task<Source = dyn TokenBatches>>(
-    task: T,
-    train_config: TrainConfig,
-    opts: &RunOptions,
-    data: &DataConfig,
-    eval: bool,
-    device: &Device,
-    observer: &mut dyn Observer,
-) -> Result<RunSummary> {
-    let mut train = lm_batches(data, DataSplit::Train)?;
-    let mut valid = if eval {
-        Some(lm_batches(data, DataSplit::Validation)?)
-    } else {
-        None
-    };
-    Ok(run::<T>(
-        task,
-        train_config,
-        opts,
-        &mut *train,
-        valid.as_deref_mut().map(|v| v as &mut dyn TokenBatches),
-        device,
-        observer,
-    )?)
 }

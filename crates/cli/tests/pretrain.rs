@@ -65,7 +65,7 @@ fn pretrain_gpt_resume_and_eval_lm() {
     let config = d.join("train.toml");
     std::fs::write(
         &config,
-        "[model]\ntype = \"gpt\"\ndropout = 0.0\nhf = { n_layer = 1, n_embd = 32, n_head = 2 }\n\
+        "[task]\nkind = \"gpt-clm\"\n[model]\ndropout = 0.0\nhf = { n_layer = 1, n_embd = 32, n_head = 2 }\n\
          [data]\nseq_len = 32\nbatch_size = 4\nvalidation_fraction = 0.1\n\
          [optim]\nlr = 3e-3\nwarmup_steps = 1\n\
          [run]\ntotal_steps = 3\neval_every = 2\neval_batches = 2\nsave_every = 2\nkeep = 2\n",
@@ -174,7 +174,7 @@ fn pretrain_bert_mlm_nsp_and_config_errors() {
     let config = d.join("bert.toml");
     std::fs::write(
         &config,
-        "[model]\ntype = \"bert\"\nhf = { num_hidden_layers = 1, hidden_size = 32, \
+        "[task]\nkind = \"bert-mlm-nsp\"\n[model]\nhf = { num_hidden_layers = 1, hidden_size = 32, \
          num_attention_heads = 2, intermediate_size = 64 }\n\
          [data]\nseq_len = 32\nbatch_size = 4\nvalidation_fraction = 0.1\n\
          [data.nsp]\nmax_segment_tokens = 14\n\
@@ -232,7 +232,7 @@ fn pretrain_bert_mlm_nsp_and_config_errors() {
     assert!(!bad.status.success());
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(
-        err.contains("model.mask_token_id") && err.contains("bert.toml"),
+        err.contains("task.mask_token_id") && err.contains("bert.toml"),
         "{err}"
     );
     // A typo in the config names the key and line.
@@ -290,7 +290,7 @@ fn pretrain_bart_tiny_and_eval_lm() {
     let preset =
         String::from_utf8(ok(&["pretrain", "--preset", "bart-tiny", "--print-config"]).stdout)
             .unwrap();
-    assert!(preset.contains("type = \"bart\""), "{preset}");
+    assert!(preset.contains("kind = \"bart-dae\""), "{preset}");
     let mut text = preset;
     for (from, to) in [
         ("seq_len = 128", "seq_len = 30"),
@@ -391,7 +391,7 @@ fn pretrain_bart_tiny_and_eval_lm() {
     let plm = d.join("plm.toml");
     std::fs::write(
         &plm,
-        "[model]\ntype = \"plm\"\ndropout = 0.0\nhf = { n_layer = 1, n_embd = 32, n_head = 2 }\n\
+        "[task]\nkind = \"plm\"\n[model]\ndropout = 0.0\nhf = { n_layer = 1, n_embd = 32, n_head = 2 }\n\
          [data]\nseq_len = 30\nbatch_size = 4\nvalidation_fraction = 0.1\n\
          [optim]\nwarmup_steps = 1\n[run]\ntotal_steps = 2\neval_every = 2\neval_batches = 1\n",
     )

@@ -68,6 +68,10 @@ pub struct GptConfig {
     pub bos_token_id: Option<u32>,
     #[serde(default)]
     pub eos_token_id: Option<u32>,
+    /// Padding id; sequence classifiers find each row's last real token with it (HF
+    /// `GPT2ForSequenceClassification`). Absent from GPT-2's own config.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pad_token_id: Option<u32>,
     /// Must be `true` (scores divided by `sqrt(d_head)`); other HF variants are rejected.
     #[serde(default = "default_true")]
     pub scale_attn_weights: bool,
@@ -127,6 +131,7 @@ impl GptConfig {
             eos_token_id: None,
             scale_attn_weights: true,
             scale_attn_by_inverse_layer_idx: false,
+            pad_token_id: None,
             sparse_attention: None,
         }
     }

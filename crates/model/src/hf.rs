@@ -158,7 +158,7 @@ pub(crate) fn push_layer_norm<'a>(
 }
 
 /// HF names (without the `transformer.` prefix) of every parameter, in checkpoint order.
-fn gpt_slots(model: &mut Gpt) -> Vec<(String, Slot<'_>)> {
+pub(crate) fn gpt_slots(model: &mut Gpt) -> Vec<(String, Slot<'_>)> {
     let mut out = Vec::new();
     out.push((
         "wte.weight".to_string(),
@@ -216,7 +216,7 @@ pub fn set_gpt_param_ids(model: &mut Gpt, ids: &HashMap<String, u64>) -> Result<
 
 /// Reads and validates `dir/config.json`.
 /// `BertModel` parameters by HF name, without the `bert.` prefix.
-fn bert_model_slots(model: &mut BertModel) -> Vec<(String, Slot<'_>)> {
+pub(crate) fn bert_model_slots(model: &mut BertModel) -> Vec<(String, Slot<'_>)> {
     let mut out = Vec::new();
     let e = "embeddings";
     out.push((

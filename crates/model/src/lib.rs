@@ -2,6 +2,8 @@
 //!
 //! - [`gpt`]: GPT-2 decoder (pre-LN, `gelu_new`, learned positions, tied embeddings).
 //! - [`bert`]: BERT encoder (post-LN, token types, pooler, MLM + NSP heads).
+//! - [`classify`]: sequence classification heads (BERT pooler, GPT-2 last token, mean
+//!   pooling); [`hf_classify`]: their HF checkpoints.
 //! - [`bart`]: BART encoder-decoder (post-LN, cross-attention, shared embeddings, tied head).
 //! - [`attention`]: scaled dot-product attention with causal and padding masks.
 //! - [`hf`]: load and save HF-layout checkpoints (`model.safetensors` + `config.json`).
@@ -25,16 +27,21 @@
 pub mod attention;
 pub mod bart;
 pub mod bert;
+pub mod classify;
 pub mod device;
 pub mod error;
 pub mod generate;
 pub mod gpt;
 pub mod hf;
 pub mod hf_bart;
+pub mod hf_classify;
 pub mod plm;
 
 pub use bart::{BartConfig, BartForConditionalGeneration, BartModel, BartOutput};
 pub use bert::{BertConfig, BertForPreTraining, BertModel, BertOutput, PreTrainingHeads};
+pub use classify::{
+    Backbone, BackboneConfig, ClassifierOutput, MultiTaskClassifier, Pooling, SequenceClassifier,
+};
 pub use error::ModelError;
 pub use gpt::{Gpt, GptConfig, GptOutput, OutputOptions};
 pub use plm::{PermutationMasks, Plm, PlmConfig, PlmOutput};

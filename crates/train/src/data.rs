@@ -5,11 +5,13 @@
 //! [`ShardSequences`] (packed or document-aligned rows in a seeded per-epoch order),
 //! [`MixedBatches`] (weighted mixing of several directories), [`ValidationSet`] (the held-out
 //! documents, in order) and [`NspPairs`] (BERT sentence pairs). [`lm_batches`] and
-//! [`pair_batches`] build them from a [`DataConfig`].
+//! [`pair_batches`] build them from a [`DataConfig`]. Labelled examples for classification come
+//! from TSV/CSV/JSONL files ([`labelled`]).
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
 pub mod config;
+pub mod labelled;
 pub mod mix;
 pub mod nsp;
 pub mod shards;
@@ -64,14 +66,20 @@ impl LmBatch {
     }
 }
 
-/// An endless stream of language-model batches with a resumable position.
-pub trait TokenBatches {
-    /// The next batch `[B, T]`.
-    fn next_batch(&mut self) -> LmBatch;
+/// An endless stream of batches with a resumable position: the one source trait of every
+/// task (token rows, sentence pairs, labelled examples).
+pub trait BatchSource<B> {
+    /// The next batch.
+    fn next_batch(&mut self) -> B;
     /// Number of batches consumed so far (saved in checkpoints).
     fn position(&self) -> u64;
     /// Continue from a saved position.
     fn seek(&mut self, position: u64);
+    /// Batches in one pass over the data, for sources that have epochs (labelled data);
+    /// `None` for endless streams (token shards are counted in steps, not epochs).
+    fn batches_per_epoch(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// One host-side batch for BERT MLM + NSP: `[CLS] A [SEP] B [SEP] [PAD]…` rows. Masking for
@@ -91,23 +99,7 @@ pub struct PairBatch {
     pub is_random_next: Vec<i64>,
 }
 
-/// An endless stream of sentence-pair batches with a resumable position.
-pub trait PairBatches {
-    /// The next batch.
-    fn next_pairs(&mut self) -> PairBatch;
-    /// Number of batches consumed so far (saved in checkpoints).
-    fn position(&self) -> u64;
-    /// Continue from a saved position.
-    fn seek(&mut self, position: u64);
-}
-
-/// SplitMix64: a stateless hash used to derive per-batch randomness from `(seed, position)`.
-pub fn splitmix64(mut x: u64) -> u64 {
-    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    x ^ (x >> 31)
-}
+pub use crate::rng::splitmix64;
 
 /// Synthetic CLM task: each row counts upwards modulo `vocab` from a random start
 /// (`s, s+1, s+2, ...`). Every next token is determined by the current one, so the loss
@@ -133,7 +125,7 @@ impl CountingSequences {
     }
 }
 
-impl TokenBatches for CountingSequences {
+impl BatchSource<LmBatch> for CountingSequences {
     fn next_batch(&mut self) -> LmBatch {
         let base = splitmix64(self.seed ^ splitmix64(self.position));
         let mut ids = Vec::with_capacity(self.batch_size * self.seq_len);

@@ -26,7 +26,15 @@ pub enum TrainError {
     /// Token shards that cannot be opened (names the shard file or directory).
     #[error(transparent)]
     Tokenize(#[from] refinery_tokenize::error::TokenizeError),
-    /// A shard directory that cannot serve the requested data (names the directory).
+    /// A shard directory or data file that cannot serve the requested data (names the file,
+    /// and the line where there is one).
     #[error("{path}: {message}")]
     Data { path: PathBuf, message: String },
+    /// The loss became NaN or infinite: training stops before the update, and the run keeps
+    /// its last good checkpoint.
+    #[error(
+        "step {step}: the loss is {loss} (not finite); stopped before updating the weights, \
+         the last checkpoint is the last good state (lower optim.lr, or check the data)"
+    )]
+    NonFiniteLoss { step: usize, loss: f64 },
 }

@@ -1,44 +1,46 @@
-//! Pretraining for `refinery-model`: objectives, learning-rate schedule, global-norm gradient
-//! clipping and a resumable trainer.
+//! Training for `refinery-model`: pretraining objectives, fine-tuning tasks and one
+//! resumable trainer.
 //!
-//! - [`objectives`]: CLM loss; MLM masking (15%, 80/10/10) and loss; NSP loss.
-//! - [`plm`]: XLNet permutation LM: factorisation orders, partial prediction (1/K), loss.
-//! - [`schedule`]: warmup + cosine/linear decay.
-//! - [`clip`]: global-norm clipping (PyTorch `clip_grad_norm_`; burn's own clips per tensor).
-//! - [`trainer`]: AdamW with no-decay groups, gradient accumulation, checkpoints that resume
-//!   exactly (weights as HF safetensors + config.json, optimizer state, step, data position).
-//! - [`task`]: the model + objective trait the trainer is generic over (GPT CLM, BERT MLM+NSP);
-//!   [`task_dae`]: BART denoising (text infilling / span corruption) as a task; [`task_plm`]:
-//!   XLNet-style permutation LM as a task.
-//! - [`eval`]: loss, perplexity, MLM/NSP accuracy.
-//! - [`run`]: the run loop (eval/checkpoint every N steps, automatic resume); [`metrics`]: the
-//!   JSONL log.
-//! - [`data`]: batch sources with a resumable position.
-//! - [`dae`]: BART text infilling, T5 span corruption, seq2seq collation and loss.
-//! - [`precision`]: mixed precision (bf16/f16 compute, f32 master weights).
+//! - [`tasks`]: a task is a serde **spec** (saved, compared on resume) plus a **runtime**
+//!   built from it; its forward returns model [`tasks::Outputs`] kept apart from the loss.
+//!   Kinds: `gpt-clm`, `bert-mlm-nsp`, `bart-dae`, `plm`, `classify`, `multitask`, `cloze`.
+//! - [`objectives`]: CLM, MLM (15%, 80/10/10), NSP, denoising (BART/T5), permutation LM,
+//!   classification losses and metrics; the one ignore index ([`objectives::IGNORE`], -100).
+//! - [`data`]: batch sources with a resumable position ([`data::BatchSource`]): token shards,
+//!   NSP pairs, labelled examples (TSV/CSV/JSONL) for classification.
+//! - [`trainer`]: AdamW with no-decay groups, gradient accumulation, global-norm clipping
+//!   ([`clip`]), frozen parameters and layer-wise learning rates, mixed precision
+//!   ([`precision`]), checkpoints that resume exactly.
+//! - [`run`]: the run loop (eval/checkpoint every N steps, epochs, best checkpoint, early
+//!   stopping, automatic resume); [`metrics`]: the JSONL log; [`eval`]: evaluation.
+//! - [`config`]: `train.toml` (`[task] kind = ...`, `[model]`, `[data]`, `[optim]`, `[run]`),
+//!   presets, validation, and [`config::train`] which runs any task kind.
+//! - [`schedule`]: warmup + cosine/linear decay; [`rng`]: stateless randomness.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod alloc;
 pub mod clip;
 pub mod config;
-pub mod dae;
 pub mod data;
 pub mod error;
 pub mod eval;
 pub mod metrics;
 pub mod objectives;
-pub mod plm;
 pub mod precision;
+pub mod prompt;
+pub mod rng;
 pub mod run;
 pub mod schedule;
-pub mod task;
-pub mod task_dae;
-pub mod task_plm;
+pub mod tasks;
 pub mod trainer;
 
 pub use error::TrainError;
 pub use eval::EvalReport;
 pub use run::{run, Observer, RunOptions, RunSummary, StepRecord};
-pub use task::{BertPretrainingTask, ClmTask, Task};
-pub use task_dae::{DaeNoise, DaeTask};
-pub use task_plm::PlmTask;
+pub use tasks::{
+    AnyTaskSpec, BartDaeSpec, BartDaeTask, BertMlmNspSpec, BertMlmNspTask, ClassifySpec,
+    ClassifyTask, DaeNoise, GptClmSpec, GptClmTask, Loss, Outputs, PlmSpec, PlmTask, Task,
+    TaskSpec,
+};
 pub use trainer::{StepStats, TrainConfig, Trainer};

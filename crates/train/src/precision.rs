@@ -151,7 +151,7 @@ mod tests {
 
     /// Loss curve of `steps` AdamW steps on the counting task with the given compute precision.
     fn loss_curve(precision: Precision, steps: usize) -> Vec<f32> {
-        use crate::data::{CountingSequences, TokenBatches};
+        use crate::data::{BatchSource, CountingSequences};
         use crate::objectives::clm_loss;
         use burn::optim::{AdamWConfig, GradientsParams};
 

@@ -5,9 +5,17 @@
 //!
 //! ```text
 //! out/checkpoint-{step}/   complete checkpoints (the last `keep`); see crate::trainer
+//!                          (+ run_state.json: best metric so far, early-stopping count)
 //! out/latest               name of the newest checkpoint directory
 //! out/metrics.jsonl        one line per step (+ eval_* keys on evaluation steps)
+//! out/best/, out/final/    with RunOptions::best: the best model so far (on the chosen eval
+//!                          metric) and the last one, plain HF directories + eval.json
 //! ```
+//!
+//! Fine-tuning adds epochs (`steps_per_epoch`: evaluate at every epoch end too), best-model
+//! selection on a metric and early stopping after `patience` evaluations without improvement.
+//! The best-so-far and the early-stopping count are saved with every checkpoint, so a resumed
+//! run selects and stops exactly as the uninterrupted run did.
 //!
 //! Crash safety: a checkpoint is written to `out/.tmp-checkpoint-{step}/` and renamed into
 //! place when complete, so a `checkpoint-*` directory is always whole; leftovers of an
@@ -19,12 +27,13 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use burn::tensor::Device;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
+use crate::data::BatchSource;
 use crate::error::TrainError;
 use crate::eval::EvalReport;
 use crate::metrics::MetricsLog;
-use crate::task::Task;
+use crate::tasks::Task;
 use crate::trainer::{StepStats, TrainConfig, Trainer, STATE_FILE};
 
 /// Name of the pointer file to the newest checkpoint.
@@ -48,6 +57,44 @@ pub struct RunOptions {
     pub keep: usize,
     /// Files copied into every checkpoint under the given name (e.g. `tokenizer.json`).
     pub extra_files: Vec<(String, PathBuf)>,
+    /// Optimizer steps per epoch (labelled data): log the epoch, checkpoint at every epoch
+    /// end, and evaluate there when `eval_each_epoch`; `None` for step-counted runs.
+    pub steps_per_epoch: Option<usize>,
+    /// Evaluate at every epoch end (runs with epochs).
+    pub eval_each_epoch: bool,
+    /// Keep the best model in `out/best` and the last in `out/final`.
+    pub best: Option<BestModel>,
+}
+
+/// Best-model selection and early stopping.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BestModel {
+    /// The evaluation metric to select on (`accuracy`, `macro_f1`, `loss`, ...).
+    pub metric: String,
+    /// `true` for accuracy-like metrics, `false` for losses.
+    pub higher_is_better: bool,
+    /// Stop after this many evaluations without improvement (`None`: never).
+    pub patience: Option<usize>,
+}
+
+/// Name of the best-model directory.
+pub const BEST_DIR: &str = "best";
+/// Name of the last-model directory.
+pub const FINAL_DIR: &str = "final";
+/// The evaluation that selected a best/final model, inside its directory.
+pub const EVAL_FILE: &str = "eval.json";
+/// The run loop's own state, saved inside every checkpoint.
+pub const RUN_STATE_FILE: &str = "run_state.json";
+
+/// Best-so-far and early-stopping count (saved with every checkpoint).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RunState {
+    pub best_value: Option<f64>,
+    pub best_step: Option<usize>,
+    /// Evaluations since the last improvement.
+    pub evals_since_best: usize,
+    /// Early stopping ended the run.
+    pub stopped_early: bool,
 }
 
 /// One line of `metrics.jsonl`.
@@ -65,6 +112,9 @@ pub struct StepRecord {
     pub tokens_per_s: f64,
     /// Training seconds so far (across resumes).
     pub elapsed_s: f64,
+    /// `step / steps_per_epoch` (runs with epochs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub epoch: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub eval_loss: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -106,6 +156,8 @@ pub struct RunSummary {
     pub last_eval: Option<EvalReport>,
     /// Newest checkpoint written by this run.
     pub last_checkpoint: Option<PathBuf>,
+    /// Best-model selection state at the end (runs with [`RunOptions::best`]).
+    pub run_state: RunState,
 }
 
 /// The newest complete checkpoint in `out_dir` (`checkpoint-{N}` with a trainer state), if
@@ -181,18 +233,15 @@ fn save<T: Task>(
     position: u64,
     elapsed_s: f64,
     opts: &RunOptions,
+    state: &RunState,
 ) -> Result<PathBuf, TrainError> {
     let name = format!("{CHECKPOINT_PREFIX}{}", trainer.step);
     let tmp = opts.out_dir.join(format!("{TMP_PREFIX}{}", trainer.step));
     let dir = opts.out_dir.join(&name);
     remove_dir(&tmp)?;
     trainer.save_checkpoint_with(&tmp, position, elapsed_s)?;
-    for (file_name, src) in &opts.extra_files {
-        std::fs::copy(src, tmp.join(file_name)).map_err(|source| TrainError::Io {
-            path: src.clone(),
-            source,
-        })?;
-    }
+    copy_extra_files(trainer, opts, &tmp)?;
+    write_json(&tmp.join(RUN_STATE_FILE), state)?;
     remove_dir(&dir)?;
     std::fs::rename(&tmp, &dir).map_err(|source| TrainError::Io {
         path: dir.clone(),
@@ -214,6 +263,67 @@ fn save<T: Task>(
     Ok(dir)
 }
 
+/// Copies the run's and the task's extra files (tokenizer, ...) into `dir`.
+fn copy_extra_files<T: Task>(
+    trainer: &Trainer<T>,
+    opts: &RunOptions,
+    dir: &Path,
+) -> Result<(), TrainError> {
+    for (file_name, src) in opts.extra_files.iter().chain(&trainer.task.extra_files()) {
+        std::fs::copy(src, dir.join(file_name)).map_err(|source| TrainError::Io {
+            path: src.clone(),
+            source,
+        })?;
+    }
+    Ok(())
+}
+
+fn write_json<V: Serialize>(path: &Path, value: &V) -> Result<(), TrainError> {
+    let text = serde_json::to_string_pretty(value).map_err(|source| TrainError::Json {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    std::fs::write(path, text + "\n").map_err(|source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn read_run_state(checkpoint: &Path) -> Result<RunState, TrainError> {
+    let path = checkpoint.join(RUN_STATE_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => serde_json::from_str(&text).map_err(|source| TrainError::Json { path, source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RunState::default()),
+        Err(source) => Err(TrainError::Io { path, source }),
+    }
+}
+
+/// Writes the current model as a plain HF directory `out/{name}` (atomically), with the
+/// evaluation that selected it.
+fn export_model<T: Task>(
+    trainer: &Trainer<T>,
+    opts: &RunOptions,
+    name: &str,
+    eval: Option<&EvalReport>,
+    step: usize,
+) -> Result<PathBuf, TrainError> {
+    let tmp = opts.out_dir.join(format!(".tmp-{name}"));
+    let dir = opts.out_dir.join(name);
+    remove_dir(&tmp)?;
+    trainer.task.save_model(&trainer.model, &tmp)?;
+    copy_extra_files(trainer, opts, &tmp)?;
+    write_json(
+        &tmp.join(EVAL_FILE),
+        &serde_json::json!({ "step": step, "eval": eval }),
+    )?;
+    remove_dir(&dir)?;
+    std::fs::rename(&tmp, &dir).map_err(|source| TrainError::Io {
+        path: dir.clone(),
+        source,
+    })?;
+    Ok(dir)
+}
+
 /// Runs (or resumes) a training run. `new_task`/`config` start a fresh run; when `out_dir`
 /// already holds a checkpoint, training resumes from the newest one instead (its task must
 /// equal `new_task`; `config` replaces the saved one, so a run can be extended), and the
@@ -222,8 +332,8 @@ pub fn run<T: Task>(
     new_task: T,
     config: TrainConfig,
     opts: &RunOptions,
-    train: &mut T::Source,
-    mut valid: Option<&mut T::Source>,
+    train: &mut dyn BatchSource<T::Batch>,
+    mut valid: Option<&mut dyn BatchSource<T::Batch>>,
     device: &Device,
     observer: &mut dyn Observer,
 ) -> Result<RunSummary, TrainError> {
@@ -242,7 +352,7 @@ pub fn run<T: Task>(
     let mut trainer = match &resumed_from {
         Some(dir) => {
             let (mut trainer, position) = Trainer::<T>::resume(dir, device)?;
-            if trainer.task != new_task {
+            if trainer.task.spec() != new_task.spec() {
                 return Err(TrainError::InvalidConfig(format!(
                     "{}: the checkpoint's model/task differs from the configured one; \
                      use another output directory to start a new run",
@@ -251,10 +361,14 @@ pub fn run<T: Task>(
             }
             config.validate()?;
             trainer.config = config;
-            T::seek(train, position);
+            train.seek(position);
             trainer
         }
         None => Trainer::new(new_task, config, device)?,
+    };
+    let mut state = match &resumed_from {
+        Some(dir) => read_run_state(dir)?,
+        None => RunState::default(),
     };
     let start_step = trainer.step;
     let mut log = MetricsLog::open(&opts.out_dir, start_step)?;
@@ -270,10 +384,12 @@ pub fn run<T: Task>(
         last_step: None,
         last_eval: None,
         last_checkpoint: None,
+        run_state: state.clone(),
     };
-    while trainer.step < opts.total_steps {
+    let epoch_end = |step: usize| opts.steps_per_epoch.is_some_and(|e| e > 0 && step % e == 0);
+    while trainer.step < opts.total_steps && !state.stopped_early {
         let t0 = Instant::now();
-        let stats = trainer.step(train);
+        let stats = trainer.step(train)?;
         let secs = t0.elapsed().as_secs_f64().max(1e-9);
         let mut record = StepRecord {
             step: stats.step,
@@ -284,6 +400,10 @@ pub fn run<T: Task>(
             total_tokens: trainer.tokens_seen,
             tokens_per_s: stats.tokens as f64 / secs,
             elapsed_s: elapsed(&trainer),
+            epoch: opts
+                .steps_per_epoch
+                .filter(|&e| e > 0)
+                .map(|e| stats.step as f64 / e as f64),
             eval_loss: None,
             eval_perplexity: None,
             eval_metrics: Default::default(),
@@ -291,10 +411,42 @@ pub fn run<T: Task>(
         let last = stats.step == opts.total_steps;
 
         if let Some(valid) = valid.as_deref_mut() {
-            if opts.eval_every > 0 && (stats.step % opts.eval_every == 0 || last) {
-                let report = trainer.evaluate(valid, opts.eval_batches);
+            let due = opts.eval_every > 0 && stats.step % opts.eval_every == 0;
+            let epoch_eval = opts.eval_each_epoch && epoch_end(stats.step);
+            if due || epoch_eval || (last && (opts.eval_every > 0 || opts.best.is_some())) {
+                let report = trainer.evaluate(valid, opts.eval_batches)?;
+                if let Some(best) = &opts.best {
+                    let value = report.metrics.get(&best.metric).copied().ok_or_else(|| {
+                        TrainError::InvalidConfig(format!(
+                            "run.best_metric: the evaluation has no {:?} (it has: {})",
+                            best.metric,
+                            report
+                                .metrics
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    })?;
+                    let better = match state.best_value {
+                        None => value.is_finite(),
+                        Some(b) if best.higher_is_better => value > b,
+                        Some(b) => value < b,
+                    };
+                    if better {
+                        state.best_value = Some(value);
+                        state.best_step = Some(stats.step);
+                        state.evals_since_best = 0;
+                        export_model(&trainer, opts, BEST_DIR, Some(&report), stats.step)?;
+                    } else {
+                        state.evals_since_best += 1;
+                        if best.patience.is_some_and(|p| state.evals_since_best >= p) {
+                            state.stopped_early = true;
+                        }
+                    }
+                }
                 record.eval_loss = Some(report.loss);
-                record.eval_perplexity = Some(report.perplexity);
+                record.eval_perplexity = report.perplexity.is_finite().then_some(report.perplexity);
                 record.eval_metrics = report
                     .metrics
                     .iter()
@@ -310,15 +462,28 @@ pub fn run<T: Task>(
         summary.last_step = Some(stats);
         summary.final_step = stats.step;
 
-        if last || (opts.save_every > 0 && stats.step % opts.save_every == 0) {
-            let dir = save(&trainer, T::position(train), elapsed(&trainer), opts)?;
+        let end = last || state.stopped_early;
+        let periodic = opts.save_every > 0 && stats.step % opts.save_every == 0;
+        if end || periodic || epoch_end(stats.step) {
+            if end && opts.best.is_some() {
+                export_model(
+                    &trainer,
+                    opts,
+                    FINAL_DIR,
+                    summary.last_eval.as_ref(),
+                    stats.step,
+                )?;
+            }
+            let dir = save(&trainer, train.position(), elapsed(&trainer), opts, &state)?;
             observer.on_checkpoint(stats.step, &dir);
             summary.last_checkpoint = Some(dir);
         }
+        summary.run_state = state.clone();
         if observer.should_stop() {
             return Ok(summary);
         }
     }
     summary.completed = true;
+    summary.run_state = state;
     Ok(summary)
 }

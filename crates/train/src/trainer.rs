@@ -1,37 +1,42 @@
 //! A resumable trainer, generic over the model + objective ([`Task`]). [`Trainer::step`] is
 //! the whole loop body and reads top to bottom: learning rate, dropout seed, accumulated
-//! micro-batches, global-norm clipping, AdamW update.
+//! micro-batches, a finite-loss check, frozen parameters, global-norm clipping, AdamW update
+//! (with per-group learning rates for layer-wise decay).
 //!
 //! Checkpoint directory:
 //!
 //! ```text
 //! config.json, model.safetensors   HF checkpoint (loads in transformers)
 //! optimizer.bpk                    burn AdamW state (burnpack), keyed by parameter id
-//! trainer_state.json               task, step, data position, train config, parameter ids,
-//!                                  tokens seen, elapsed seconds
+//! trainer_state.json               task kind + spec, step, data position, train config,
+//!                                  parameter ids, tokens seen, elapsed seconds
 //! ```
 //!
 //! Exact resume: the weights and the optimizer moments are stored as f32 bit for bit, the data
 //! source continues from its saved position, and all randomness is a pure function of the
 //! seed and a counter: dropout masks come from the device RNG re-seeded from `(seed, step)` at
 //! every step, and objectives that mask (MLM) get a seed derived from `(seed, batch
-//! position)`. There is no hidden RNG state to save.
+//! position)`. There is no hidden RNG state to save. The task is saved as its spec
+//! ([`TaskSpec`]) and rebuilt on resume with [`TaskSpec::build`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use burn::module::{Module, ModuleMapper, ModuleVisitor, Param, ParamGroup, ParamId};
+use burn::optim::lr_scheduler::module_lr_scheduler::ModuleLrScheduler;
 use burn::optim::{AdamWConfig, GradientsAccumulator, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::clip::{clip_grad_norm, grad_norm};
-use crate::data::splitmix64;
+use crate::data::BatchSource;
 use crate::error::TrainError;
 use crate::eval::{evaluate, EvalReport};
 use crate::precision::Precision;
+pub use crate::rng::batch_seed;
+use crate::rng::splitmix64;
 use crate::schedule::LrSchedule;
-use crate::task::Task;
+use crate::tasks::{OutputOptions, Task, TaskSpec};
 
 /// Optimizer-state file inside a checkpoint directory.
 pub const OPTIMIZER_FILE: &str = "optimizer.bpk";
@@ -126,10 +131,10 @@ pub struct StepStats {
 }
 
 #[derive(Debug, Serialize, Deserialize)]
-struct TrainerState<T> {
-    /// [`Task::NAME`].
+struct TrainerState<S> {
+    /// [`TaskSpec::KIND`].
     task_name: String,
-    task: T,
+    task: S,
     step: usize,
     data_position: u64,
     config: TrainConfig,
@@ -153,6 +158,10 @@ pub struct Trainer<T: Task> {
     pub tokens_seen: u64,
     /// Training seconds before this process (from the checkpoint), for the metrics log.
     pub elapsed_before_s: f64,
+    /// The parameters that train when some are frozen ([`Task::frozen`]); `None`: all.
+    trainable: Option<Vec<ParamId>>,
+    /// Parameter groups with a learning-rate multiplier ([`Task::lr_scales`]).
+    lr_scales: Vec<(Vec<ParamId>, f64)>,
     optim: ModuleOptimizer,
     device: Device,
 }
@@ -165,22 +174,21 @@ fn check_precision(config: &TrainConfig, device: &Device) -> Result<(), TrainErr
         .map_err(|e| TrainError::InvalidConfig(e.to_string()))
 }
 
-/// Seed of the objective's randomness (MLM masks) for the batch at `position`.
-pub fn batch_seed(seed: u64, position: u64) -> u64 {
-    splitmix64(seed ^ 0x6D61_736B ^ splitmix64(position))
-}
-
 impl<T: Task> Trainer<T> {
-    /// A fresh run: the model is initialised from `config.seed` on `device.autodiff()`.
+    /// A fresh run: the model is initialised from `config.seed` on `device.autodiff()` (or,
+    /// for fine-tuning tasks, loaded from the spec's initial checkpoint).
     pub fn new(task: T, config: TrainConfig, device: &Device) -> Result<Self, TrainError> {
         config.validate()?;
         let device = device.clone().autodiff();
         check_precision(&config, &device)?;
         device.seed(config.seed);
         let model = task.init_model(&device)?;
+        let (trainable, lr_scales) = param_plan(&task, &model);
         Ok(Self {
             task,
             model,
+            trainable,
+            lr_scales,
             optim: config.optimizer(),
             config,
             step: 0,
@@ -195,8 +203,9 @@ impl<T: Task> Trainer<T> {
         &self.device
     }
 
-    /// One optimizer step over `grad_accum_steps` micro-batches from `data`.
-    pub fn step(&mut self, data: &mut T::Source) -> StepStats {
+    /// One optimizer step over `grad_accum_steps` micro-batches from `data`. A non-finite
+    /// loss stops the step before the update (the model and optimizer are unchanged).
+    pub fn step(&mut self, data: &mut dyn BatchSource<T::Batch>) -> Result<StepStats, TrainError> {
         // 1. Learning rate for this step.
         let lr = self.config.schedule.lr_at(self.step);
         // 2. Dropout masks depend only on (seed, step): resuming needs no RNG state.
@@ -213,44 +222,68 @@ impl<T: Task> Trainer<T> {
         // so the gradients below arrive in f32 on the master parameters; for f32 a clone.
         let compute = self.config.precision.compute_copy(&self.model);
         for _ in 0..n {
-            let seed = batch_seed(self.config.seed, T::position(data));
-            let batch = T::next_batch(data);
-            tokens += T::num_tokens(&batch);
-            let loss = self
+            let position = data.position();
+            let input = self
                 .task
-                .forward(&compute, &batch, seed, &self.device, false)
-                .loss; // [1]
-            let grads = GradientsParams::from_grads(
-                loss.clone().div_scalar(n as f64).backward(),
-                &self.model,
-            );
+                .prepare(data.next_batch(), batch_seed(self.config.seed, position))?;
+            tokens += self.task.num_tokens(&input);
+            let outputs =
+                self.task
+                    .forward(&compute, &input, &self.device, OutputOptions::default())?;
+            let loss = self.task.loss(&input, &outputs, &self.device, false)?.loss; // [1]
+                                                                                    // 4. A NaN or infinite loss never reaches the weights.
+            let value = f64::from(loss.clone().into_scalar::<f32>());
+            if !value.is_finite() {
+                return Err(TrainError::NonFiniteLoss {
+                    step: self.step + 1,
+                    loss: value,
+                });
+            }
+            let mut backward = loss.div_scalar(n as f64).backward();
+            // 5. Frozen parameters get no gradient, so AdamW leaves them as they are.
+            let grads = match &self.trainable {
+                None => GradientsParams::from_grads(backward, &self.model),
+                Some(ids) => GradientsParams::from_params(&mut backward, &self.model, ids),
+            };
             accumulator.accumulate(&self.model, grads);
-            loss_sum += f64::from(loss.into_scalar::<f32>());
+            loss_sum += value;
         }
         let mut grads = accumulator.grads();
 
-        // 4. Global-norm clipping (PyTorch clip_grad_norm_).
+        // 6. Global-norm clipping (PyTorch clip_grad_norm_).
         let grad_norm = match self.config.grad_clip {
             Some(max_norm) => clip_grad_norm(&self.model, &mut grads, max_norm),
             None => grad_norm(&self.model, &grads),
         };
 
-        // 5. AdamW update.
-        self.model = self.optim.step(lr, self.model.clone(), grads);
+        // 7. AdamW update, with the task's learning-rate multipliers (layer-wise decay).
+        self.model = if self.lr_scales.is_empty() {
+            self.optim.step(lr, self.model.clone(), grads)
+        } else {
+            let mut policy = ModuleLrScheduler::new(lr);
+            for (ids, scale) in &self.lr_scales {
+                policy = policy.with_group(ParamGroup::from_ids(ids.clone()), lr * scale);
+            }
+            self.optim.step(policy.step(), self.model.clone(), grads)
+        };
         self.step += 1;
         self.tokens_seen += tokens as u64;
-        StepStats {
+        Ok(StepStats {
             step: self.step,
             loss: loss_sum / n as f64,
             lr,
             grad_norm,
             tokens,
-        }
+        })
     }
 
     /// Evaluates the current model (dropout off, no gradients) on `batches` batches of
     /// `data`, starting at position 0 (so every evaluation sees the same batches).
-    pub fn evaluate(&self, data: &mut T::Source, batches: usize) -> EvalReport {
+    pub fn evaluate(
+        &self,
+        data: &mut dyn BatchSource<T::Batch>,
+        batches: usize,
+    ) -> Result<EvalReport, TrainError> {
         let model = self.model.valid();
         let device = self.device.clone().inner();
         evaluate(&self.task, &model, data, batches, self.config.seed, &device)
@@ -278,8 +311,8 @@ impl<T: Task> Trainer<T> {
                 message: format!("{e:?}"),
             })?;
         let state = TrainerState {
-            task_name: T::NAME.to_string(),
-            task: self.task.clone(),
+            task_name: T::Spec::KIND.to_string(),
+            task: self.task.spec().clone(),
             step: self.step,
             data_position,
             config: self.config.clone(),
@@ -303,24 +336,30 @@ impl<T: Task> Trainer<T> {
             path: path.clone(),
             source,
         })?;
-        let state: TrainerState<T> =
+        let state: TrainerState<serde_json::Value> =
             serde_json::from_str(&text).map_err(|source| TrainError::Json {
                 path: path.clone(),
                 source,
             })?;
-        if state.task_name != T::NAME {
+        if state.task_name != T::Spec::KIND {
             return Err(TrainError::InvalidConfig(format!(
                 "{}: the checkpoint is a {:?} run, not {:?}",
                 path.display(),
                 state.task_name,
-                T::NAME
+                T::Spec::KIND
             )));
         }
+        let spec: T::Spec =
+            serde_json::from_value(state.task).map_err(|source| TrainError::Json {
+                path: path.clone(),
+                source,
+            })?;
+        let task = spec.build(Some(dir))?;
         state.config.validate()?;
 
         let device = device.clone().autodiff();
         check_precision(&state.config, &device)?;
-        let mut model = state.task.load_model(dir, &device)?;
+        let mut model = task.load_model(dir, &device)?;
         set_param_ids(&mut model, &state.param_ids, &path)?;
         let optim_path = dir.join(OPTIMIZER_FILE);
         let optim =
@@ -332,9 +371,12 @@ impl<T: Task> Trainer<T> {
                     path: optim_path.clone(),
                     message: format!("{e:?}"),
                 })?;
+        let (trainable, lr_scales) = param_plan(&task, &model);
         let trainer = Self {
-            task: state.task,
+            task,
             model,
+            trainable,
+            lr_scales,
             config: state.config,
             step: state.step,
             tokens_seen: state.tokens_seen,
@@ -344,6 +386,40 @@ impl<T: Task> Trainer<T> {
         };
         Ok((trainer, state.data_position))
     }
+}
+
+/// The trainable parameters (`None`: all; else every parameter outside the task's frozen
+/// prefixes) and the learning-rate groups, by module-path prefix: `bert.layer.1` covers
+/// `bert.layer.1.query.weight` but not `bert.layer.10...`.
+type ParamPlan = (Option<Vec<ParamId>>, Vec<(Vec<ParamId>, f64)>);
+
+fn param_plan<T: Task>(task: &T, model: &T::Model) -> ParamPlan {
+    let ids = param_ids(model);
+    let under = |prefix: &str| -> Vec<ParamId> {
+        ids.iter()
+            .filter(|(path, _)| {
+                path.as_str() == prefix
+                    || path
+                        .strip_prefix(prefix)
+                        .is_some_and(|rest| rest.starts_with('.'))
+            })
+            .map(|(_, &id)| ParamId::from(id))
+            .collect()
+    };
+    let frozen: Vec<ParamId> = task.frozen().iter().flat_map(|p| under(p)).collect();
+    let trainable = (!frozen.is_empty()).then(|| {
+        ids.values()
+            .map(|&id| ParamId::from(id))
+            .filter(|id| !frozen.contains(id))
+            .collect()
+    });
+    let scales = task
+        .lr_scales()
+        .iter()
+        .map(|(p, s)| (under(p), *s))
+        .filter(|(ids, _)| !ids.is_empty())
+        .collect();
+    (trainable, scales)
 }
 
 /// Module path (`h.0.attn.c_attn.weight`) of every float parameter → its burn id.

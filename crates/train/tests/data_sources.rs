@@ -7,8 +7,8 @@ use std::path::Path;
 use refinery_tokenize::shard::ShardWriter;
 use refinery_tokenize::TokenDataset;
 use refinery_train::data::{
-    is_validation_doc, lm_batches, pair_batches, validation_set, DataConfig, DataMode, DataSplit,
-    LongDocs, NspSpecials, SourceConfig, TokenBatches,
+    is_validation_doc, lm_batches, pair_batches, validation_set, BatchSource, DataConfig, DataMode,
+    DataSplit, LmBatch, LongDocs, NspSpecials, SourceConfig,
 };
 
 const VOCAB: usize = 65_536;
@@ -217,7 +217,7 @@ fn validation_documents_never_reach_training_rows() {
     }
 }
 
-fn assert_resumes(make: &dyn Fn() -> Box<dyn TokenBatches + Send>) {
+fn assert_resumes(make: &dyn Fn() -> Box<dyn BatchSource<LmBatch> + Send>) {
     let mut fresh = make();
     let batches: Vec<_> = (0..12).map(|_| fresh.next_batch()).collect();
     assert_eq!(fresh.position(), 12);
@@ -273,11 +273,11 @@ fn seek_resumes_exactly_for_every_source() {
         pad: PAD,
     };
     let mut fresh = pair_batches(&n, DataSplit::Train, sp).unwrap();
-    let batches: Vec<_> = (0..8).map(|_| fresh.next_pairs()).collect();
+    let batches: Vec<_> = (0..8).map(|_| fresh.next_batch()).collect();
     for k in [0u64, 3, 7] {
         let mut s = pair_batches(&n, DataSplit::Train, sp).unwrap();
         s.seek(k);
-        assert_eq!(s.next_pairs(), batches[k as usize]);
+        assert_eq!(s.next_batch(), batches[k as usize]);
         assert_eq!(s.position(), k + 1);
     }
 }
@@ -324,7 +324,7 @@ fn nsp_pairs_follow_the_bert_recipe() {
     let mut src = pair_batches(&c, DataSplit::Train, sp).unwrap();
     let (mut random, mut n) = (0i64, 0i64);
     for _ in 0..100 {
-        let b = src.next_pairs();
+        let b = src.next_batch();
         for r in 0..b.batch_size {
             let ids = &b.input_ids[r * t..(r + 1) * t];
             let types = &b.token_type_ids[r * t..(r + 1) * t];
@@ -408,7 +408,7 @@ fn nsp_pairs_follow_the_bert_recipe() {
         want.push(SEP);
         ds.read_into(p.b.clone(), &mut want);
         want.push(SEP);
-        let b = by_builder.next_pairs();
+        let b = by_builder.next_batch();
         let got: Vec<u32> = b.input_ids[..want.len()]
             .iter()
             .map(|&x| x as u32)
@@ -545,7 +545,7 @@ fn tinyshakespeare_bytes_pack_and_pair() {
     )
     .unwrap();
     for _ in 0..10 {
-        let b = pairs.next_pairs();
+        let b = pairs.next_batch();
         for r in 0..b.batch_size {
             let ids = &b.input_ids[r * 128..(r + 1) * 128];
             let seps: Vec<usize> = (0..128).filter(|&i| ids[i] == 2).collect();

@@ -9,13 +9,13 @@ use burn::module::Module;
 use burn::tensor::{DType, Device, Int, Tensor, TensorData};
 use refinery_model::hf::load_gpt;
 use refinery_model::GptConfig;
-use refinery_train::data::{CountingSequences, TokenBatches};
+use refinery_train::data::{BatchSource, CountingSequences, LmBatch};
 use refinery_train::metrics::{read_metrics, METRICS_FILE};
 use refinery_train::objectives::clm_loss;
 use refinery_train::precision::Precision;
 use refinery_train::run::{latest_checkpoint, LATEST_FILE};
 use refinery_train::schedule::{Decay, LrSchedule};
-use refinery_train::{run, ClmTask, Observer, RunOptions, StepRecord, TrainConfig, Trainer};
+use refinery_train::{run, GptClmTask, Observer, RunOptions, StepRecord, TrainConfig, Trainer};
 use safetensors::SafeTensors;
 
 /// burn's RNG (init, dropout) is global per device: tests that seed it must not interleave.
@@ -58,13 +58,13 @@ fn clm_loss_falls_to_its_floor() {
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let dev = Device::flex();
     let model = GptConfig::new(16, 16, 32, 1, 2).with_dropout(0.0);
-    let task = ClmTask::new(model);
+    let task = GptClmTask::new(model).unwrap();
     let mut trainer = Trainer::new(task, TrainConfig::new(schedule(60)), &dev).unwrap();
     let mut data = CountingSequences::new(16, 16, 8, 1);
-    let first = trainer.step(&mut data);
+    let first = trainer.step(&mut data).unwrap();
     let mut last = first;
     for _ in 1..60 {
-        last = trainer.step(&mut data);
+        last = trainer.step(&mut data).unwrap();
     }
     assert!(first.loss > 2.0, "first loss {}", first.loss);
     assert!(
@@ -74,7 +74,7 @@ fn clm_loss_falls_to_its_floor() {
     );
     // Evaluation agrees: next-token accuracy ~1, perplexity ~1.
     let mut valid = CountingSequences::new(16, 16, 8, 99);
-    let report = trainer.evaluate(&mut valid, 2);
+    let report = trainer.evaluate(&mut valid, 2).unwrap();
     assert!(report.perplexity < 1.15, "{report:?}");
     assert!(report.metrics["lm_accuracy"] > 0.95, "{report:?}");
 }
@@ -90,9 +90,12 @@ fn bf16_mixed_precision_trains_with_f32_master_weights() {
     let run = |precision: Precision| {
         let mut config = TrainConfig::new(schedule(60));
         config.precision = precision;
-        let mut trainer = Trainer::new(ClmTask::new(model.clone()), config, &dev).unwrap();
+        let mut trainer =
+            Trainer::new(GptClmTask::new(model.clone()).unwrap(), config, &dev).unwrap();
         let mut data = CountingSequences::new(16, 16, 8, 1);
-        let losses: Vec<f64> = (0..60).map(|_| trainer.step(&mut data).loss).collect();
+        let losses: Vec<f64> = (0..60)
+            .map(|_| trainer.step(&mut data).unwrap().loss)
+            .collect();
         (losses, trainer)
     };
     let (f32_losses, _) = run(Precision::F32);
@@ -116,7 +119,7 @@ fn resumed_run_has_the_same_loss_curve() {
     // Dropout, accumulation and clipping all on: each one is a way to break exact resume.
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let dev = Device::flex();
-    let task = ClmTask::new(GptConfig::new(16, 16, 32, 1, 2).with_dropout(0.1));
+    let task = GptClmTask::new(GptConfig::new(16, 16, 32, 1, 2).with_dropout(0.1)).unwrap();
     let mut config = TrainConfig::new(schedule(8));
     config.grad_accum_steps = 2;
     config.grad_clip = Some(0.5);
@@ -125,20 +128,20 @@ fn resumed_run_has_the_same_loss_curve() {
 
     let mut trainer = Trainer::new(task.clone(), config.clone(), &dev).unwrap();
     let mut d = data.clone();
-    let full: Vec<f64> = (0..8).map(|_| trainer.step(&mut d).loss).collect();
+    let full: Vec<f64> = (0..8).map(|_| trainer.step(&mut d).unwrap().loss).collect();
 
     let dir = tempfile::tempdir().unwrap();
     let mut trainer = Trainer::new(task, config, &dev).unwrap();
     let mut d = data.clone();
-    let mut resumed: Vec<f64> = (0..4).map(|_| trainer.step(&mut d).loss).collect();
+    let mut resumed: Vec<f64> = (0..4).map(|_| trainer.step(&mut d).unwrap().loss).collect();
     trainer.save_checkpoint(dir.path(), d.position()).unwrap();
     drop(trainer);
 
-    let (mut trainer, position) = Trainer::<ClmTask>::resume(dir.path(), &dev).unwrap();
+    let (mut trainer, position) = Trainer::<GptClmTask>::resume(dir.path(), &dev).unwrap();
     assert_eq!(trainer.step, 4);
     let mut d = data.clone();
     d.seek(position);
-    resumed.extend((0..4).map(|_| trainer.step(&mut d).loss));
+    resumed.extend((0..4).map(|_| trainer.step(&mut d).unwrap().loss));
 
     for (i, (a, b)) in full.iter().zip(&resumed).enumerate() {
         assert!(
@@ -191,6 +194,9 @@ fn run_options(out: &Path) -> RunOptions {
         save_every: 3,
         keep: 2,
         extra_files: Vec::new(),
+        steps_per_epoch: None,
+        eval_each_epoch: false,
+        best: None,
     }
 }
 
@@ -215,7 +221,7 @@ fn curve(out: &Path) -> Vec<(u64, f64, f64, f64, Option<f64>)> {
 fn run_loop_resume_gives_the_uninterrupted_metrics_log() {
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let dev = Device::flex();
-    let task = ClmTask::new(GptConfig::new(16, 16, 32, 1, 2).with_dropout(0.1));
+    let task = GptClmTask::new(GptConfig::new(16, 16, 32, 1, 2).with_dropout(0.1)).unwrap();
     let mut config = TrainConfig::new(schedule(8));
     config.grad_accum_steps = 2;
     config.grad_clip = Some(0.5);
@@ -231,7 +237,7 @@ fn run_loop_resume_gives_the_uninterrupted_metrics_log() {
         config.clone(),
         &run_options(full_dir.path()),
         &mut t,
-        Some(&mut v as &mut dyn TokenBatches),
+        Some(&mut v as &mut dyn BatchSource<LmBatch>),
         &dev,
         &mut (),
     )
@@ -249,7 +255,7 @@ fn run_loop_resume_gives_the_uninterrupted_metrics_log() {
         config.clone(),
         &opts,
         &mut t,
-        Some(&mut v as &mut dyn TokenBatches),
+        Some(&mut v as &mut dyn BatchSource<LmBatch>),
         &dev,
         &mut obs,
     )
@@ -272,7 +278,7 @@ fn run_loop_resume_gives_the_uninterrupted_metrics_log() {
         config,
         &opts,
         &mut t,
-        Some(&mut v as &mut dyn TokenBatches),
+        Some(&mut v as &mut dyn BatchSource<LmBatch>),
         &dev,
         &mut obs,
     )
@@ -340,15 +346,15 @@ fn run_loop_resume_gives_the_uninterrupted_metrics_log() {
 fn evaluation_equals_a_direct_computation() {
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let dev = Device::flex();
-    let task = ClmTask::new(GptConfig::new(16, 16, 32, 1, 2).with_dropout(0.1));
+    let task = GptClmTask::new(GptConfig::new(16, 16, 32, 1, 2).with_dropout(0.1)).unwrap();
     let mut trainer = Trainer::new(task, TrainConfig::new(schedule(10)), &dev).unwrap();
     let mut data = CountingSequences::new(16, 12, 4, 5);
     for _ in 0..3 {
-        trainer.step(&mut data);
+        trainer.step(&mut data).unwrap();
     }
     // Padding in the second batch: its masked targets must not count.
     struct Padded(CountingSequences);
-    impl TokenBatches for Padded {
+    impl BatchSource<LmBatch> for Padded {
         fn next_batch(&mut self) -> refinery_train::data::LmBatch {
             let mut b = self.0.next_batch();
             if self.0.position() == 2 {
@@ -366,7 +372,7 @@ fn evaluation_equals_a_direct_computation() {
         }
     }
     let mut valid = Padded(CountingSequences::new(16, 12, 4, 77));
-    let report = trainer.evaluate(&mut valid, 2);
+    let report = trainer.evaluate(&mut valid, 2).unwrap();
 
     // Direct: dropout off, token-weighted mean NLL over real targets, argmax accuracy.
     let cpu = Device::flex();
@@ -411,5 +417,5 @@ fn evaluation_equals_a_direct_computation() {
     assert!((report.loss - mean_batch).abs() <= 1e-6);
     assert_eq!(report.tokens, 2 * 4 * 12 - 3);
     // Evaluating does not disturb training: same report twice.
-    assert_eq!(trainer.evaluate(&mut valid, 2), report);
+    assert_eq!(trainer.evaluate(&mut valid, 2).unwrap(), report);
 }

@@ -14,10 +14,10 @@ use std::path::Path;
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use refinery_model::{BartConfig, BartForConditionalGeneration, OutputOptions};
-use refinery_train::dae::{
+use refinery_train::data::splitmix64;
+use refinery_train::objectives::dae::{
     collate, row_seed, seq2seq_loss, NoisedRow, SpanCorruption, TextInfilling,
 };
-use refinery_train::data::splitmix64;
 
 const L: usize = 12;
 const K: u64 = 4;

@@ -1,4 +1,4 @@
-//! BART denoising through the generic trainer ([`DaeTask`]): the loss falls on a synthetic
+//! BART denoising through the generic trainer ([`BartDaeTask`]): the loss falls on a synthetic
 //! task (text infilling and T5 span corruption), the task's loss equals a direct computation
 //! from `dae::{TextInfilling, row_seed, collate, seq2seq_loss}`, evaluation is reproducible, and
 //! an interrupted run loop resumes exactly.
@@ -14,14 +14,15 @@ use burn::module::Module;
 use burn::tensor::Device;
 use refinery_model::hf_bart::load_bart;
 use refinery_model::{BartConfig, OutputOptions};
-use refinery_train::dae::{collate, row_seed, seq2seq_loss, NoisedRow, TextInfilling};
-use refinery_train::data::{splitmix64, LmBatch, TokenBatches};
+use refinery_train::data::{splitmix64, BatchSource, LmBatch};
 use refinery_train::metrics::{read_metrics, METRICS_FILE};
+use refinery_train::objectives::dae::{collate, row_seed, seq2seq_loss, NoisedRow, TextInfilling};
 use refinery_train::schedule::{Decay, LrSchedule};
-use refinery_train::task::Task;
+use refinery_train::tasks::Task;
 use refinery_train::trainer::batch_seed;
 use refinery_train::{
-    run, DaeNoise, DaeTask, Observer, RunOptions, StepRecord, TrainConfig, Trainer,
+    run, BartDaeSpec, BartDaeTask, DaeNoise, Observer, RunOptions, StepRecord, TaskSpec,
+    TrainConfig, Trainer,
 };
 
 /// burn's RNG (init, dropout) is global per device: tests that seed it must not interleave.
@@ -53,7 +54,7 @@ impl CodedRows {
     }
 }
 
-impl TokenBatches for CodedRows {
+impl BatchSource<LmBatch> for CodedRows {
     fn next_batch(&mut self) -> LmBatch {
         let mut ids = Vec::with_capacity(self.batch_size * L);
         let mut mask = Vec::with_capacity(self.batch_size * L);
@@ -105,13 +106,14 @@ fn train_config(total_steps: usize) -> TrainConfig {
 }
 
 /// Trains `steps` steps; returns (first loss, mean of the last 10 losses, the trainer).
-fn train(task: DaeTask, steps: usize) -> (f64, f64, Trainer<DaeTask>) {
+fn train(task: BartDaeSpec, steps: usize) -> (f64, f64, Trainer<BartDaeTask>) {
     let dev = Device::flex();
+    let task = task.build(None).unwrap();
     let mut trainer = Trainer::new(task, train_config(steps), &dev).unwrap();
     let mut data = CodedRows::new(1, 16, true);
     let mut losses = Vec::new();
     for _ in 0..steps {
-        losses.push(trainer.step(&mut data).loss);
+        losses.push(trainer.step(&mut data).unwrap().loss);
     }
     let tail = losses[steps - 10..].iter().sum::<f64>() / 10.0;
     let shown: Vec<String> = losses
@@ -122,7 +124,7 @@ fn train(task: DaeTask, steps: usize) -> (f64, f64, Trainer<DaeTask>) {
         .collect();
     eprintln!(
         "{:?}: loss {} ... last-10 mean {tail:.4}",
-        trainer.task.noise,
+        trainer.task.spec.noise,
         shown.join(" ")
     );
     (losses[0], tail, trainer)
@@ -131,7 +133,7 @@ fn train(task: DaeTask, steps: usize) -> (f64, f64, Trainer<DaeTask>) {
 #[test]
 fn text_infilling_loss_falls_through_the_trainer() {
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let task = DaeTask::bart(bart(0.0), 3);
+    let task = BartDaeSpec::bart(bart(0.0), 3);
     assert_eq!(task.special_token_ids, vec![0, 1, 2, 3]);
     assert_eq!((task.bos_token_id, task.eos_token_id), (Some(0), Some(2)));
     let (first, tail, trainer) = train(task, 200);
@@ -143,7 +145,7 @@ fn text_infilling_loss_falls_through_the_trainer() {
     assert!(tail < 0.1, "loss {first} -> {tail} (floor 0)");
     // Evaluation on unseen rows: accuracy on the labels ~1, perplexity = exp(dae_loss).
     let mut valid = CodedRows::new(99, 16, true);
-    let report = trainer.evaluate(&mut valid, 2);
+    let report = trainer.evaluate(&mut valid, 2).unwrap();
     eprintln!("eval {report:?}");
     assert!(report.metrics["dae_accuracy"] > 0.95, "{report:?}");
     assert!(
@@ -154,13 +156,13 @@ fn text_infilling_loss_falls_through_the_trainer() {
     // Real tokens only: 16 rows of 12, the odd rows with 3 padding positions.
     assert_eq!(report.tokens, 2 * (16 * L - 8 * 3));
     // Same masks every evaluation.
-    assert_eq!(trainer.evaluate(&mut valid, 2), report);
+    assert_eq!(trainer.evaluate(&mut valid, 2).unwrap(), report);
 }
 
 #[test]
 fn span_corruption_loss_falls_through_the_trainer() {
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
-    let mut task = DaeTask::bart(bart(0.0), 3);
+    let mut task = BartDaeSpec::bart(bart(0.0), 3);
     task.noise = DaeNoise::SpanCorruption {
         first_sentinel: V as i64 - 1,
         num_sentinels: 4,
@@ -180,11 +182,11 @@ fn span_corruption_loss_falls_through_the_trainer() {
 fn task_loss_equals_a_direct_computation() {
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let dev = Device::flex();
-    let task = DaeTask::bart(bart(0.1), 3);
-    let mut trainer = Trainer::new(task.clone(), train_config(10), &dev).unwrap();
+    let task = BartDaeSpec::bart(bart(0.1), 3);
+    let mut trainer = Trainer::new(task.build(None).unwrap(), train_config(10), &dev).unwrap();
     let mut data = CodedRows::new(5, 4, true);
     for _ in 0..2 {
-        trainer.step(&mut data);
+        trainer.step(&mut data).unwrap();
     }
     let model = trainer.model.valid();
     let batch = data.next_batch(); // position 2
@@ -215,7 +217,12 @@ fn task_loss_equals_a_direct_computation() {
         )
         .logits;
     let want: f32 = seq2seq_loss(logits, t.labels).into_scalar();
-    let out = task.forward(&model, &batch, seed, &dev, true);
+    let runtime = task.build(None).unwrap();
+    let input = runtime.prepare(batch.clone(), seed).unwrap();
+    let outputs = runtime
+        .forward(&model, &input, &dev, OutputOptions::default())
+        .unwrap();
+    let out = runtime.loss(&input, &outputs, &dev, true).unwrap();
     let got: f32 = out.loss.into_scalar();
     assert!((got - want).abs() < 1e-6, "task {got} vs direct {want}");
     let m = out.metrics.unwrap().means();
@@ -226,7 +233,7 @@ fn task_loss_equals_a_direct_computation() {
 
 #[test]
 fn invalid_settings_are_rejected() {
-    let mut task = DaeTask::bart(bart(0.0), 3);
+    let mut task = BartDaeSpec::bart(bart(0.0), 3);
     task.noise = DaeNoise::TextInfilling {
         mask_token_id: V as i64,
         mask_ratio: 0.3,
@@ -245,10 +252,10 @@ fn invalid_settings_are_rejected() {
         .to_string()
         .contains("mask_ratio"));
     // The noise round-trips through the trainer-state JSON.
-    let task = DaeTask::bart(bart(0.0), 3);
+    let task = BartDaeSpec::bart(bart(0.0), 3);
     let json = serde_json::to_string(&task).unwrap();
     assert!(json.contains("\"kind\":\"text_infilling\""), "{json}");
-    assert_eq!(serde_json::from_str::<DaeTask>(&json).unwrap(), task);
+    assert_eq!(serde_json::from_str::<BartDaeSpec>(&json).unwrap(), task);
 }
 
 /// Stops the run loop after `stop_after` steps (as a kill would: no checkpoint).
@@ -307,7 +314,7 @@ fn run_loop_resume_gives_the_uninterrupted_metrics_log() {
     // Dropout, accumulation, clipping and per-row noise all on.
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let dev = Device::flex();
-    let task = DaeTask::bart(bart(0.1), 3);
+    let task = BartDaeSpec::bart(bart(0.1), 3).build(None).unwrap();
     let mut config = TrainConfig::new(schedule(1e-2, 8));
     config.grad_accum_steps = 2;
     config.grad_clip = Some(0.5);
@@ -322,6 +329,9 @@ fn run_loop_resume_gives_the_uninterrupted_metrics_log() {
         save_every: 3,
         keep: 2,
         extra_files: Vec::new(),
+        steps_per_epoch: None,
+        eval_each_epoch: false,
+        best: None,
     };
 
     let full_dir = tempfile::tempdir().unwrap();
@@ -331,7 +341,7 @@ fn run_loop_resume_gives_the_uninterrupted_metrics_log() {
         config.clone(),
         &opts(full_dir.path()),
         &mut t,
-        Some(&mut v as &mut dyn TokenBatches),
+        Some(&mut v as &mut dyn BatchSource<LmBatch>),
         &dev,
         &mut (),
     )
@@ -349,7 +359,7 @@ fn run_loop_resume_gives_the_uninterrupted_metrics_log() {
         config.clone(),
         &opts(dir.path()),
         &mut t,
-        Some(&mut v as &mut dyn TokenBatches),
+        Some(&mut v as &mut dyn BatchSource<LmBatch>),
         &dev,
         &mut obs,
     )
@@ -364,7 +374,7 @@ fn run_loop_resume_gives_the_uninterrupted_metrics_log() {
         config,
         &opts(dir.path()),
         &mut t,
-        Some(&mut v as &mut dyn TokenBatches),
+        Some(&mut v as &mut dyn BatchSource<LmBatch>),
         &dev,
         &mut obs,
     )

@@ -6,10 +6,12 @@ use std::sync::Mutex;
 
 use burn::tensor::Device;
 use refinery_model::BertConfig;
-use refinery_train::data::{splitmix64, PairBatch, PairBatches};
+use refinery_train::data::{splitmix64, BatchSource, PairBatch};
 use refinery_train::metrics::{read_metrics, METRICS_FILE};
 use refinery_train::schedule::{Decay, LrSchedule};
-use refinery_train::{run, BertPretrainingTask, Observer, RunOptions, TrainConfig, Trainer};
+use refinery_train::{
+    run, BertMlmNspSpec, BertMlmNspTask, Observer, RunOptions, TaskSpec, TrainConfig, Trainer,
+};
 
 static RNG: Mutex<()> = Mutex::new(());
 
@@ -37,8 +39,8 @@ impl CountingPairs {
     }
 }
 
-impl PairBatches for CountingPairs {
-    fn next_pairs(&mut self) -> PairBatch {
+impl BatchSource<PairBatch> for CountingPairs {
+    fn next_batch(&mut self) -> PairBatch {
         let (b, half) = (self.batch_size, self.half as u64);
         let t = 2 * self.half + 3;
         let mut ids = Vec::with_capacity(b * t);
@@ -80,12 +82,16 @@ impl PairBatches for CountingPairs {
     }
 }
 
-fn task(dropout: f64) -> BertPretrainingTask {
+fn task(dropout: f64) -> BertMlmNspTask {
+    spec(dropout).build(None).unwrap()
+}
+
+fn spec(dropout: f64) -> BertMlmNspSpec {
     let mut config = BertConfig::new(24, 32, 2, 2, 64);
     config.max_position_embeddings = 24;
     config.hidden_dropout_prob = dropout;
     config.attention_probs_dropout_prob = dropout;
-    BertPretrainingTask::new(config, 3, vec![0, 1, 2, 3])
+    BertMlmNspSpec::new(config, 3, vec![0, 1, 2, 3])
 }
 
 fn constant_lr(lr: f64, total_steps: usize) -> LrSchedule {
@@ -110,11 +116,11 @@ fn mlm_and_nsp_losses_fall() {
     let mut train = CountingPairs::new(1, 32, 7);
     let mut valid = CountingPairs::new(2, 64, 7);
 
-    let before = trainer.evaluate(&mut valid, 2);
+    let before = trainer.evaluate(&mut valid, 2).unwrap();
     for _ in 0..600 {
-        trainer.step(&mut train);
+        trainer.step(&mut train).unwrap();
     }
-    let after = trainer.evaluate(&mut valid, 2);
+    let after = trainer.evaluate(&mut valid, 2).unwrap();
     let m = |r: &refinery_train::EvalReport, k: &str| r.metrics[k];
     eprintln!("before {before:?}\nafter {after:?}");
     assert!(m(&before, "mlm_loss") > 2.5, "{before:?}"); // ~ln 24 = 3.18
@@ -174,6 +180,9 @@ fn bert_run_loop_resumes_exactly() {
         save_every: 2,
         keep: 1,
         extra_files: Vec::new(),
+        steps_per_epoch: None,
+        eval_each_epoch: false,
+        best: None,
     };
     let go = |out: &Path, obs: &mut dyn Observer| {
         let mut train = CountingPairs::new(1, 8, 5);
@@ -183,7 +192,7 @@ fn bert_run_loop_resumes_exactly() {
             config.clone(),
             &opts(out),
             &mut train,
-            Some(&mut valid as &mut dyn PairBatches),
+            Some(&mut valid as &mut dyn BatchSource<PairBatch>),
             &dev,
             obs,
         )
@@ -241,6 +250,9 @@ fn resuming_with_another_model_is_refused() {
         save_every: 1,
         keep: 1,
         extra_files: Vec::new(),
+        steps_per_epoch: None,
+        eval_each_epoch: false,
+        best: None,
     };
     let config = TrainConfig::new(constant_lr(1e-3, 1));
     let mut train = CountingPairs::new(1, 2, 3);
@@ -254,8 +266,9 @@ fn resuming_with_another_model_is_refused() {
         &mut (),
     )
     .unwrap();
-    let mut other = task(0.0);
+    let mut other = spec(0.0);
     other.mlm_probability = 0.2;
+    let other = other.build(None).unwrap();
     let err = run(other, config, &opts, &mut train, None, &dev, &mut ()).unwrap_err();
     assert!(err.to_string().contains("differs"), "{err}");
 }

@@ -4,8 +4,8 @@
 use burn::optim::{AdamWConfig, GradientsParams};
 use burn::tensor::Device;
 use refinery_model::{OutputOptions, PlmConfig};
-use refinery_train::data::{splitmix64, CountingSequences, LmBatch, TokenBatches};
-use refinery_train::plm::{plm_loss, PlmObjective};
+use refinery_train::data::{splitmix64, BatchSource, CountingSequences, LmBatch};
+use refinery_train::objectives::plm::{plm_loss, PlmObjective};
 use refinery_train::schedule::{Decay, LrSchedule};
 
 /// Counting rows (`s, s+1, s+2, …` mod V from a random start) cut to a random length in

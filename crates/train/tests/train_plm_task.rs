@@ -9,11 +9,13 @@ use std::sync::Mutex;
 use burn::tensor::Device;
 use refinery_model::hf::load_gpt;
 use refinery_model::PlmConfig;
-use refinery_train::data::{CountingSequences, TokenBatches};
+use refinery_train::data::{BatchSource, CountingSequences, LmBatch};
 use refinery_train::metrics::{read_metrics, METRICS_FILE};
 use refinery_train::schedule::{Decay, LrSchedule};
-use refinery_train::task::Task;
-use refinery_train::{run, Observer, PlmTask, RunOptions, StepRecord, TrainConfig, Trainer};
+use refinery_train::tasks::Task;
+use refinery_train::{
+    run, Observer, PlmSpec, PlmTask, RunOptions, StepRecord, TaskSpec, TrainConfig, Trainer,
+};
 
 static RNG: Mutex<()> = Mutex::new(());
 
@@ -39,9 +41,11 @@ fn plm_loss_falls_through_the_trainer() {
     config.weight_decay = 0.0;
     config.grad_clip = None;
     config.seed = 1;
-    let mut trainer = Trainer::new(PlmTask::new(plm(0.0)), config, &dev).unwrap();
+    let mut trainer = Trainer::new(plm_task(plm(0.0)), config, &dev).unwrap();
     let mut data = CountingSequences::new(16, 16, 32, 1);
-    let losses: Vec<f64> = (0..80).map(|_| trainer.step(&mut data).loss).collect();
+    let losses: Vec<f64> = (0..80)
+        .map(|_| trainer.step(&mut data).unwrap().loss)
+        .collect();
     let tail = losses[70..].iter().sum::<f64>() / 10.0;
     eprintln!(
         "PLM through the trainer: first {:.3}, step 40 {:.3}, last-10 mean {tail:.4}",
@@ -51,13 +55,13 @@ fn plm_loss_falls_through_the_trainer() {
     assert!(tail < 0.7 * losses[0], "loss {} -> {tail}", losses[0]);
 
     let mut valid = CountingSequences::new(16, 16, 32, 99);
-    let report = trainer.evaluate(&mut valid, 2);
+    let report = trainer.evaluate(&mut valid, 2).unwrap();
     eprintln!("eval {report:?}");
     let acc = report.metrics["plm_accuracy"];
     assert!(acc > 1.0 / 16.0 * 3.0, "accuracy {acc} (chance 1/16)");
     assert!((report.perplexity - report.metrics["plm_loss"].exp()).abs() < 1e-9);
     assert_eq!(
-        trainer.evaluate(&mut valid, 2),
+        trainer.evaluate(&mut valid, 2).unwrap(),
         report,
         "same orders every time"
     );
@@ -70,13 +74,14 @@ fn plm_loss_falls_through_the_trainer() {
         .unwrap();
     let (reloaded, position) = Trainer::<PlmTask>::resume(dir.path(), &dev).unwrap();
     assert_eq!(position, 80);
-    assert_eq!(reloaded.evaluate(&mut valid, 2), report);
+    assert_eq!(reloaded.evaluate(&mut valid, 2).unwrap(), report);
     let (gpt, _) = load_gpt(dir.path(), &dev).unwrap();
     assert_eq!((gpt.n_embd, gpt.n_layer), (64, 2));
     assert!(dir.path().join("plm.json").is_file());
     // A different config is refused.
-    let mut other = PlmTask::new(plm(0.0));
+    let mut other = PlmSpec::new(plm(0.0));
     other.model.n_embd = 32;
+    let other = other.build(None).unwrap();
     assert!(other.load_model(dir.path(), &dev).is_err());
 }
 
@@ -117,7 +122,7 @@ fn curve(out: &Path) -> Vec<(u64, f64, f64, Option<f64>)> {
 fn run_loop_resume_gives_the_uninterrupted_metrics_log() {
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let dev = Device::flex();
-    let task = PlmTask::new(PlmConfig::new(16, 16, 32, 1, 2).with_dropout(0.1));
+    let task = plm_task(PlmConfig::new(16, 16, 32, 1, 2).with_dropout(0.1));
     let mut config = TrainConfig::new(schedule(1e-2, 8));
     config.grad_accum_steps = 2;
     config.grad_clip = Some(0.5);
@@ -132,6 +137,9 @@ fn run_loop_resume_gives_the_uninterrupted_metrics_log() {
         save_every: 3,
         keep: 2,
         extra_files: Vec::new(),
+        steps_per_epoch: None,
+        eval_each_epoch: false,
+        best: None,
     };
     let full = tempfile::tempdir().unwrap();
     let (mut t, mut v) = (train.clone(), valid.clone());
@@ -140,7 +148,7 @@ fn run_loop_resume_gives_the_uninterrupted_metrics_log() {
         config.clone(),
         &opts(full.path()),
         &mut t,
-        Some(&mut v as &mut dyn TokenBatches),
+        Some(&mut v as &mut dyn BatchSource<LmBatch>),
         &dev,
         &mut (),
     )
@@ -159,7 +167,7 @@ fn run_loop_resume_gives_the_uninterrupted_metrics_log() {
             config.clone(),
             &opts(dir.path()),
             &mut t,
-            Some(&mut v as &mut dyn TokenBatches),
+            Some(&mut v as &mut dyn BatchSource<LmBatch>),
             &dev,
             &mut obs,
         )
@@ -188,4 +196,8 @@ fn run_loop_resume_gives_the_uninterrupted_metrics_log() {
         }
     }
     assert!(a[3].3.is_some() && a[7].3.is_some());
+}
+
+fn plm_task(config: PlmConfig) -> PlmTask {
+    PlmSpec::new(config).build(None).unwrap()
 }

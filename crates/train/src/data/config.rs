@@ -10,7 +10,7 @@ use super::mix::{MixedBatches, MAX_MIX_SOURCES};
 use super::nsp::{NspOptions, NspPairs, NspSpecials};
 use super::shards::{Layout, RowSource, ShardSequences, ValidationSet};
 use super::split::{DataSplit, DocTable};
-use super::{PairBatches, TokenBatches};
+use super::{BatchSource, LmBatch, PairBatch};
 use crate::TrainError;
 
 /// One shard directory (the `--output` of `refinery tokenize`) and its mixing weight.
@@ -96,6 +96,36 @@ pub struct DataConfig {
     /// Seed of the row order, the mixing and the NSP sampling.
     pub seed: u64,
     pub nsp: NspConfig,
+    /// Labelled data (fine-tuning): the training file (TSV, CSV or JSONL, gzip/zstd ok).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train: Option<PathBuf>,
+    /// Labelled data: the dev file (default: a stratified `validation_fraction` of `train`,
+    /// seeded by `split_seed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dev: Option<PathBuf>,
+    /// Labelled data: column/key of the text (default: `text`/`sentence`, or the one non-label
+    /// column).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_field: Option<String>,
+    /// Labelled data: column/key of the second text of sentence pairs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text_pair_field: Option<String>,
+    /// Labelled data: column/key of the label (default: `label`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label_field: Option<String>,
+    /// Labelled TSV/CSV: whether the first row names the columns (default: detected).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub header: Option<bool>,
+    /// Labelled data: `auto` (default), `tsv`, `csv` or `jsonl`.
+    #[serde(default, skip_serializing_if = "is_auto")]
+    pub format: super::labelled::LabelledFormat,
+    /// Labelled data: keep `k` seeded examples per label of the training split (few-shot).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub few_shot: Option<usize>,
+}
+
+fn is_auto(f: &super::labelled::LabelledFormat) -> bool {
+    *f == super::labelled::LabelledFormat::Auto
 }
 
 impl Default for DataConfig {
@@ -113,7 +143,46 @@ impl Default for DataConfig {
             split_seed: 0,
             seed: 0,
             nsp: NspConfig::default(),
+            train: None,
+            dev: None,
+            text_field: None,
+            text_pair_field: None,
+            label_field: None,
+            header: None,
+            format: super::labelled::LabelledFormat::Auto,
+            few_shot: None,
         }
+    }
+}
+
+impl DataConfig {
+    /// The labelled-data field settings.
+    pub fn fields(&self) -> super::labelled::Fields {
+        super::labelled::Fields {
+            text_field: self.text_field.clone(),
+            text_pair_field: self.text_pair_field.clone(),
+            label_field: self.label_field.clone(),
+            header: self.header,
+            format: self.format,
+        }
+    }
+
+    /// Checks the settings labelled-data tasks use (`batch_size`, `validation_fraction`,
+    /// `few_shot`); errors name the `data.` key.
+    pub fn validate_labelled(&self) -> Result<(), TrainError> {
+        if self.batch_size == 0 {
+            return Err(invalid("batch_size", "must be at least 1"));
+        }
+        if !(0.0..1.0).contains(&self.validation_fraction) {
+            return Err(invalid(
+                "validation_fraction",
+                format!("{} must be in [0, 1)", self.validation_fraction),
+            ));
+        }
+        if self.few_shot == Some(0) {
+            return Err(invalid("few_shot", "must be at least 1"));
+        }
+        Ok(())
     }
 }
 
@@ -318,7 +387,7 @@ fn sequences(
 pub fn lm_batches(
     cfg: &DataConfig,
     split: DataSplit,
-) -> Result<Box<dyn TokenBatches + Send>, TrainError> {
+) -> Result<Box<dyn BatchSource<LmBatch> + Send>, TrainError> {
     let checked = cfg.validate()?;
     if split == DataSplit::Validation {
         return Ok(Box::new(validation_set(cfg)?));
@@ -361,7 +430,7 @@ pub fn pair_batches(
     cfg: &DataConfig,
     split: DataSplit,
     specials: NspSpecials,
-) -> Result<Box<dyn PairBatches + Send>, TrainError> {
+) -> Result<Box<dyn BatchSource<PairBatch> + Send>, TrainError> {
     cfg.validate()?;
     if split == DataSplit::Validation && cfg.validation_fraction <= 0.0 {
         return Err(invalid(

@@ -10,7 +10,7 @@
 //! `seek` is exact.
 
 use super::shards::RowSource;
-use super::{splitmix64, LmBatch, TokenBatches};
+use super::{splitmix64, BatchSource, LmBatch};
 use crate::TrainError;
 
 /// Rows per mixing block (K).
@@ -18,7 +18,7 @@ pub const MIX_BLOCK: u64 = 1024;
 /// At most this many sources (K ≥ S·(S−1) keeps every block count non-negative).
 pub const MAX_MIX_SOURCES: usize = 32;
 
-/// Weighted mixture of row sources; implements [`TokenBatches`].
+/// Weighted mixture of row sources; implements [`BatchSource`](super::BatchSource)`<LmBatch>`.
 pub struct MixedBatches {
     sources: Vec<Box<dyn RowSource>>,
     weights: Vec<f64>,
@@ -157,7 +157,7 @@ impl MixedBatches {
     }
 }
 
-impl TokenBatches for MixedBatches {
+impl BatchSource<LmBatch> for MixedBatches {
     fn next_batch(&mut self) -> LmBatch {
         let (b, t) = (self.batch_size, self.seq_len);
         let mut ids = Vec::with_capacity(b * t);

@@ -29,7 +29,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use super::split::DocTable;
-use super::{splitmix64, PairBatch, PairBatches};
+use super::{splitmix64, BatchSource, PairBatch};
 use crate::TrainError;
 
 /// Special token ids of a BERT vocabulary.
@@ -78,7 +78,7 @@ impl Rng {
     }
 }
 
-/// NSP pairs over one split of a shard directory; implements [`PairBatches`].
+/// NSP pairs over one split of a shard directory; implements [`BatchSource`](super::BatchSource)`<PairBatch>`.
 #[derive(Debug, Clone)]
 pub struct NspPairs {
     table: Arc<DocTable>,
@@ -310,8 +310,8 @@ impl NspPairs {
     }
 }
 
-impl PairBatches for NspPairs {
-    fn next_pairs(&mut self) -> PairBatch {
+impl BatchSource<PairBatch> for NspPairs {
+    fn next_batch(&mut self) -> PairBatch {
         let b = self.batch_at(self.position);
         self.position += 1;
         b

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 
 use super::split::DocTable;
-use super::{splitmix64, LmBatch, TokenBatches};
+use super::{splitmix64, BatchSource, LmBatch};
 use crate::TrainError;
 
 /// A bijection of `0..n` keyed by `key` (4-round Feistel network over the smallest even
@@ -64,7 +64,7 @@ pub trait RowSource: Send {
     fn row(&self, g: u64, ids: &mut Vec<i64>, mask: &mut Vec<i64>);
 }
 
-/// Rows of one shard directory's split; see the module docs. Implements [`TokenBatches`].
+/// Rows of one shard directory's split; see the module docs. Implements [`BatchSource`](super::BatchSource)`<LmBatch>`.
 #[derive(Debug, Clone)]
 pub struct ShardSequences {
     table: Arc<DocTable>,
@@ -281,7 +281,7 @@ impl RowSource for ShardSequences {
     }
 }
 
-impl TokenBatches for ShardSequences {
+impl BatchSource<LmBatch> for ShardSequences {
     fn next_batch(&mut self) -> LmBatch {
         let b = self.batch_at(self.position);
         self.position += 1;
@@ -299,7 +299,7 @@ impl TokenBatches for ShardSequences {
 
 /// The validation rows of one or more shard directories, in order (directory by directory,
 /// document order within each). [`ValidationSet::batches`] goes through them once (the last
-/// batch may be smaller); as [`TokenBatches`] it cycles with full batches.
+/// batch may be smaller); as [`BatchSource`](super::BatchSource)`<LmBatch>` it cycles with full batches.
 #[derive(Debug, Clone)]
 pub struct ValidationSet {
     sources: Vec<ShardSequences>,
@@ -385,7 +385,7 @@ impl ValidationSet {
     }
 }
 
-impl TokenBatches for ValidationSet {
+impl BatchSource<LmBatch> for ValidationSet {
     fn next_batch(&mut self) -> LmBatch {
         let b = self.batch_size as u64;
         let batch = self.rows_batch(self.position * b..self.position * b + b);

@@ -1,9 +1,19 @@
-//! Pretraining objectives: CLM loss; MLM masking and loss; NSP loss.
+//! Objectives: how a batch becomes targets and how outputs become a loss.
+//!
+//! - here: CLM loss; MLM masking (15%, 80/10/10) and loss; NSP loss; the one ignore index.
+//! - [`dae`]: BART text infilling, T5 span corruption, seq2seq collation and loss.
+//! - [`plm`]: XLNet permutation LM: factorisation orders, partial prediction (1/K), loss.
+//! - [`classify`]: (weighted) cross-entropy for classifiers and their metrics (accuracy,
+//!   macro-F1, MCC, per-class precision/recall/F1, confusion matrix).
+
+pub mod classify;
+pub mod dae;
+pub mod plm;
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{FloatDType, Int, Tensor};
 
-use crate::data::splitmix64;
+use crate::rng::splitmix64;
 
 /// Causal LM loss: mean cross-entropy of predicting `tokens[:, 1:]` from `logits[:, :-1]`.
 ///
@@ -33,8 +43,9 @@ pub fn clm_loss(
     }
 }
 
-/// Label of a position that is not predicted (MLM).
-pub const IGNORE: i64 = -1;
+/// Label of a position that is not predicted: the one ignore index of every loss in this
+/// crate (PyTorch `CrossEntropyLoss(ignore_index=-100)`, HF `labels=` convention).
+pub const IGNORE: i64 = -100;
 
 /// BERT masking: select `select_prob` of the non-special tokens; replace 80% of those with
 /// `mask_token`, 10% with a random token from `0..vocab_size`, keep 10% unchanged.

@@ -1,8 +1,8 @@
-//! BART denoising pretraining as a [`Task`]: the generic trainer (accumulation, clipping,
+//! `bart-dae`: BART denoising pretraining. The generic trainer (accumulation, clipping,
 //! checkpoints, exact resume, evaluation, the run loop) drives a
 //! [`BartForConditionalGeneration`] on token rows corrupted by [`crate::dae`]'s noise.
 //!
-//! - Source: any [`TokenBatches`] (packed or document-aligned rows). The real (unpadded) tokens
+//! - Source: any [`BatchSource`]`<LmBatch>` (packed or document-aligned rows). The real (unpadded) tokens
 //!   of each row, wrapped as `bos row eos` when those ids are set, are the clean text.
 //! - Noise: [`DaeNoise::TextInfilling`] (BART: 30% of the tokens in Poisson(3) spans, one
 //!   mask per span) or [`DaeNoise::SpanCorruption`] (T5 sentinels). Row `r` of the batch at
@@ -15,19 +15,20 @@
 
 use std::path::Path;
 
-use burn::tensor::{Device, Int, Tensor};
-use refinery_model::hf_bart::{load_bart, save_bart};
+use burn::tensor::Device;
+use refinery_model::hf_bart::{load_bart, read_bart_config, save_bart};
 use refinery_model::{BartConfig, BartForConditionalGeneration, OutputOptions};
 use serde::{Deserialize, Serialize};
 
-use crate::dae::{
-    collate, row_seed, seq2seq_loss, NoisedRow, Seq2SeqBatch, SpanCorruption, TextInfilling,
-    IGNORE_LABEL,
-};
-use crate::data::{LmBatch, TokenBatches};
+use super::{argmax_hits, check_same_config, Loss, Outputs, Task, TaskSpec};
+use crate::config::TokenizerIds;
+use crate::data::{lm_batches, BatchSource, DataConfig, DataSplit, LmBatch};
 use crate::error::TrainError;
 use crate::metrics::MetricSums;
-use crate::task::{check_same_config, Task, TaskOutput};
+use crate::objectives::dae::{
+    collate, seq2seq_loss, NoisedRow, Seq2SeqBatch, SpanCorruption, TextInfilling,
+};
+use crate::rng::row_seed;
 
 fn default_mask_ratio() -> f64 {
     0.3
@@ -74,7 +75,7 @@ pub enum DaeNoise {
     },
 }
 
-/// The noise function of a [`DaeTask`], built once per batch.
+/// The noise function of a [`BartDaeSpec`], built once per batch.
 enum Noise {
     Infill(TextInfilling),
     Spans(SpanCorruption),
@@ -89,9 +90,10 @@ impl Noise {
     }
 }
 
-/// BART (encoder-decoder) denoising autoencoder pretraining.
+/// BART (encoder-decoder) denoising autoencoder pretraining (the serde shape of
+/// `trainer_state.json`'s `task`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DaeTask {
+pub struct BartDaeSpec {
     pub model: BartConfig,
     pub noise: DaeNoise,
     /// Never noised (`<s>`, `</s>`, `<pad>`, `<mask>`, ...).
@@ -102,7 +104,7 @@ pub struct DaeTask {
     pub eos_token_id: Option<i64>,
 }
 
-impl DaeTask {
+impl BartDaeSpec {
     /// BART's recipe: text infilling (30%, Poisson(3) spans) with `mask_token_id`, rows wrapped
     /// in the model's `bos`/`eos`; the specials are `bos`, `eos`, `pad` and the mask.
     pub fn bart(model: BartConfig, mask_token_id: i64) -> Self {
@@ -238,80 +240,117 @@ impl DaeTask {
     }
 }
 
-impl Task for DaeTask {
-    type Model = BartForConditionalGeneration;
-    type Source = dyn TokenBatches;
-    type Batch = LmBatch;
-    const NAME: &'static str = "bart-dae";
-    const LM_METRIC: &'static str = "dae_loss";
+impl BartDaeSpec {
+    /// BART text infilling for an HF BART checkpoint directory, with `<mask>` from `tokenizer`.
+    pub fn from_dir(dir: &Path, tokenizer: &Path) -> Result<Self, TrainError> {
+        let config = read_bart_config(dir)?;
+        let Some(mask) = TokenizerIds::from_file(tokenizer)?.mask else {
+            return Err(TrainError::InvalidConfig(format!(
+                "{}: needs a <mask> token",
+                tokenizer.display()
+            )));
+        };
+        Ok(Self::bart(config, i64::from(mask)))
+    }
+}
 
-    fn next_batch(source: &mut Self::Source) -> LmBatch {
-        source.next_batch()
+impl TaskSpec for BartDaeSpec {
+    const KIND: &'static str = "bart-dae";
+    type Task = BartDaeTask;
+
+    fn build(&self, _checkpoint: Option<&Path>) -> Result<BartDaeTask, TrainError> {
+        self.validate()?;
+        Ok(BartDaeTask { spec: self.clone() })
     }
-    fn position(source: &Self::Source) -> u64 {
-        source.position()
-    }
-    fn seek(source: &mut Self::Source, position: u64) {
-        source.seek(position)
-    }
-    fn num_tokens(batch: &LmBatch) -> usize {
-        batch.num_tokens()
+}
+
+/// A noised batch and the real tokens of its clean rows (for tokens/s).
+pub struct NoisedBatch {
+    pub seq2seq: Seq2SeqBatch,
+    pub clean_tokens: usize,
+}
+
+/// The runtime of [`BartDaeSpec`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct BartDaeTask {
+    pub spec: BartDaeSpec,
+}
+
+impl Task for BartDaeTask {
+    type Spec = BartDaeSpec;
+    type Model = BartForConditionalGeneration;
+    type Batch = LmBatch;
+    type Input = NoisedBatch;
+
+    fn spec(&self) -> &BartDaeSpec {
+        &self.spec
     }
 
     fn init_model(&self, device: &Device) -> Result<BartForConditionalGeneration, TrainError> {
-        self.validate()?;
-        Ok(self.model.init(device)?)
+        Ok(self.spec.model.init(device)?)
     }
     fn save_model(
         &self,
         model: &BartForConditionalGeneration,
         dir: &Path,
     ) -> Result<(), TrainError> {
-        Ok(save_bart(model, &self.model, dir)?)
+        Ok(save_bart(model, &self.spec.model, dir)?)
     }
     fn load_model(
         &self,
         dir: &Path,
         device: &Device,
     ) -> Result<BartForConditionalGeneration, TrainError> {
-        self.validate()?;
         let (config, model) = load_bart(dir, device)?;
-        check_same_config(dir, &config, &self.model)?;
+        check_same_config(dir, &config, &self.spec.model)?;
         Ok(model)
+    }
+
+    fn prepare(&self, batch: LmBatch, seed: u64) -> Result<NoisedBatch, TrainError> {
+        Ok(NoisedBatch {
+            seq2seq: self.spec.collate(&batch, seed),
+            clean_tokens: batch.num_tokens(),
+        })
+    }
+    fn num_tokens(&self, b: &NoisedBatch) -> usize {
+        b.clean_tokens
     }
 
     fn forward(
         &self,
         model: &BartForConditionalGeneration,
-        batch: &LmBatch,
-        seed: u64,
+        b: &NoisedBatch,
+        device: &Device,
+        opts: OutputOptions,
+    ) -> Result<Outputs, TrainError> {
+        let t = b.seq2seq.to_tensors(device);
+        let out = model.forward(
+            t.input_ids,
+            Some(t.attention_mask),
+            t.decoder_input_ids,
+            Some(t.decoder_attention_mask),
+            opts,
+        );
+        Ok(Outputs {
+            logits: out.logits, // [B, T, V]
+            aux: Vec::new(),
+            hidden_states: out.decoder_hidden_states,
+            attentions: out.decoder_attentions,
+        })
+    }
+
+    fn loss(
+        &self,
+        b: &NoisedBatch,
+        out: &Outputs,
         device: &Device,
         metrics: bool,
-    ) -> TaskOutput {
-        let b = self.collate(batch, seed);
-        let t = b.to_tensors(device);
-        let logits = model
-            .forward(
-                t.input_ids,
-                Some(t.attention_mask),
-                t.decoder_input_ids,
-                Some(t.decoder_attention_mask),
-                OutputOptions::default(),
-            )
-            .logits; // [B, T, V]
-        let predicted: Option<Vec<i64>> = metrics.then(|| {
-            let pred: Tensor<2, Int> = logits.clone().argmax(2).reshape([b.batch, b.tgt_len]);
-            pred.into_data().iter::<i64>().collect() // [B, T]
-        });
-        let loss = seq2seq_loss(logits, t.labels); // [1]
-        let metrics = predicted.map(|pred| {
-            let (mut n, mut correct) = (0usize, 0usize);
-            for (p, &l) in pred.iter().zip(&b.labels) {
-                if l != IGNORE_LABEL {
-                    n += 1;
-                    correct += usize::from(*p == l);
-                }
-            }
+    ) -> Result<Loss, TrainError> {
+        let b = &b.seq2seq;
+        let labels = b.to_tensors(device).labels; // [B, T]
+        let loss = seq2seq_loss(out.logits.clone(), labels); // [1]
+        let metrics = metrics.then(|| {
+            let (correct, n) = argmax_hits(&out.logits, &b.labels);
             let n = n as f64;
             let mean = f64::from(loss.clone().into_scalar::<f32>());
             let mut m = MetricSums::default();
@@ -319,6 +358,18 @@ impl Task for DaeTask {
             m.add("dae_accuracy", correct as f64, n);
             m
         });
-        TaskOutput { loss, metrics }
+        Ok(Loss { loss, metrics })
+    }
+
+    fn perplexity_metric(&self) -> Option<&'static str> {
+        Some("dae_loss")
+    }
+
+    fn open_source(
+        &self,
+        data: &DataConfig,
+        split: DataSplit,
+    ) -> Result<Box<dyn BatchSource<LmBatch> + Send>, TrainError> {
+        lm_batches(data, split)
     }
 }

@@ -20,69 +20,10 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use crate::data::splitmix64;
 use crate::error::TrainError;
+use crate::objectives::IGNORE;
 
-/// Label of a position that is not predicted (PyTorch `CrossEntropyLoss` `ignore_index`).
-pub const IGNORE_LABEL: i64 = -100;
-
-/// Seed of row `row` of the batch at `batch_position` (e.g. the step): a pure function, so a
-/// resumed run draws the same noise.
-pub fn row_seed(seed: u64, batch_position: u64, row: u64) -> u64 {
-    splitmix64(seed ^ splitmix64(batch_position ^ splitmix64(row.wrapping_add(0x5EED))))
-}
-
-/// splitmix64 stream.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Self(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        splitmix64(self.0)
-    }
-
-    /// Uniform in `[0, 1)`.
-    pub fn unit(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
-    }
-
-    /// Uniform in `0..n` (`n > 0`).
-    pub fn below(&mut self, n: usize) -> usize {
-        ((u128::from(self.next_u64()) * n as u128) >> 64) as usize
-    }
-
-    /// Poisson(λ) by Knuth's product method (fine for the small λ of span lengths; capped at
-    /// 1000).
-    pub fn poisson(&mut self, lambda: f64) -> usize {
-        let limit = (-lambda).exp();
-        let mut p = 1.0;
-        for k in 0..1000 {
-            p *= self.unit();
-            if p <= limit {
-                return k;
-            }
-        }
-        1000
-    }
-
-    /// `k` distinct values of `0..n`, sorted (partial Fisher-Yates; `k <= n`).
-    fn choose_sorted(&mut self, n: usize, k: usize) -> Vec<usize> {
-        let mut pool: Vec<usize> = (0..n).collect();
-        let k = k.min(n);
-        for i in 0..k {
-            let j = i + self.below(n - i);
-            pool.swap(i, j);
-        }
-        let mut chosen = pool[..k].to_vec();
-        chosen.sort_unstable();
-        chosen
-    }
-}
+pub use crate::rng::{row_seed, Rng};
 
 /// One noised row: encoder input and decoder labels (unpadded).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -369,7 +310,7 @@ pub struct Seq2SeqBatch {
     pub input_ids: Vec<i64>,
     /// `[B, S]`, `1` = token.
     pub attention_mask: Vec<i64>,
-    /// `[B, T]`, padded with [`IGNORE_LABEL`].
+    /// `[B, T]`, padded with [`IGNORE`].
     pub labels: Vec<i64>,
     /// `[B, T]`: `shift_tokens_right(labels, pad, decoder_start)`.
     pub decoder_input_ids: Vec<i64>,
@@ -402,7 +343,7 @@ impl Seq2SeqBatch {
     }
 }
 
-/// Pads noised rows into a batch: inputs with `pad_token_id`, labels with [`IGNORE_LABEL`];
+/// Pads noised rows into a batch: inputs with `pad_token_id`, labels with [`IGNORE`];
 /// decoder inputs are the labels shifted right behind `decoder_start_token_id`, with ignored
 /// labels replaced by `pad_token_id` (HF `shift_tokens_right`).
 pub fn collate(rows: &[NoisedRow], pad_token_id: i64, decoder_start_token_id: i64) -> Seq2SeqBatch {
@@ -430,12 +371,12 @@ pub fn collate(rows: &[NoisedRow], pad_token_id: i64, decoder_start_token_id: i6
             .labels
             .iter()
             .copied()
-            .chain(std::iter::repeat_n(IGNORE_LABEL, tgt_len - r.labels.len()))
+            .chain(std::iter::repeat_n(IGNORE, tgt_len - r.labels.len()))
             .collect();
         for j in 0..tgt_len {
             let (id, real) = match j {
                 0 => (decoder_start_token_id, true),
-                _ if labels[j - 1] == IGNORE_LABEL => (pad_token_id, false),
+                _ if labels[j - 1] == IGNORE => (pad_token_id, false),
                 _ => (labels[j - 1], true),
             };
             out.decoder_input_ids.push(id);
@@ -447,7 +388,7 @@ pub fn collate(rows: &[NoisedRow], pad_token_id: i64, decoder_start_token_id: i6
 }
 
 /// Seq2seq LM loss: mean cross-entropy of `logits [B, T, V]` against `labels [B, T]` over the
-/// positions whose label is not negative ([`IGNORE_LABEL`] = -100 for padding), as HF
+/// positions whose label is not negative ([`IGNORE`] = -100 for padding), as HF
 /// `BartForConditionalGeneration(labels=...)`. Returns `[1]` (0 when every label is ignored).
 pub fn seq2seq_loss(logits: Tensor<3>, labels: Tensor<2, Int>) -> Tensor<1> {
     // Same computation as the MLM loss, which also ignores negative labels.
@@ -617,7 +558,7 @@ mod tests {
     fn seq2seq_loss_ignores_minus_100() {
         let dev = Device::flex();
         let labels = Tensor::<2, Int>::from_data(
-            TensorData::new(vec![4i64, IGNORE_LABEL, 5, IGNORE_LABEL], [2, 2]),
+            TensorData::new(vec![4i64, IGNORE, 5, IGNORE], [2, 2]),
             &dev,
         );
         let loss: f32 = seq2seq_loss(Tensor::zeros([2, 2, 8], &dev), labels.clone()).into_scalar();

@@ -1,7 +1,7 @@
-//! XLNet-style permutation language modelling as a [`Task`]: the generic trainer drives a
+//! `plm`: XLNet-style permutation language modelling. The generic trainer drives a
 //! two-stream [`Plm`] on factorisation orders drawn by [`PlmObjective`].
 //!
-//! - Source: any [`TokenBatches`] (packed or document-aligned; padding is never in an order).
+//! - Source: any [`BatchSource`]`<LmBatch>` (packed or document-aligned; padding is never in an order).
 //! - Orders and targets: [`PlmObjective::sample`]`(batch, s, 0)` with `s` the trainer's
 //!   `batch_seed(run seed, batch position)`, so they are a pure function of `(seed, position,
 //!   row)` and a resumed run draws the same ones.
@@ -22,12 +22,11 @@ use refinery_model::hf::{load_gpt_weights, save_gpt};
 use refinery_model::{OutputOptions, Plm, PlmConfig};
 use serde::{Deserialize, Serialize};
 
-use crate::data::{LmBatch, TokenBatches};
+use super::{argmax_hits, check_same_config, Loss, Outputs, Task, TaskSpec};
+use crate::data::{lm_batches, BatchSource, DataConfig, DataSplit, LmBatch};
 use crate::error::TrainError;
 use crate::metrics::MetricSums;
-use crate::objectives::IGNORE;
-use crate::plm::{plm_loss, PlmObjective, XLNET_K};
-use crate::task::{check_same_config, Task, TaskOutput};
+use crate::objectives::plm::{plm_loss, PlmObjective, PlmTargets, XLNET_K};
 
 /// The PLM-specific part of a checkpoint directory.
 pub const PLM_FILE: &str = "plm.json";
@@ -44,19 +43,24 @@ fn default_k() -> usize {
     XLNET_K
 }
 
-/// Permutation LM pretraining.
+/// Permutation LM pretraining (the serde shape of `trainer_state.json`'s `task`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlmTask {
+pub struct PlmSpec {
     pub model: PlmConfig,
     /// Partial prediction: about `1/k` of each row's tokens are targets (XLNet: 6).
     #[serde(default = "default_k")]
     pub k: usize,
 }
 
-impl PlmTask {
+impl PlmSpec {
     /// XLNet's partial prediction (`K = 6`).
     pub fn new(model: PlmConfig) -> Self {
         Self { model, k: XLNET_K }
+    }
+
+    /// The spec of a PLM checkpoint directory (its `plm.json`).
+    pub fn from_dir(dir: &Path) -> Result<Self, TrainError> {
+        Ok(Self::new(read_plm_file(dir)?.config))
     }
 
     pub fn objective(&self) -> Result<PlmObjective, TrainError> {
@@ -70,6 +74,41 @@ impl PlmTask {
     }
 }
 
+impl TaskSpec for PlmSpec {
+    const KIND: &'static str = "plm";
+    type Task = PlmTask;
+
+    fn build(&self, _checkpoint: Option<&Path>) -> Result<PlmTask, TrainError> {
+        self.validate()?;
+        Ok(PlmTask {
+            spec: self.clone(),
+            objective: self.objective()?,
+        })
+    }
+}
+
+/// The runtime of [`PlmSpec`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlmTask {
+    pub spec: PlmSpec,
+    objective: PlmObjective,
+}
+
+/// A batch with its factorisation orders and targets drawn.
+pub struct PlmInput {
+    pub batch: LmBatch,
+    pub targets: PlmTargets,
+}
+
+fn read_plm_file(dir: &Path) -> Result<PlmFile, TrainError> {
+    let path = dir.join(PLM_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|source| TrainError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    serde_json::from_str(&text).map_err(|source| TrainError::Json { path, source })
+}
+
 fn gpt_of(model: &Plm) -> Gpt {
     Gpt {
         wte: model.wte.clone(),
@@ -81,34 +120,23 @@ fn gpt_of(model: &Plm) -> Gpt {
 }
 
 impl Task for PlmTask {
+    type Spec = PlmSpec;
     type Model = Plm;
-    type Source = dyn TokenBatches;
     type Batch = LmBatch;
-    const NAME: &'static str = "plm";
-    const LM_METRIC: &'static str = "plm_loss";
+    type Input = PlmInput;
 
-    fn next_batch(source: &mut Self::Source) -> LmBatch {
-        source.next_batch()
-    }
-    fn position(source: &Self::Source) -> u64 {
-        source.position()
-    }
-    fn seek(source: &mut Self::Source, position: u64) {
-        source.seek(position)
-    }
-    fn num_tokens(batch: &LmBatch) -> usize {
-        batch.num_tokens()
+    fn spec(&self) -> &PlmSpec {
+        &self.spec
     }
 
     fn init_model(&self, device: &Device) -> Result<Plm, TrainError> {
-        self.validate()?;
-        Ok(self.model.init(device)?)
+        Ok(self.spec.model.init(device)?)
     }
 
     fn save_model(&self, model: &Plm, dir: &Path) -> Result<(), TrainError> {
-        save_gpt(&gpt_of(model), &self.model.gpt_config(), dir)?;
+        save_gpt(&gpt_of(model), &self.spec.model.gpt_config(), dir)?;
         let file = PlmFile {
-            config: self.model.clone(),
+            config: self.spec.model.clone(),
             mask_emb: model.mask_emb.val().into_data().iter::<f32>().collect(),
         };
         let path = dir.join(PLM_FILE);
@@ -120,29 +148,21 @@ impl Task for PlmTask {
     }
 
     fn load_model(&self, dir: &Path, device: &Device) -> Result<Plm, TrainError> {
-        self.validate()?;
         let path = dir.join(PLM_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| TrainError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let file: PlmFile = serde_json::from_str(&text).map_err(|source| TrainError::Json {
-            path: path.clone(),
-            source,
-        })?;
-        check_same_config(dir, &file.config, &self.model)?;
-        if file.mask_emb.len() != self.model.n_embd {
+        let file = read_plm_file(dir)?;
+        check_same_config(dir, &file.config, &self.spec.model)?;
+        if file.mask_emb.len() != self.spec.model.n_embd {
             return Err(TrainError::Data {
                 path,
                 message: format!(
                     "mask_emb has {} values, n_embd is {}",
                     file.mask_emb.len(),
-                    self.model.n_embd
+                    self.spec.model.n_embd
                 ),
             });
         }
         let gpt = load_gpt_weights(
-            &self.model.gpt_config(),
+            &self.spec.model.gpt_config(),
             &dir.join("model.safetensors"),
             device,
         )?;
@@ -151,47 +171,36 @@ impl Task for PlmTask {
         Ok(Plm::from_gpt(gpt, Param::from_tensor(w)))
     }
 
-    /// # Panics
-    ///
-    /// If `k` is 0 (rejected by `init_model`/`load_model`, so not for a task the trainer
-    /// built) or the sampled orders are inconsistent (they are permutations of each row's real
-    /// positions by construction).
+    fn prepare(&self, batch: LmBatch, seed: u64) -> Result<PlmInput, TrainError> {
+        let targets = self.objective.sample(&batch, seed, 0);
+        Ok(PlmInput { batch, targets })
+    }
+    fn num_tokens(&self, input: &PlmInput) -> usize {
+        input.batch.num_tokens()
+    }
+
     fn forward(
         &self,
         model: &Plm,
-        batch: &LmBatch,
-        seed: u64,
+        input: &PlmInput,
+        device: &Device,
+        opts: OutputOptions,
+    ) -> Result<Outputs, TrainError> {
+        let masks = input.targets.masks(device)?;
+        let out = model.forward(input.batch.tokens(device), &masks, opts);
+        Ok(Outputs::logits(out.logits)) // [B, P, V]
+    }
+
+    fn loss(
+        &self,
+        input: &PlmInput,
+        out: &Outputs,
         device: &Device,
         metrics: bool,
-    ) -> TaskOutput {
-        let objective = PlmObjective { k: self.k.max(1) };
-        let targets = objective.sample(batch, seed, 0);
-        let masks = match targets.masks(device) {
-            Ok(m) => m,
-            Err(e) => panic!("PLM masks for sampled orders: {e}"),
-        };
-        let logits = model
-            .forward(batch.tokens(device), &masks, OutputOptions::default())
-            .logits; // [B, P, V]
-        let predicted: Option<Vec<i64>> = metrics.then(|| {
-            let [b, p, _] = logits.dims();
-            logits
-                .clone()
-                .argmax(2)
-                .reshape([b, p])
-                .into_data()
-                .iter::<i64>()
-                .collect()
-        });
-        let loss = plm_loss(logits, targets.labels(device)); // [1]
-        let metrics = predicted.map(|pred| {
-            let (mut n, mut correct) = (0usize, 0usize);
-            for (p, &l) in pred.iter().zip(&targets.labels) {
-                if l != IGNORE {
-                    n += 1;
-                    correct += usize::from(*p == l);
-                }
-            }
+    ) -> Result<Loss, TrainError> {
+        let loss = plm_loss(out.logits.clone(), input.targets.labels(device)); // [1]
+        let metrics = metrics.then(|| {
+            let (correct, n) = argmax_hits(&out.logits, &input.targets.labels);
             let n = n as f64;
             let mean = f64::from(loss.clone().into_scalar::<f32>());
             let mut m = MetricSums::default();
@@ -199,6 +208,18 @@ impl Task for PlmTask {
             m.add("plm_accuracy", correct as f64, n);
             m
         });
-        TaskOutput { loss, metrics }
+        Ok(Loss { loss, metrics })
+    }
+
+    fn perplexity_metric(&self) -> Option<&'static str> {
+        Some("plm_loss")
+    }
+
+    fn open_source(
+        &self,
+        data: &DataConfig,
+        split: DataSplit,
+    ) -> Result<Box<dyn BatchSource<LmBatch> + Send>, TrainError> {
+        lm_batches(data, split)
     }
 }

@@ -39,8 +39,10 @@ t "$R" tokenize --tokenizer "$OUT/shakespeare-bpe.json" --format text --text-uni
 cat > "$OUT/gpt.toml" <<'TOML'
 # gpt-tiny (4 layers, d=256, 4 heads, context 128) with batch 8 x 128 tokens; 5% of the
 # speeches held out.
+[task]
+kind = "gpt-clm"
+
 [model]
-type = "gpt"
 size = "tiny"
 dropout = 0.0
 
@@ -88,12 +90,14 @@ t "$R" tokenize --tokenizer "$OUT/imdb-wordpiece.json" "$IMDB" \
 BOUNDARY=$(printf '.\n!\n?\n' | "$R" tokenizer encode --tokenizer "$OUT/imdb-wordpiece.json" | paste -sd, -)
 cat > "$OUT/bert.toml" <<TOML
 # bert-tiny (2 layers, hidden 128, 2 heads, intermediate 512), MLM 15% + NSP, 16 x 128 tokens.
-[model]
-type = "bert"
-size = "tiny"
-dropout = 0.1
+[task]
+kind = "bert-mlm-nsp"
 mlm_probability = 0.15
 nsp = true
+
+[model]
+size = "tiny"
+dropout = 0.1
 
 [data]
 seq_len = 128

@@ -73,6 +73,9 @@ pub struct FinetuneArgs {
     /// Optimizer steps instead of epochs (multi-task runs count steps).
     #[arg(long)]
     steps: Option<usize>,
+    /// Evaluate only once, at the end (few-shot runs with many short epochs); best = final.
+    #[arg(long)]
+    final_eval_only: bool,
     /// Hold out this stratified share of a training file that has no dev file.
     #[arg(long)]
     validation_fraction: Option<f64>,
@@ -239,6 +242,10 @@ fn apply_flags(file: &mut TrainFile, a: &FinetuneArgs) -> Result<()> {
     }
     if let Some(f) = a.validation_fraction {
         file.data.validation_fraction = f;
+    }
+    if a.final_eval_only {
+        file.run.eval_every = 0;
+        file.run.eval_each_epoch = false;
     }
     if let Some(lr) = a.lr {
         file.optim.lr = lr;

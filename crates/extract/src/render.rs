@@ -370,7 +370,7 @@ fn strong_match(classes: &str, lower: &str) -> bool {
 /// but hashes as that index + 1 (a `NonZeroU32`): read it back through a
 /// hasher. Out-of-range values (should `dom_query` change) only make the
 /// stats lookups miss, never panic.
-fn index(id: NodeId) -> usize {
+pub(crate) fn index(id: NodeId) -> usize {
     #[derive(Default)]
     struct Capture(u64);
     impl Hasher for Capture {

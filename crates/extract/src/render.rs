@@ -89,46 +89,17 @@ pub(crate) fn elem_info(node: &TreeNode) -> Option<ElemInfo> {
         return None;
     };
     let name: &str = &el.name.local;
-    let mut kind = kind_of(name);
-    let mut hidden = false;
-    let mut role_boiler = false;
-    let mut classes = String::new();
-    let mut is_link = false;
-    for a in &el.attrs {
-        let key: &str = &a.name.local;
-        let val: &str = &a.value;
-        match key {
-            "hidden" => hidden = true,
-            "aria-hidden" => hidden |= val.trim().eq_ignore_ascii_case("true"),
-            "style" if val.len() >= 10 => {
-                let v = val.to_ascii_lowercase();
-                let v: String = v.chars().filter(|c| !c.is_whitespace()).collect();
-                hidden |= v.contains("display:none") || v.contains("visibility:hidden");
+    // Reused buffers: no allocation per element.
+    let (hidden, role_boiler, is_link, boilerplate_attr) = SCRATCH.with(|scratch| {
+        match scratch.try_borrow_mut() {
+            Ok(mut bufs) => {
+                let (classes, lower) = &mut *bufs;
+                read_attrs(el, classes, lower)
             }
-            "role" => {
-                let v = val.trim().to_ascii_lowercase();
-                role_boiler |= matches!(
-                    v.as_str(),
-                    "navigation"
-                        | "banner"
-                        | "contentinfo"
-                        | "complementary"
-                        | "dialog"
-                        | "alertdialog"
-                        | "menu"
-                        | "menubar"
-                        | "search"
-                        | "toolbar"
-                );
-            }
-            "class" | "id" => {
-                classes.push(' ');
-                classes.push_str(val);
-            }
-            "href" => is_link = name == "a",
-            _ => {}
+            Err(_) => read_attrs(el, &mut String::new(), &mut String::new()),
         }
-    }
+    });
+    let mut kind = kind_of(name);
     if role_boiler {
         kind = Kind::Skip;
     }
@@ -163,7 +134,7 @@ pub(crate) fn elem_info(node: &TreeNode) -> Option<ElemInfo> {
     Some(ElemInfo {
         kind,
         hidden,
-        boilerplate_attr: classify_attr(&classes),
+        boilerplate_attr,
         is_link,
         is_structural,
         text_block,
@@ -177,6 +148,67 @@ pub(crate) fn elem_info(node: &TreeNode) -> Option<ElemInfo> {
         heading: matches!(name, "h1" | "h2" | "h3" | "h4" | "h5" | "h6"),
         figure: matches!(name, "figure" | "figcaption"),
     })
+}
+
+/// ARIA roles of boilerplate (compared case-insensitively, trimmed).
+const BOILER_ROLES: &[&str] = &[
+    "navigation",
+    "banner",
+    "contentinfo",
+    "complementary",
+    "dialog",
+    "alertdialog",
+    "menu",
+    "menubar",
+    "search",
+    "toolbar",
+];
+
+thread_local! {
+    /// [`elem_info`]'s buffers: the class/id list and a lowercased copy.
+    static SCRATCH: std::cell::RefCell<(String, String)> =
+        const { std::cell::RefCell::new((String::new(), String::new())) };
+}
+
+/// Reads an element's attributes: (hidden, boilerplate role, `<a href>`,
+/// class/id classification). `classes` and `lower` are scratch buffers.
+fn read_attrs(
+    el: &dom_query::Element,
+    classes: &mut String,
+    lower: &mut String,
+) -> (bool, bool, bool, Attr) {
+    let (mut hidden, mut role_boiler, mut is_link) = (false, false, false);
+    classes.clear();
+    for a in &el.attrs {
+        let key: &str = &a.name.local;
+        let val: &str = &a.value;
+        match key {
+            "hidden" => hidden = true,
+            "aria-hidden" => hidden |= val.trim().eq_ignore_ascii_case("true"),
+            "style" if val.len() >= 10 => {
+                // Lowercased, whitespace removed, into `lower`.
+                lower.clear();
+                lower.extend(
+                    val.chars()
+                        .filter(|c| !c.is_whitespace())
+                        .map(|c| c.to_ascii_lowercase()),
+                );
+                hidden |= lower.contains("display:none") || lower.contains("visibility:hidden");
+            }
+            "role" => {
+                let v = val.trim();
+                role_boiler |= BOILER_ROLES.iter().any(|r| v.eq_ignore_ascii_case(r));
+            }
+            "class" | "id" => {
+                classes.push(' ');
+                classes.push_str(val);
+            }
+            "href" => is_link = &*el.name.local == "a",
+            _ => {}
+        }
+    }
+    let attr = classify_attr(classes, lower);
+    (hidden, role_boiler, is_link, attr)
 }
 
 /// Class/id words that mark boilerplate whatever else the element says.
@@ -284,19 +316,24 @@ fn any_in(list: &[&str], which: fn(&Lists) -> &AhoCorasick, hay: &str) -> bool {
     }
 }
 
-fn classify_attr(classes: &str) -> Attr {
+/// Classifies a class/id list; `lower` is a scratch buffer (overwritten
+/// with the list in ASCII lowercase).
+fn classify_attr(classes: &str, lower: &mut String) -> Attr {
     if classes.trim().is_empty() {
         return Attr::Clean;
     }
-    let lower = classes.to_ascii_lowercase();
-    if strong_match(classes, &lower) {
+    lower.clear();
+    lower.push_str(classes);
+    lower.make_ascii_lowercase();
+    let lower = lower.as_str();
+    if strong_match(classes, lower) {
         return Attr::Strong;
     }
-    let unlikely = any_in(UNLIKELY, |l| &l.unlikely, &lower)
+    let unlikely = any_in(UNLIKELY, |l| &l.unlikely, lower)
         || lower
             .split(|c: char| c == '-' || c == '_' || c.is_whitespace())
             .any(|w| UNLIKELY_WORDS.contains(&w));
-    if unlikely && !any_in(CONTENT, |l| &l.content, &lower) {
+    if unlikely && !any_in(CONTENT, |l| &l.content, lower) {
         Attr::Unlikely
     } else {
         Attr::Clean
@@ -392,6 +429,20 @@ pub(crate) fn index(id: NodeId) -> usize {
     (h.0 as usize).wrapping_sub(1)
 }
 
+/// Chars of `s` that are not whitespace (`char::is_whitespace`), with a
+/// vectorizable path for ASCII text.
+fn non_ws_chars(s: &str) -> u32 {
+    let n = if s.is_ascii() {
+        // The ASCII chars `char::is_whitespace` accepts (incl. VT, FF).
+        s.bytes()
+            .filter(|b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
+            .count()
+    } else {
+        s.chars().filter(|c| !c.is_whitespace()).count()
+    };
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 /// Visible-text sizes per node, for the boilerplate stripper: non-whitespace
 /// chars of visible text under each element, and how many of them are inside
 /// `<a href>`; indexed by [`index`].
@@ -413,11 +464,7 @@ impl Stats {
         while let Some((id, parent)) = stack.pop() {
             let (skip, count, is_link) = tree
                 .query_node(&id, |node| match &node.data {
-                    NodeData::Text { contents } => (
-                        false,
-                        contents.chars().filter(|c| !c.is_whitespace()).count() as u32,
-                        false,
-                    ),
+                    NodeData::Text { contents } => (false, non_ws_chars(contents), false),
                     NodeData::Element(el) => {
                         let name: &str = &el.name.local;
                         let skip = matches!(name, "script" | "style" | "template" | "head" | "svg");
@@ -864,22 +911,51 @@ fn content_root(doc: &Document, stats: &Stats, total: u32) -> Option<NodeId> {
 }
 
 /// The page title: `<title>`, else `og:title`, else the first `<h1>`.
+///
+/// One pre-order walk over the whole document finds the first `title`
+/// element (any namespace, as the CSS selector `title` does), the
+/// `og:title`/`twitter:title` metas in document order and the first `h1`
+/// (three `select` calls did the same in three walks).
 pub(crate) fn title(doc: &Document) -> Option<String> {
     let from = |s: &str| {
         let t = collapse_ws(s);
         (!t.is_empty()).then_some(t)
     };
-    let titles = doc.select("title");
-    if let Some(t) = titles.nodes().first().and_then(|n| from(&n.text())) {
+    let tree = &doc.tree;
+    let (mut first_title, mut first_h1) = (None, None);
+    let mut metas: Vec<String> = Vec::new();
+    let mut stack = vec![tree.root().id];
+    while let Some(id) = stack.pop() {
+        tree.query_node(&id, |node| {
+            let NodeData::Element(el) = &node.data else {
+                return;
+            };
+            match &*el.name.local {
+                "title" if first_title.is_none() => first_title = Some(id),
+                "h1" if first_h1.is_none() => first_h1 = Some(id),
+                "meta" => {
+                    let is_title = el.attrs.iter().any(|a| match &*a.name.local {
+                        "property" => &*a.value == "og:title",
+                        "name" => matches!(&*a.value, "og:title" | "twitter:title"),
+                        _ => false,
+                    });
+                    if is_title {
+                        if let Some(a) = el.attrs.iter().find(|a| &*a.name.local == "content") {
+                            metas.push(a.value.to_string());
+                        }
+                    }
+                }
+                _ => {}
+            }
+        });
+        stack.extend(tree.child_ids_of_it(&id, true));
+    }
+    let text = |id: Option<NodeId>| id.and_then(|id| tree.get(&id)).map(|n| n.text());
+    if let Some(t) = text(first_title).and_then(|t| from(&t)) {
         return Some(t);
     }
-    let og = doc
-        .select(r#"meta[property="og:title"], meta[name="og:title"], meta[name="twitter:title"]"#);
-    for n in og.nodes() {
-        if let Some(t) = n.attr("content").and_then(|c| from(&c)) {
-            return Some(t);
-        }
+    if let Some(t) = metas.iter().find_map(|c| from(c)) {
+        return Some(t);
     }
-    let h1 = doc.select("h1");
-    h1.nodes().first().and_then(|n| from(&n.text()))
+    text(first_h1).and_then(|t| from(&t))
 }

@@ -90,15 +90,14 @@ pub(crate) fn elem_info(node: &TreeNode) -> Option<ElemInfo> {
     };
     let name: &str = &el.name.local;
     // Reused buffers: no allocation per element.
-    let (hidden, role_boiler, is_link, boilerplate_attr) = SCRATCH.with(|scratch| {
-        match scratch.try_borrow_mut() {
+    let (hidden, role_boiler, is_link, boilerplate_attr) =
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
             Ok(mut bufs) => {
                 let (classes, lower) = &mut *bufs;
                 read_attrs(el, classes, lower)
             }
             Err(_) => read_attrs(el, &mut String::new(), &mut String::new()),
-        }
-    });
+        });
     let mut kind = kind_of(name);
     if role_boiler {
         kind = Kind::Skip;
@@ -911,51 +910,22 @@ fn content_root(doc: &Document, stats: &Stats, total: u32) -> Option<NodeId> {
 }
 
 /// The page title: `<title>`, else `og:title`, else the first `<h1>`.
-///
-/// One pre-order walk over the whole document finds the first `title`
-/// element (any namespace, as the CSS selector `title` does), the
-/// `og:title`/`twitter:title` metas in document order and the first `h1`
-/// (three `select` calls did the same in three walks).
 pub(crate) fn title(doc: &Document) -> Option<String> {
     let from = |s: &str| {
         let t = collapse_ws(s);
         (!t.is_empty()).then_some(t)
     };
-    let tree = &doc.tree;
-    let (mut first_title, mut first_h1) = (None, None);
-    let mut metas: Vec<String> = Vec::new();
-    let mut stack = vec![tree.root().id];
-    while let Some(id) = stack.pop() {
-        tree.query_node(&id, |node| {
-            let NodeData::Element(el) = &node.data else {
-                return;
-            };
-            match &*el.name.local {
-                "title" if first_title.is_none() => first_title = Some(id),
-                "h1" if first_h1.is_none() => first_h1 = Some(id),
-                "meta" => {
-                    let is_title = el.attrs.iter().any(|a| match &*a.name.local {
-                        "property" => &*a.value == "og:title",
-                        "name" => matches!(&*a.value, "og:title" | "twitter:title"),
-                        _ => false,
-                    });
-                    if is_title {
-                        if let Some(a) = el.attrs.iter().find(|a| &*a.name.local == "content") {
-                            metas.push(a.value.to_string());
-                        }
-                    }
-                }
-                _ => {}
-            }
-        });
-        stack.extend(tree.child_ids_of_it(&id, true));
-    }
-    let text = |id: Option<NodeId>| id.and_then(|id| tree.get(&id)).map(|n| n.text());
-    if let Some(t) = text(first_title).and_then(|t| from(&t)) {
+    let titles = doc.select("title");
+    if let Some(t) = titles.nodes().first().and_then(|n| from(&n.text())) {
         return Some(t);
     }
-    if let Some(t) = metas.iter().find_map(|c| from(c)) {
-        return Some(t);
+    let og = doc
+        .select(r#"meta[property="og:title"], meta[name="og:title"], meta[name="twitter:title"]"#);
+    for n in og.nodes() {
+        if let Some(t) = n.attr("content").and_then(|c| from(&c)) {
+            return Some(t);
+        }
     }
-    text(first_h1).and_then(|t| from(&t))
+    let h1 = doc.select("h1");
+    h1.nodes().first().and_then(|n| from(&n.text()))
 }

@@ -36,7 +36,9 @@
 #     lid.176.ftz instead; tldextract (URLFilter) would fetch the public
 #     suffix list: its bundled snapshot is used;
 #   - GopherRepetition/Quality tokenize words with spaCy (`spacy` package,
-#     blank English pipeline, no model download); WarcReader needs `warcio`.
+#     blank English pipeline, no model download); WarcReader needs `warcio`,
+#     JsonlWriter `orjson`, WarcReader also `faust-cchardet` and
+#     `python-magic` (libmagic).
 set -euo pipefail
 PAIRS=${1:-3}
 COPIES=${2:-30}
@@ -52,9 +54,9 @@ WARC_DIR=$SHARED/data/web/warc
 
 # 1. The peer, in its own venv.
 PY=$VENV/bin/python
-if ! "$PY" -c 'import datatrove, trafilatura, lxml_html_clean, fasttext, spacy, warcio, tldextract' 2>/dev/null; then
+if ! "$PY" -c 'import datatrove, trafilatura, lxml_html_clean, fasttext, spacy, warcio, tldextract, orjson, cchardet, magic' 2>/dev/null; then
   "${PYTHON:-python3}" -m venv "$VENV"
-  "$VENV/bin/pip" install -q 'datatrove[processing]==0.10.1' lxml_html_clean fasttext-numpy2-wheel spacy warcio
+  "$VENV/bin/pip" install -q 'datatrove[processing]==0.10.1' lxml_html_clean fasttext-numpy2-wheel spacy warcio orjson faust-cchardet python-magic
 fi
 DT_VERSION=$("$PY" -c 'import datatrove, importlib.metadata as m; print(m.version("datatrove"))')
 TR_VERSION=$("$PY" -c 'import trafilatura; print(trafilatura.__version__)')
@@ -232,7 +234,7 @@ def url(d):
 
 ours_kept = Counter(url(d) for d in read(os.path.join(ours, "data", "**", "*.jsonl")))
 dt_kept = Counter(url(d) for d in read(os.path.join(dt, "data", "*.jsonl")))
-ours_why = {url(d): (d.get("metadata") or {}).get("reason") or d.get("reason") for d in
+ours_why = {url(d): (d.get("metadata") or {}).get("filter_reason") for d in
             read(os.path.join(ours, "rejects", "**", "*.jsonl"))}
 dt_why = {}
 for stage in ("url", "lang", "gopher_rep", "gopher_qual", "lines"):

@@ -32,6 +32,8 @@
 #   - datatrove's language filter wants `fasttext-numpy2-wheel`, not
 #     `fasttext-wheel`;
 #   - trafilatura's own `deduplicate=True` empties repeated pages: off;
+#   - datatrove's per-page extraction timeout (1 s) drops pages as timeouts
+#     when the machine is loaded: raised to $DT_TIMEOUT (default 30 s);
 #   - datatrove's LanguageFilter downloads lid.176.bin: pointed at the local
 #     lid.176.ftz instead; tldextract (URLFilter) would fetch the public
 #     suffix list: its bundled snapshot is used;
@@ -168,7 +170,9 @@ lang.model = LocalFT176(["en"])
 pipeline = [
     WarcReader(inp, glob_pattern="*.warc.gz"),
     url_filter,
-    Trafilatura(favour_precision=True, deduplicate=False),
+    # timeout: datatrove's default is 1 s per page; on a loaded machine that
+    # turns pages into timeouts (and restarts the extraction worker).
+    Trafilatura(favour_precision=True, deduplicate=False, timeout=float(sys.argv[4])),
     lang,
     GopherRepetitionFilter(exclusion_writer=excl("gopher_rep")),
     GopherQualityFilter(exclusion_writer=excl("gopher_qual")),
@@ -190,7 +194,7 @@ for p in $(seq "$PAIRS"); do
   rm -rf "$WORK/ours" "$WORK/dt"
   measure "$WORK/ours.log" "$BIN" run "$WORK/refinedweb-nodedup.toml" -i "$WORK/in" -o "$WORK/ours" \
     --langid-model "$LID" --tasks 1 --workers 1 --rejects --compression none >> "$WORK/ours.txt"
-  measure "$WORK/dt.log" "$PY" "$WORK/dt.py" "$WORK/in" "$WORK/dt" "$LID" >> "$WORK/theirs.txt"
+  measure "$WORK/dt.log" "$PY" "$WORK/dt.py" "$WORK/in" "$WORK/dt" "$LID" "${DT_TIMEOUT:-30}" >> "$WORK/theirs.txt"
   echo "pair $p: refinery $(tail -1 "$WORK/ours.txt")  datatrove $(tail -1 "$WORK/theirs.txt")  (wall s, RSS KB, CPU s)" >&2
 done
 col() { cut -d' ' -f"$2" "$WORK/$1.txt" | median; }

@@ -48,6 +48,17 @@ fn splitmix64(state: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// CPU seconds (user + system) of this process so far, from /proc/self/stat
+/// (Linux; clock ticks of 10 ms); `None` elsewhere. On a shared machine CPU
+/// time is steadier than wall time.
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(path) = args.first() else {
@@ -88,6 +99,7 @@ fn main() {
         b.push(draw(0));
     }
     let mut hasher = MinHasher::new(&cfg);
+    let c0 = cpu_seconds();
     let t = Instant::now();
     let mut sigs: Vec<Vec<u64>> = Vec::with_capacity(texts.len());
     for text in &texts {
@@ -99,6 +111,7 @@ fn main() {
         );
     }
     let fast = t.elapsed().as_secs_f64();
+    let c1 = cpu_seconds();
     let t = Instant::now();
     let mut same = 0;
     let mut sig = Vec::new();
@@ -107,6 +120,15 @@ fn main() {
         same += usize::from((ok && sig == *want) || (!ok && want.is_empty()));
     }
     let scalar = t.elapsed().as_secs_f64();
+    let c2 = cpu_seconds();
+    if let (Some(c0), Some(c1), Some(c2)) = (c0, c1, c2) {
+        println!(
+            "CPU seconds: MinHasher {:.2}, scalar loop {:.2} (ratio {:.2}x)",
+            c1 - c0,
+            c2 - c1,
+            (c2 - c1) / (c1 - c0).max(1e-9)
+        );
+    }
     let n = texts.len() as f64;
     println!(
         "{} docs, preset {preset} ({k} hashes)\nMinHasher: {:.1} docs/s ({fast:.2} s)\nscalar 128-bit loop: {:.1} docs/s ({scalar:.2} s)\nspeed-up {:.2}x; identical signatures: {same}/{}",

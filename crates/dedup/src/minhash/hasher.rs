@@ -140,26 +140,40 @@ pub const LANE_BLOCK: usize = 512;
 fn min_lanes_generic(sig: &mut [u64], a_lo: &[u32], a_hi: &[u32], b: &[u64], xs: &[(u64, u64)]) {
     let n = sig.len().min(a_lo.len()).min(a_hi.len()).min(b.len());
     let (sig, a_lo, a_hi, b) = (&mut sig[..n], &a_lo[..n], &a_hi[..n], &b[..n]);
-    for &(x_lo, x_hi) in xs {
-        let (x_lo, x_hi) = (x_lo & LO32, x_hi & LO32);
+    // Four shingles per pass over the lanes: each lane's `a`, `b` and
+    // minimum are loaded and stored once for four residues.
+    let mut quads = xs.chunks_exact(4);
+    for q in &mut quads {
+        let x = [q[0], q[1], q[2], q[3]].map(|(lo, hi)| (lo & LO32, hi & LO32));
         for (((s, &al), &ah), &bj) in sig.iter_mut().zip(a_lo).zip(a_hi).zip(b) {
             let (al, ah) = (u64::from(al), u64::from(ah));
-            let p00 = al * x_lo;
-            let mid = al * x_hi + ah * x_lo;
-            let p11 = ah * x_hi;
-            let t = (p11 << 3)
-                + (mid >> 29)
-                + ((mid & LO29) << 32)
-                + (p00 & MERSENNE_P)
-                + (p00 >> 61)
-                + bj;
-            let r = (t & MERSENNE_P) + (t >> 61);
-            // r < 2p: subtract p once when r ≥ p (the wrapped difference
-            // is larger than r exactly when r < p).
-            let r = r.min(r.wrapping_sub(MERSENNE_P));
-            *s = (*s).min(r);
+            let mut m = *s;
+            for &(x_lo, x_hi) in &x {
+                m = m.min(residue(al, ah, bj, x_lo, x_hi));
+            }
+            *s = m;
         }
     }
+    for &(x_lo, x_hi) in quads.remainder() {
+        let (x_lo, x_hi) = (x_lo & LO32, x_hi & LO32);
+        for (((s, &al), &ah), &bj) in sig.iter_mut().zip(a_lo).zip(a_hi).zip(b) {
+            *s = (*s).min(residue(u64::from(al), u64::from(ah), bj, x_lo, x_hi));
+        }
+    }
+}
+
+/// `(a·x + b) mod p` from the 32-bit halves of `a` and `x` (see
+/// [`min_lanes_generic`]).
+#[inline(always)]
+fn residue(al: u64, ah: u64, b: u64, x_lo: u64, x_hi: u64) -> u64 {
+    let p00 = al * x_lo;
+    let mid = al * x_hi + ah * x_lo;
+    let p11 = ah * x_hi;
+    let t = (p11 << 3) + (mid >> 29) + ((mid & LO29) << 32) + (p00 & MERSENNE_P) + (p00 >> 61) + b;
+    let r = (t & MERSENNE_P) + (t >> 61);
+    // r < 2p: subtract p once when r ≥ p (the wrapped difference is larger
+    // than r exactly when r < p).
+    r.min(r.wrapping_sub(MERSENNE_P))
 }
 
 /// The widest vector instruction set of this CPU for [`min_lanes_generic`],

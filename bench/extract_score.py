@@ -2,9 +2,16 @@
 """Scores Python trafilatura and refinery-extract on the trafilatura evaluation
 set, on the same pages with the same snippet scoring, in one run.
 
-    pip install trafilatura lxml_html_clean
+    pip install trafilatura lxml_html_clean [resiliparse]
     cargo build --release -p refinery-extract --example score
     python3 bench/extract_score.py DIR [LIMIT] [--no-refinery] [--halves]
+                                   [--resiliparse] [--dom-smoothie]
+
+`--resiliparse` also scores Resiliparse's `extract_plain_text(html,
+main_content=True)`; `--dom-smoothie` also scores the `dom_smoothie` crate
+(crates.io's Rust Readability port, the `score` example with
+EXTRACT_ENGINE=dom_smoothie). bench/extract_baselines.sh runs this with the
+current trafilatura and with the 1.x that datatrove pins, in one go.
 
 DIR holds evaldata.json and eval/*.html (the unpacked trafilatura-eval.tar.xz,
 its tests/ folder or the folder above it). Per annotated page, each "with"
@@ -49,7 +56,19 @@ def score(texts, pages):
     return tp, fp, fn, tn, p, r, f1
 
 
-def refinery(root, limit, half=None):
+def timed(fn, pages, root):
+    texts, elapsed = [], 0.0
+    for file, _, _ in pages:
+        with open(os.path.join(root, "eval", file), "rb") as f:
+            html = f.read().decode("utf-8", errors="replace")
+        t = time.perf_counter()
+        text = fn(html) or ""
+        elapsed += time.perf_counter() - t
+        texts.append(text)
+    return texts, elapsed
+
+
+def refinery(root, limit, half=None, engine=None):
     here = os.path.dirname(os.path.abspath(__file__))
     binary = os.environ.get("REFINERY_SCORE") or os.path.join(
         here, "..", "target", "release", "examples", "score"
@@ -60,6 +79,8 @@ def refinery(root, limit, half=None):
     env = dict(os.environ)
     if half is not None:
         env["SCORE_HALF"] = half
+    if engine is not None:
+        env["EXTRACT_ENGINE"] = engine
     out = subprocess.run(args, capture_output=True, text=True, check=True, env=env).stdout
     m = re.search(r"precision ([\d.]+)\s+recall ([\d.]+)\s+F1 ([\d.]+)\n([\d.]+) pages/s", out)
     if not m:
@@ -107,7 +128,21 @@ def main():
             sel = [i for i in range(len(pages)) if i % 2 == rem]
             s = score([texts[i] for i in sel], [pages[i] for i in sel])
             print(f"  {name} half ({len(sel)} pages): precision {s[4]:.4f}  recall {s[5]:.4f}  F1 {s[6]:.4f}")
+    rows = [(f"trafilatura {trafilatura.__version__}", p, r, f1, t_speed)]
+    if "--resiliparse" in flags:
+        from resiliparse.extract.html2text import extract_plain_text
+        import resiliparse
+        rtexts, relapsed = timed(lambda h: extract_plain_text(h, main_content=True), pages, root)
+        s2 = score(rtexts, pages)
+        ver = getattr(resiliparse, "__version__", "")
+        rows.append((f"resiliparse {ver}".strip(), s2[4], s2[5], s2[6], len(pages) / max(relapsed, 1e-9)))
+    if "--dom-smoothie" in flags:
+        (dp, dr, df1, d_speed), _ = refinery(root, limit, engine="dom_smoothie")
+        rows.append(("dom_smoothie (Rust)", dp, dr, df1, d_speed))
     if "--no-refinery" in flags:
+        print()
+        for name, rp_, rr_, rf_, sp in rows:
+            print(f"{name:24} {rp_:9.4f} {rr_:7.4f} {rf_:7.4f} {sp:8.1f}")
         return
     (rp, rr, rf1, r_speed), out = refinery(root, limit)
     print()
@@ -117,10 +152,11 @@ def main():
         for half in ("even", "odd"):
             (hp, hr, hf1, _), _ = refinery(root, limit, half)
             print(f"  {half} half: precision {hp:.4f}  recall {hr:.4f}  F1 {hf1:.4f}")
+    rows.append(("refinery-extract", rp, rr, rf1, r_speed))
     print()
-    print(f"{'':12} {'precision':>9} {'recall':>7} {'F1':>7} {'pages/s':>8}")
-    print(f"{'trafilatura':12} {p:9.4f} {r:7.4f} {f1:7.4f} {t_speed:8.1f}")
-    print(f"{'refinery':12} {rp:9.4f} {rr:7.4f} {rf1:7.4f} {r_speed:8.1f}")
+    print(f"{'':24} {'precision':>9} {'recall':>7} {'F1':>7} {'pages/s':>8} {'refinery/x':>10}")
+    for name, rp_, rr_, rf_, sp in rows:
+        print(f"{name:24} {rp_:9.4f} {rr_:7.4f} {rf_:7.4f} {sp:8.1f} {r_speed / max(sp, 1e-9):9.1f}x")
     print(f"F1 difference (refinery - trafilatura): {rf1 - f1:+.4f}; speed ratio: {r_speed / max(t_speed, 1e-9):.1f}x")
 
 

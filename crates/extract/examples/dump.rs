@@ -1,4 +1,5 @@
-//! Writes `extract`'s text of every page in DIR/eval to OUT/<file>.txt.
+//! Writes `extract`'s text of every page in DIR/eval to OUT/<file>.txt, and
+//! its title (when there is one) to OUT/<file>.title.
 //!
 //! `cargo run --release -p refinery-extract --example dump -- DIR OUT`
 
@@ -26,8 +27,12 @@ fn main() {
     files.sort();
     for path in files {
         let raw = std::fs::read(&path).unwrap_or_default();
-        let text = extract(&String::from_utf8_lossy(&raw), &opts).text;
+        let page = extract(&String::from_utf8_lossy(&raw), &opts);
         let name = path.file_name().unwrap_or_default().to_string_lossy();
-        std::fs::write(std::path::Path::new(out).join(format!("{name}.txt")), text).expect("write");
+        let out = std::path::Path::new(out);
+        std::fs::write(out.join(format!("{name}.txt")), page.text).expect("write");
+        if let Some(title) = page.title {
+            std::fs::write(out.join(format!("{name}.title")), title).expect("write");
+        }
     }
 }

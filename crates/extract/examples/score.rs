@@ -13,6 +13,9 @@
 //! `EXTRACT_OPTS='{"readability": false}'` sets [`ExtractOptions`] as JSON;
 //! `VERBOSE=1` lists every missed (`MISS`) and leaked (`LEAK`) snippet;
 //! `SCORE_HALF=even` (or `odd`) scores every other page only.
+//! `EXTRACT_ENGINE=dom_smoothie` scores the `dom_smoothie` crate alone
+//! (crates.io's Readability port, `TextMode::Formatted`) instead of
+//! `extract`: a Rust baseline from crates.io, in the same harness.
 
 use std::time::Instant;
 
@@ -81,6 +84,21 @@ fn main() {
         },
         Err(_) => ExtractOptions::default(),
     };
+    let smoothie = std::env::var("EXTRACT_ENGINE").as_deref() == Ok("dom_smoothie");
+    let run = |html: &str| -> String {
+        if !smoothie {
+            return extract(html, &opts).text;
+        }
+        let cfg = dom_smoothie::Config {
+            text_mode: dom_smoothie::TextMode::Formatted,
+            ..dom_smoothie::Config::default()
+        };
+        dom_smoothie::Readability::new(html, None, Some(cfg))
+            .ok()
+            .and_then(|mut r| r.parse().ok())
+            .map(|a| a.text_content.to_string())
+            .unwrap_or_default()
+    };
     let (mut tp, mut fp, mut fn_, mut tn) = (0usize, 0usize, 0usize, 0usize);
     let mut bytes = 0usize;
     let mut elapsed = 0.0f64;
@@ -89,11 +107,11 @@ fn main() {
         let html = String::from_utf8_lossy(&raw);
         bytes += html.len();
         let t = Instant::now();
-        let out = extract(&html, &opts);
+        let text = run(&html);
         elapsed += t.elapsed().as_secs_f64();
         let (mut ptp, mut pfp) = (0, 0);
         for s in with {
-            if out.text.contains(s.as_str()) {
+            if text.contains(s.as_str()) {
                 ptp += 1;
             } else {
                 fn_ += 1;
@@ -103,7 +121,7 @@ fn main() {
             }
         }
         for s in without {
-            if out.text.contains(s.as_str()) {
+            if text.contains(s.as_str()) {
                 pfp += 1;
                 if verbose {
                     println!("LEAK {file}: {s}");

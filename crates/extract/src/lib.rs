@@ -54,12 +54,14 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+mod parse;
 mod render;
 mod rules;
 mod stage;
 mod text;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::time::{Duration, Instant};
 
 use dom_query::{Document, NodeId};
 use serde::{Deserialize, Serialize};
@@ -90,6 +92,24 @@ pub struct ExtractOptions {
     /// means no limit. It is also always skipped on pages nested more than
     /// 400 levels deep.
     pub max_readability_elements: usize,
+    /// Pages whose DOM is nested deeper than this are not extracted
+    /// ([`ExtractError::TooDeep`], dropped as `extract:too_deep` by the
+    /// stage); 0 means no limit. html5ever's work per tag grows with the
+    /// depth, so without a limit a page of 100k unclosed tags takes a
+    /// minute. Real pages stay under a few hundred levels.
+    pub max_depth: usize,
+    /// Pages with more DOM nodes than this are not extracted
+    /// ([`ExtractError::TooManyNodes`], `extract:too_many_nodes`); 0 means
+    /// no limit. A node takes about 400 bytes, so the default bounds a
+    /// page's tree to about 200 MB.
+    pub max_nodes: usize,
+    /// Wall-clock budget per page in milliseconds, checked while parsing
+    /// (every 8 KiB) and between the extraction passes
+    /// ([`ExtractError::Timeout`], `extract:timeout`); 0 means none. A
+    /// safety net: the depth and node limits already bound the work, and a
+    /// page normally takes a few milliseconds, so it only fires on a
+    /// machine that is stalled.
+    pub timeout_ms: u64,
 }
 
 impl Default for ExtractOptions {
@@ -101,6 +121,9 @@ impl Default for ExtractOptions {
             min_text_chars: 1,
             readability: true,
             max_readability_elements: 50_000,
+            max_depth: 2_000,
+            max_nodes: 500_000,
+            timeout_ms: 10_000,
         }
     }
 }
@@ -112,6 +135,31 @@ pub struct Extracted {
     pub title: Option<String>,
     /// The main text.
     pub text: String,
+}
+
+/// Why [`try_extract`] gave up on a page (the pipeline stage drops it with
+/// [`ExtractError::reason`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ExtractError {
+    #[error("the page is nested deeper than {limit} elements")]
+    TooDeep { limit: usize },
+    #[error("the page has more than {limit} DOM nodes")]
+    TooManyNodes { limit: usize },
+    #[error("extraction took longer than {limit_ms} ms")]
+    Timeout { limit_ms: u64 },
+}
+
+impl ExtractError {
+    /// The drop reason: `extract:too_deep`, `extract:too_many_nodes` or
+    /// `extract:timeout`.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            ExtractError::TooDeep { .. } => "extract:too_deep",
+            ExtractError::TooManyNodes { .. } => "extract:too_many_nodes",
+            ExtractError::Timeout { .. } => "extract:timeout",
+        }
+    }
 }
 
 /// Without a rule-based candidate, Readability's result is kept unless it has
@@ -129,20 +177,36 @@ const TRUSTED_PICK_CHARS: usize = 500;
 /// well under 100 levels; its scoring is quadratic in depth).
 const READABILITY_MAX_DEPTH: usize = 400;
 
-/// Extracts the title and the main text of an HTML page. Never panics.
+/// Extracts the title and the main text of an HTML page. Never panics; a
+/// page over a limit of [`ExtractOptions`] (depth, nodes, time) gives an
+/// empty result: [`try_extract`] tells why.
 pub fn extract(html: &str, opts: &ExtractOptions) -> Extracted {
+    try_extract(html, opts).unwrap_or_default()
+}
+
+/// Extracts the title and the main text of an HTML page, or says which limit
+/// of [`ExtractOptions`] the page exceeds. Never panics. The time taken is
+/// linear in the size of the page: parsing stops at the first 8 KiB chunk
+/// past the depth or node limit.
+pub fn try_extract(html: &str, opts: &ExtractOptions) -> Result<Extracted, ExtractError> {
     if html.trim().is_empty() {
-        return Extracted::default();
+        return Ok(Extracted::default());
     }
     // Parsing and walking are our own code and html5ever's, both panic-free
     // by design; Readability is a large third-party heuristic, so it runs
     // behind `catch_unwind` as well (see `readability_text`). The outer guard
     // keeps the promise for everything else.
-    catch_unwind(AssertUnwindSafe(|| extract_inner(html, opts))).unwrap_or_default()
+    catch_unwind(AssertUnwindSafe(|| extract_inner(html, opts))).unwrap_or(Ok(Extracted::default()))
 }
 
-fn extract_inner(html: &str, opts: &ExtractOptions) -> Extracted {
-    let doc = Document::from(html);
+fn extract_inner(html: &str, opts: &ExtractOptions) -> Result<Extracted, ExtractError> {
+    let limits = parse::Limits {
+        max_depth: opts.max_depth,
+        max_nodes: opts.max_nodes,
+        deadline: (opts.timeout_ms > 0)
+            .then(|| (Instant::now(), Duration::from_millis(opts.timeout_ms))),
+    };
+    let doc = parse::parse(html, &limits)?;
     let title = render::title(&doc);
 
     // Everything that reads our DOM runs first, so that Readability (which
@@ -154,6 +218,7 @@ fn extract_inner(html: &str, opts: &ExtractOptions) -> Extracted {
         let fallback = pick.is_none().then(|| page.fallback_text());
         (pick, fallback)
     };
+    limits.check_time()?;
     let run_readability = opts.readability
         && pick.as_ref().is_none_or(|p| {
             p.table_heavy
@@ -197,7 +262,8 @@ fn extract_inner(html: &str, opts: &ExtractOptions) -> Extracted {
         out
     };
     text = text::normalize(&text, opts.max_newlines);
-    Extracted { title, text }
+    limits.check_time()?;
+    Ok(Extracted { title, text })
 }
 
 /// Chooses between the rule-based container and Readability's pick, as

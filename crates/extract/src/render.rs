@@ -89,46 +89,16 @@ pub(crate) fn elem_info(node: &TreeNode) -> Option<ElemInfo> {
         return None;
     };
     let name: &str = &el.name.local;
+    // Reused buffers: no allocation per element.
+    let (hidden, role_boiler, is_link, boilerplate_attr) =
+        SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut bufs) => {
+                let (classes, lower) = &mut *bufs;
+                read_attrs(el, classes, lower)
+            }
+            Err(_) => read_attrs(el, &mut String::new(), &mut String::new()),
+        });
     let mut kind = kind_of(name);
-    let mut hidden = false;
-    let mut role_boiler = false;
-    let mut classes = String::new();
-    let mut is_link = false;
-    for a in &el.attrs {
-        let key: &str = &a.name.local;
-        let val: &str = &a.value;
-        match key {
-            "hidden" => hidden = true,
-            "aria-hidden" => hidden |= val.trim().eq_ignore_ascii_case("true"),
-            "style" if val.len() >= 10 => {
-                let v = val.to_ascii_lowercase();
-                let v: String = v.chars().filter(|c| !c.is_whitespace()).collect();
-                hidden |= v.contains("display:none") || v.contains("visibility:hidden");
-            }
-            "role" => {
-                let v = val.trim().to_ascii_lowercase();
-                role_boiler |= matches!(
-                    v.as_str(),
-                    "navigation"
-                        | "banner"
-                        | "contentinfo"
-                        | "complementary"
-                        | "dialog"
-                        | "alertdialog"
-                        | "menu"
-                        | "menubar"
-                        | "search"
-                        | "toolbar"
-                );
-            }
-            "class" | "id" => {
-                classes.push(' ');
-                classes.push_str(val);
-            }
-            "href" => is_link = name == "a",
-            _ => {}
-        }
-    }
     if role_boiler {
         kind = Kind::Skip;
     }
@@ -163,7 +133,7 @@ pub(crate) fn elem_info(node: &TreeNode) -> Option<ElemInfo> {
     Some(ElemInfo {
         kind,
         hidden,
-        boilerplate_attr: classify_attr(&classes),
+        boilerplate_attr,
         is_link,
         is_structural,
         text_block,
@@ -177,6 +147,67 @@ pub(crate) fn elem_info(node: &TreeNode) -> Option<ElemInfo> {
         heading: matches!(name, "h1" | "h2" | "h3" | "h4" | "h5" | "h6"),
         figure: matches!(name, "figure" | "figcaption"),
     })
+}
+
+/// ARIA roles of boilerplate (compared case-insensitively, trimmed).
+const BOILER_ROLES: &[&str] = &[
+    "navigation",
+    "banner",
+    "contentinfo",
+    "complementary",
+    "dialog",
+    "alertdialog",
+    "menu",
+    "menubar",
+    "search",
+    "toolbar",
+];
+
+thread_local! {
+    /// [`elem_info`]'s buffers: the class/id list and a lowercased copy.
+    static SCRATCH: std::cell::RefCell<(String, String)> =
+        const { std::cell::RefCell::new((String::new(), String::new())) };
+}
+
+/// Reads an element's attributes: (hidden, boilerplate role, `<a href>`,
+/// class/id classification). `classes` and `lower` are scratch buffers.
+fn read_attrs(
+    el: &dom_query::Element,
+    classes: &mut String,
+    lower: &mut String,
+) -> (bool, bool, bool, Attr) {
+    let (mut hidden, mut role_boiler, mut is_link) = (false, false, false);
+    classes.clear();
+    for a in &el.attrs {
+        let key: &str = &a.name.local;
+        let val: &str = &a.value;
+        match key {
+            "hidden" => hidden = true,
+            "aria-hidden" => hidden |= val.trim().eq_ignore_ascii_case("true"),
+            "style" if val.len() >= 10 => {
+                // Lowercased, whitespace removed, into `lower`.
+                lower.clear();
+                lower.extend(
+                    val.chars()
+                        .filter(|c| !c.is_whitespace())
+                        .map(|c| c.to_ascii_lowercase()),
+                );
+                hidden |= lower.contains("display:none") || lower.contains("visibility:hidden");
+            }
+            "role" => {
+                let v = val.trim();
+                role_boiler |= BOILER_ROLES.iter().any(|r| v.eq_ignore_ascii_case(r));
+            }
+            "class" | "id" => {
+                classes.push(' ');
+                classes.push_str(val);
+            }
+            "href" => is_link = &*el.name.local == "a",
+            _ => {}
+        }
+    }
+    let attr = classify_attr(classes, lower);
+    (hidden, role_boiler, is_link, attr)
 }
 
 /// Class/id words that mark boilerplate whatever else the element says.
@@ -284,19 +315,24 @@ fn any_in(list: &[&str], which: fn(&Lists) -> &AhoCorasick, hay: &str) -> bool {
     }
 }
 
-fn classify_attr(classes: &str) -> Attr {
+/// Classifies a class/id list; `lower` is a scratch buffer (overwritten
+/// with the list in ASCII lowercase).
+fn classify_attr(classes: &str, lower: &mut String) -> Attr {
     if classes.trim().is_empty() {
         return Attr::Clean;
     }
-    let lower = classes.to_ascii_lowercase();
-    if strong_match(classes, &lower) {
+    lower.clear();
+    lower.push_str(classes);
+    lower.make_ascii_lowercase();
+    let lower = lower.as_str();
+    if strong_match(classes, lower) {
         return Attr::Strong;
     }
-    let unlikely = any_in(UNLIKELY, |l| &l.unlikely, &lower)
+    let unlikely = any_in(UNLIKELY, |l| &l.unlikely, lower)
         || lower
             .split(|c: char| c == '-' || c == '_' || c.is_whitespace())
             .any(|w| UNLIKELY_WORDS.contains(&w));
-    if unlikely && !any_in(CONTENT, |l| &l.content, &lower) {
+    if unlikely && !any_in(CONTENT, |l| &l.content, lower) {
         Attr::Unlikely
     } else {
         Attr::Clean
@@ -370,7 +406,7 @@ fn strong_match(classes: &str, lower: &str) -> bool {
 /// but hashes as that index + 1 (a `NonZeroU32`): read it back through a
 /// hasher. Out-of-range values (should `dom_query` change) only make the
 /// stats lookups miss, never panic.
-fn index(id: NodeId) -> usize {
+pub(crate) fn index(id: NodeId) -> usize {
     #[derive(Default)]
     struct Capture(u64);
     impl Hasher for Capture {
@@ -390,6 +426,20 @@ fn index(id: NodeId) -> usize {
     let mut h = Capture::default();
     id.hash(&mut h);
     (h.0 as usize).wrapping_sub(1)
+}
+
+/// Chars of `s` that are not whitespace (`char::is_whitespace`), with a
+/// vectorizable path for ASCII text.
+fn non_ws_chars(s: &str) -> u32 {
+    let n = if s.is_ascii() {
+        // The ASCII chars `char::is_whitespace` accepts (incl. VT, FF).
+        s.bytes()
+            .filter(|b| !matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r'))
+            .count()
+    } else {
+        s.chars().filter(|c| !c.is_whitespace()).count()
+    };
+    u32::try_from(n).unwrap_or(u32::MAX)
 }
 
 /// Visible-text sizes per node, for the boilerplate stripper: non-whitespace
@@ -413,11 +463,7 @@ impl Stats {
         while let Some((id, parent)) = stack.pop() {
             let (skip, count, is_link) = tree
                 .query_node(&id, |node| match &node.data {
-                    NodeData::Text { contents } => (
-                        false,
-                        contents.chars().filter(|c| !c.is_whitespace()).count() as u32,
-                        false,
-                    ),
+                    NodeData::Text { contents } => (false, non_ws_chars(contents), false),
                     NodeData::Element(el) => {
                         let name: &str = &el.name.local;
                         let skip = matches!(name, "script" | "style" | "template" | "head" | "svg");

@@ -2,7 +2,7 @@
 
 use refinery_corpus::{Document, Modifier, Verdict};
 
-use crate::{extract, ExtractOptions};
+use crate::{try_extract, ExtractOptions};
 
 /// HTML → main text as a pipeline [`Modifier`].
 ///
@@ -10,7 +10,9 @@ use crate::{extract, ExtractOptions};
 /// through unchanged, so the same pipeline runs on any input. HTML documents
 /// get their text replaced by the extracted main text, `is_html` cleared and
 /// the title stored in `metadata.title`; a document left with fewer than
-/// [`ExtractOptions::min_text_chars`] chars is dropped as `extract:empty`.
+/// [`ExtractOptions::min_text_chars`] chars is dropped as `extract:empty`,
+/// and a page over the depth, node or time limit as `extract:too_deep`,
+/// `extract:too_many_nodes` or `extract:timeout`.
 #[derive(Clone, Debug, Default)]
 pub struct ExtractStage {
     opts: ExtractOptions,
@@ -31,7 +33,10 @@ impl Modifier for ExtractStage {
         if !doc.is_html {
             return Verdict::Keep;
         }
-        let out = extract(&doc.text, &self.opts);
+        let out = match try_extract(&doc.text, &self.opts) {
+            Ok(out) => out,
+            Err(e) => return Verdict::drop(e.reason()),
+        };
         doc.text = out.text;
         doc.is_html = false;
         if let Some(title) = out.title {

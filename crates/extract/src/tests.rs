@@ -245,11 +245,22 @@ fn empty_malformed_and_binary_input_never_panic() {
 
 #[test]
 fn deep_nesting_does_not_overflow() {
+    // With the depth limit off, the walks (explicit stacks) handle any depth;
+    // by default such a page is over `max_depth` and gives no text.
+    let unlimited = ExtractOptions {
+        max_depth: 0,
+        ..Default::default()
+    };
     let n = 20_000;
     let html = format!("{}deep{}", "<div>".repeat(n), "</div>".repeat(n));
-    assert_eq!(ex(&html).text, "deep");
+    assert_eq!(extract(&html, &unlimited).text, "deep");
+    assert_eq!(ex(&html).text, "");
+    assert_eq!(
+        try_extract(&html, &ExtractOptions::default()),
+        Err(ExtractError::TooDeep { limit: 2_000 })
+    );
     let html = format!("{}x", "<b>".repeat(n));
-    assert_eq!(ex(&html).text, "x");
+    assert_eq!(extract(&html, &unlimited).text, "x");
 }
 
 #[test]

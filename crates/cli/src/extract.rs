@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Args;
 use refinery_corpus::readers::{charset, decompress, Format};
-use refinery_extract::{extract as extract_html, ExtractOptions};
+use refinery_extract::{try_extract, ExtractOptions};
 
 #[derive(Args)]
 #[command(after_help = "\
@@ -39,7 +39,16 @@ pub fn extract(args: ExtractArgs) -> Result<ExitCode> {
     for path in &args.paths {
         match read_html(path) {
             Ok(html) => {
-                let page = extract_html(&html, &opts);
+                // A page over a limit (depth, nodes, time) is an error naming it, not an empty
+                // text that looks like a page without content.
+                let page = match try_extract(&html, &opts) {
+                    Ok(page) => page,
+                    Err(e) => {
+                        failures += 1;
+                        eprintln!("error: {}: {e}", path.display());
+                        continue;
+                    }
+                };
                 let line = serde_json::json!({
                     "path": path.display().to_string(),
                     "title": page.title,

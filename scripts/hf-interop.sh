@@ -92,19 +92,38 @@ echo "venv ready in ${install_s}s ($du_venv)"
 
 # --- 2. build the three parity test binaries once -----------------------------------------
 t_checks=$(now)
-echo "== cargo test --no-run (gpt_parity, bert_parity, bart_parity, classifier_parity)"
-if ! cargo test -q -p refinery-model --test gpt_parity --test bert_parity --test bart_parity \
-  --test classifier_parity --no-run; then
-  fail_step "cargo build of the parity tests"
-  ROWS_BUILD_FAILED=1
+echo "== cargo test --workspace --no-run (gpt_parity, bert_parity, bart_parity, classifier_parity)"
+# The same build as the README's `cargo test --workspace` (CI has just run it): selecting
+# packages or test targets would change cargo's feature unification and rebuild burn.
+declare -A TEST_BIN=()
+if manifest=$(cargo test -q --workspace --no-run --message-format=json 2>/dev/null); then
+  while IFS='|' read -r name path; do
+    TEST_BIN[$name]=$path
+  done < <(python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        m = json.loads(line)
+    except ValueError:
+        continue
+    t = m.get("target", {})
+    if m.get("reason") == "compiler-artifact" and m.get("executable") and "test" in t.get("kind", []):
+        print(t["name"] + "|" + m["executable"])
+' <<<"$manifest")
 fi
+for t in gpt_parity bert_parity bart_parity classifier_parity; do
+  if [ -z "${TEST_BIN[$t]:-}" ]; then
+    fail_step "cargo build of the parity tests ($t)"
+    ROWS_BUILD_FAILED=1
+  fi
+done
 build_s=$(($(now) - t_checks))
 
-# Runs one env-gated cargo test by exact name with VAR=VALUE set; it must report "1 passed"
+# Runs one env-gated test by exact name with VAR=VALUE set; it must report "1 passed"
 # (a name that matches nothing would otherwise pass silently).
 run_one_test() {
   local assign=$1 test=$2 name=$3 out rc
-  out=$(env "$assign" cargo test -q -p refinery-model --test "$test" -- --exact "$name" --nocapture 2>&1)
+  out=$(cd crates/model && env "$assign" "${TEST_BIN[$test]}" --exact "$name" --nocapture 2>&1)
   rc=$?
   printf '%s\n' "$out"
   [ $rc -eq 0 ] && grep -q 'test result: ok. 1 passed' <<<"$out"

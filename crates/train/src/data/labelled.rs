@@ -738,6 +738,29 @@ impl ClassBatch {
     pub fn num_tokens(&self) -> usize {
         self.attention_mask.iter().filter(|&&m| m != 0).count()
     }
+
+    /// `(input_ids, token_type_ids, attention_mask)` as `[B, T]` tensors on `device`.
+    pub fn tensors(
+        &self,
+        device: &burn::tensor::Device,
+    ) -> (
+        burn::tensor::Tensor<2, burn::tensor::Int>,
+        burn::tensor::Tensor<2, burn::tensor::Int>,
+        burn::tensor::Tensor<2, burn::tensor::Int>,
+    ) {
+        let shape = [self.batch_size, self.seq_len];
+        let t = |v: &[i64]| {
+            burn::tensor::Tensor::from_data(
+                burn::tensor::TensorData::new(v.to_vec(), shape),
+                device,
+            )
+        };
+        (
+            t(&self.input_ids),
+            t(&self.token_type_ids),
+            t(&self.attention_mask),
+        )
+    }
 }
 
 /// Pool size (in batches) of the length bucketing.

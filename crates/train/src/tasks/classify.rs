@@ -241,6 +241,16 @@ pub fn read_tokenizer_bytes(path: &Path) -> Result<Vec<u8>, TrainError> {
     })
 }
 
+/// Writes a fine-tuned model's spec as `dir/task.json` (read back by [`super::open`]).
+pub fn write_task_file<S: Serialize>(dir: &Path, spec: &S) -> Result<(), TrainError> {
+    let path = dir.join(TASK_FILE);
+    let text = serde_json::to_string_pretty(spec).map_err(|source| TrainError::Json {
+        path: path.clone(),
+        source,
+    })?;
+    std::fs::write(&path, text + "\n").map_err(|source| TrainError::Io { path, source })
+}
+
 /// Writes `bytes` as `dir/tokenizer.json`.
 pub fn write_tokenizer(dir: &Path, bytes: &[u8]) -> Result<(), TrainError> {
     let path = dir.join(TOKENIZER_FILE);
@@ -441,14 +451,9 @@ impl ClassifyTask {
         for chunk in order.chunks(batch_size.max(1)) {
             let batch_rows: Vec<&Encoded> = chunk.iter().map(|&i| &rows[i]).collect();
             let b = ClassBatch::pad(&batch_rows, pad, 0);
-            let shape = [b.batch_size, b.seq_len];
+            let (ids, types, mask) = b.tensors(device); // [B, T] each
             let logits = model
-                .forward(
-                    int_tensor(b.input_ids.clone(), shape, device),
-                    Some(int_tensor(b.token_type_ids.clone(), shape, device)),
-                    int_tensor(b.attention_mask.clone(), shape, device),
-                    OutputOptions::default(),
-                )
+                .forward(ids, Some(types), mask, OutputOptions::default())
                 .logits; // [B, C]
             let [_, c] = logits.dims();
             let probs: Vec<f32> = burn::tensor::activation::softmax(logits, 1)
@@ -461,6 +466,29 @@ impl ClassifyTask {
         }
         Ok(out)
     }
+}
+
+/// The (class-weighted) cross-entropy of classifier outputs (`logits [B, 1, C]`) for
+/// `labels [B]`, and, when `metrics`, the confusion-matrix sums. A label outside `0..C` is an
+/// error, not an index out of bounds.
+pub(crate) fn classifier_loss(
+    logits: &burn::tensor::Tensor<3>,
+    labels: &[i64],
+    class_weights: Option<&[f32]>,
+    device: &Device,
+    metrics: bool,
+) -> Result<Loss, TrainError> {
+    let [n, _, c] = logits.dims();
+    let logits = logits.clone().reshape([n, c]); // [B, C]
+    if let Some(bad) = labels.iter().find(|&&l| l < 0 || l as usize >= c) {
+        return Err(TrainError::InvalidConfig(format!(
+            "label id {bad} outside the model's {c} labels"
+        )));
+    }
+    let y = int_tensor(labels.to_vec(), [n], device); // [B]
+    let loss = classification_loss(logits.clone(), y, class_weights); // [1]
+    let metrics = metrics.then(|| classification_metrics(&logits, labels));
+    Ok(Loss { loss, metrics })
 }
 
 /// Adds the classification metric sums of `logits [B, C]` for `labels`.
@@ -526,12 +554,7 @@ impl Task for ClassifyTask {
     fn save_model(&self, model: &SequenceClassifier, dir: &Path) -> Result<(), TrainError> {
         save_classifier(model, &self.spec.classifier_config(), dir)?;
         write_tokenizer(dir, &self.tokenizer_json)?;
-        let path = dir.join(TASK_FILE);
-        let text = serde_json::to_string_pretty(&self.spec).map_err(|source| TrainError::Json {
-            path: path.clone(),
-            source,
-        })?;
-        std::fs::write(&path, text + "\n").map_err(|source| TrainError::Io { path, source })
+        write_task_file(dir, &self.spec)
     }
 
     fn load_model(&self, dir: &Path, device: &Device) -> Result<SequenceClassifier, TrainError> {
@@ -559,13 +582,8 @@ impl Task for ClassifyTask {
         device: &Device,
         opts: OutputOptions,
     ) -> Result<Outputs, TrainError> {
-        let shape = [b.batch_size, b.seq_len];
-        let out = model.forward(
-            int_tensor(b.input_ids.clone(), shape, device),
-            Some(int_tensor(b.token_type_ids.clone(), shape, device)),
-            int_tensor(b.attention_mask.clone(), shape, device),
-            opts,
-        );
+        let (ids, types, mask) = b.tensors(device); // [B, T] each
+        let out = model.forward(ids, Some(types), mask, opts);
         let [n, c] = out.logits.dims();
         Ok(Outputs {
             logits: out.logits.reshape([n, 1, c]), // [B, 1, C]
@@ -582,17 +600,13 @@ impl Task for ClassifyTask {
         device: &Device,
         metrics: bool,
     ) -> Result<Loss, TrainError> {
-        let [n, _, c] = out.logits.dims();
-        let logits = out.logits.clone().reshape([n, c]); // [B, C]
-        if let Some(bad) = b.labels.iter().find(|&&l| l < 0 || l as usize >= c) {
-            return Err(TrainError::InvalidConfig(format!(
-                "label id {bad} outside the model's {c} labels"
-            )));
-        }
-        let y = int_tensor(b.labels.clone(), [n], device); // [B]
-        let loss = classification_loss(logits.clone(), y, self.spec.class_weights.as_deref());
-        let metrics = metrics.then(|| classification_metrics(&logits, &b.labels));
-        Ok(Loss { loss, metrics })
+        classifier_loss(
+            &out.logits,
+            &b.labels,
+            self.spec.class_weights.as_deref(),
+            device,
+            metrics,
+        )
     }
 
     fn summarize(&self, sums: &MetricSums) -> BTreeMap<String, f64> {

@@ -409,14 +409,8 @@ impl Task for ClozeTask {
         device: &Device,
         opts: OutputOptions,
     ) -> Result<Outputs, TrainError> {
-        let b = &input.batch;
-        let shape = [b.batch_size, b.seq_len];
-        let out = model.bert.forward(
-            int_tensor(b.input_ids.clone(), shape, device),
-            Some(int_tensor(b.token_type_ids.clone(), shape, device)),
-            Some(int_tensor(b.attention_mask.clone(), shape, device)),
-            opts,
-        );
+        let (ids, types, mask) = input.batch.tensors(device); // [B, T] each
+        let out = model.bert.forward(ids, Some(types), Some(mask), opts);
         let [n, t, d] = out.last_hidden_state.dims();
         let (m, c) = (self.masks, self.words.len());
         let k = input.mask_positions.len();
@@ -456,18 +450,7 @@ impl Task for ClozeTask {
         device: &Device,
         metrics: bool,
     ) -> Result<Loss, TrainError> {
-        let [n, _, c] = out.logits.dims();
-        let logits = out.logits.clone().reshape([n, c]);
-        let labels = &input.batch.labels;
-        if let Some(bad) = labels.iter().find(|&&l| l < 0 || l as usize >= c) {
-            return Err(TrainError::InvalidConfig(format!(
-                "label id {bad} outside the {c} labels"
-            )));
-        }
-        let y = int_tensor(labels.clone(), [n], device);
-        let loss = classification_loss(logits.clone(), y, None);
-        let metrics = metrics.then(|| classification_metrics(&logits, labels));
-        Ok(Loss { loss, metrics })
+        super::classify::classifier_loss(&out.logits, &input.batch.labels, None, device, metrics)
     }
 
     fn summarize(&self, sums: &MetricSums) -> BTreeMap<String, f64> {

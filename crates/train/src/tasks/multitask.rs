@@ -335,12 +335,7 @@ pub fn export_task(dir: &Path, name: &str, out: &Path, device: &Device) -> Resul
         freeze_layers: 0,
         layer_lr_decay: None,
     };
-    let path = out.join(TASK_FILE);
-    let text = serde_json::to_string_pretty(&single).map_err(|source| TrainError::Json {
-        path: path.clone(),
-        source,
-    })?;
-    std::fs::write(&path, text + "\n").map_err(|source| TrainError::Io { path, source })
+    super::classify::write_task_file(out, &single)
 }
 
 /// Training batches drawn across tasks (see the module docs).
@@ -539,14 +534,8 @@ impl Task for MultiTaskTask {
         device: &Device,
         opts: OutputOptions,
     ) -> Result<Outputs, TrainError> {
-        let shape = [b.batch_size, b.seq_len];
-        let out = model.forward(
-            b.task,
-            int_tensor(b.input_ids.clone(), shape, device),
-            Some(int_tensor(b.token_type_ids.clone(), shape, device)),
-            int_tensor(b.attention_mask.clone(), shape, device),
-            opts,
-        )?;
+        let (ids, types, mask) = b.tensors(device); // [B, T] each
+        let out = model.forward(b.task, ids, Some(types), mask, opts)?;
         let [n, c] = out.logits.dims();
         Ok(Outputs {
             logits: out.logits.reshape([n, 1, c]),
@@ -563,25 +552,16 @@ impl Task for MultiTaskTask {
         device: &Device,
         metrics: bool,
     ) -> Result<Loss, TrainError> {
-        let [n, _, c] = out.logits.dims();
-        let logits = out.logits.clone().reshape([n, c]);
-        if let Some(bad) = b.labels.iter().find(|&&l| l < 0 || l as usize >= c) {
-            return Err(TrainError::InvalidConfig(format!(
-                "label id {bad} outside task {}'s {c} labels",
-                b.task
-            )));
-        }
-        let y = int_tensor(b.labels.clone(), [n], device);
-        let loss = classification_loss(logits.clone(), y, None);
-        let metrics = metrics.then(|| {
-            let m = classification_metrics(&logits, &b.labels);
+        let mut l = super::classify::classifier_loss(&out.logits, &b.labels, None, device, metrics)?;
+        // Per-task sums: `task{k}/…`.
+        l.metrics = l.metrics.map(|m| {
             let mut out = MetricSums::default();
             for (name, (s, c)) in &m.sums {
                 out.add(&format!("task{}/{name}", b.task), *s, *c);
             }
             out
         });
-        Ok(Loss { loss, metrics })
+        Ok(l)
     }
 
     fn summarize(&self, sums: &MetricSums) -> BTreeMap<String, f64> {

@@ -96,6 +96,13 @@ pub struct DataConfig {
     /// Seed of the row order, the mixing and the NSP sampling.
     pub seed: u64,
     pub nsp: NspConfig,
+    /// The vocabulary size of the model the rows are for, set by the caller
+    /// that loaded it (never read from a file): token ids are checked
+    /// against it (and against the shards' own vocab size) when the shards
+    /// are opened, so an out-of-range id is an error naming the shard and
+    /// position, not a panic inside the backend.
+    #[serde(skip)]
+    pub model_vocab_size: Option<usize>,
 }
 
 impl Default for DataConfig {
@@ -113,6 +120,7 @@ impl Default for DataConfig {
             split_seed: 0,
             seed: 0,
             nsp: NspConfig::default(),
+            model_vocab_size: None,
         }
     }
 }
@@ -209,7 +217,10 @@ impl DataConfig {
     }
 }
 
-/// Opens every source directory and checks they share one vocabulary.
+/// Opens every source directory, checks they share one vocabulary, and
+/// scans their token ids: each must be below the shards' vocab size and the
+/// model's ([`DataConfig::model_vocab_size`]). The scan reads every token
+/// once (a few GB/s), which is cheap next to training on them.
 fn open_all(cfg: &DataConfig) -> Result<Vec<(PathBuf, Arc<TokenDataset>)>, TrainError> {
     let mut out: Vec<(PathBuf, Arc<TokenDataset>)> = Vec::new();
     for s in &cfg.sources {
@@ -233,6 +244,10 @@ fn open_all(cfg: &DataConfig) -> Result<Vec<(PathBuf, Arc<TokenDataset>)>, Train
                 });
             }
         }
+        let limit = cfg
+            .model_vocab_size
+            .map_or(ds.vocab_size(), |m| ds.vocab_size().min(m as u64));
+        ds.check_ids_below(limit)?;
         out.push((s.dir.clone(), Arc::new(ds)));
     }
     Ok(out)

@@ -226,6 +226,11 @@ pub fn pretrain(a: PretrainArgs) -> Result<ExitCode> {
         print!("{}", file.to_toml()?);
         return Ok(ExitCode::SUCCESS);
     }
+    // Two runs into one directory would interleave their checkpoints.
+    let _lock = match &file.run.out_dir {
+        Some(out) => Some(refinery_corpus::lock::lock_output(out, None)?),
+        None => None,
+    };
 
     let data_vocab = match file.data.sources.first() {
         Some(s) => Some(
@@ -420,6 +425,7 @@ pub fn eval_lm(a: EvalLmArgs) -> Result<ExitCode> {
     let report = match kind.as_str() {
         "gpt2" => {
             let (config, model) = load_gpt(&a.model, &device)?;
+            data.model_vocab_size = Some(config.vocab_size);
             data.seq_len = a.seq_len.unwrap_or(config.n_positions.min(1024));
             if data.seq_len > config.n_positions {
                 bail!(
@@ -447,6 +453,7 @@ pub fn eval_lm(a: EvalLmArgs) -> Result<ExitCode> {
         }
         "bert" => {
             let (config, model) = load_bert(&a.model, &device)?;
+            data.model_vocab_size = Some(config.vocab_size);
             data.seq_len = a.seq_len.unwrap_or(config.max_position_embeddings.min(512));
             let tok = a
                 .tokenizer
@@ -484,6 +491,7 @@ pub fn eval_lm(a: EvalLmArgs) -> Result<ExitCode> {
         }
         "bart" => {
             let (config, model) = load_bart(&a.model, &device)?;
+            data.model_vocab_size = Some(config.vocab_size);
             // Rows are wrapped as `<s> row </s>`.
             let max_rows = config.max_position_embeddings.saturating_sub(2);
             data.seq_len = a.seq_len.unwrap_or(max_rows.min(1024));
@@ -519,6 +527,7 @@ pub fn eval_lm(a: EvalLmArgs) -> Result<ExitCode> {
                 .with_context(|| format!("parsing {}", plm_file.display()))?;
             let task = PlmTask::new(file.config);
             let model = task.load_model(&a.model, &device)?;
+            data.model_vocab_size = Some(task.model.vocab_size);
             data.seq_len = a.seq_len.unwrap_or(task.model.n_positions.min(1024));
             if data.seq_len > task.model.n_positions {
                 bail!(

@@ -202,7 +202,8 @@ fn run_minhash(a: MinhashArgs) -> Result<ExitCode> {
     if a.tasks == 0 || a.workers == 0 {
         bail!("--tasks and --workers must be at least 1");
     }
-    if a.overwrite && a.output.exists() {
+    let lock = refinery_corpus::lock::lock_output(&a.output, a.task)?;
+    if a.overwrite && !lock.is_empty()? {
         let mh = a.output.join(MINHASH_DIR);
         if !mh.join(PARAMS_FILE).exists() {
             bail!(
@@ -212,8 +213,8 @@ fn run_minhash(a: MinhashArgs) -> Result<ExitCode> {
                 PARAMS_FILE
             );
         }
-        std::fs::remove_dir_all(&a.output)
-            .with_context(|| format!("removing {}", a.output.display()))?;
+        lock.clear()
+            .with_context(|| format!("--overwrite {}", a.output.display()))?;
     }
     let mut reader = ReaderOptions::default();
     if let Some(f) = &a.text_field {
@@ -584,8 +585,9 @@ fn run_corpus_dedup(a: &CorpusDedupArgs, method: Method, extra: &str) -> Result<
     if a.tasks == 0 || a.workers == 0 || a.partitions == 0 {
         bail!("--tasks, --partitions and --workers must be at least 1");
     }
+    let lock = refinery_corpus::lock::lock_output(&a.output, a.task)?;
     let kind = method.dir_name();
-    if a.overwrite && a.output.exists() {
+    if a.overwrite && !lock.is_empty()? {
         if !a.output.join(kind).join(cdedup::PARAMS_FILE).exists() {
             bail!(
                 "refusing to --overwrite {}: it holds no `dedup {kind}` run ({kind}/{} missing)",
@@ -593,8 +595,8 @@ fn run_corpus_dedup(a: &CorpusDedupArgs, method: Method, extra: &str) -> Result<
                 cdedup::PARAMS_FILE
             );
         }
-        std::fs::remove_dir_all(&a.output)
-            .with_context(|| format!("removing {}", a.output.display()))?;
+        lock.clear()
+            .with_context(|| format!("--overwrite {}", a.output.display()))?;
     }
     let job = corpus_job(a, method)?;
     if a.executor == ExecutorArg::Slurm {
@@ -763,7 +765,8 @@ pub struct SubstringArgs {
 
 fn run_substring(a: SubstringArgs) -> Result<ExitCode> {
     use refinery_dedup::substring::{self, Keep, SubstringConfig, SubstringJob, Unit};
-    if a.overwrite && a.output.exists() {
+    let lock = refinery_corpus::lock::lock_output(&a.output, a.task)?;
+    if a.overwrite && !lock.is_empty()? {
         if !a
             .output
             .join(substring::SUBSTRING_DIR)
@@ -775,8 +778,8 @@ fn run_substring(a: SubstringArgs) -> Result<ExitCode> {
                 a.output.display()
             );
         }
-        std::fs::remove_dir_all(&a.output)
-            .with_context(|| format!("removing {}", a.output.display()))?;
+        lock.clear()
+            .with_context(|| format!("--overwrite {}", a.output.display()))?;
     }
     let mut reader = ReaderOptions::default();
     if let Some(f) = &a.text_field {

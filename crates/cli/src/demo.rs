@@ -63,7 +63,8 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
     std::fs::create_dir_all(&input).with_context(|| input.display().to_string())?;
     std::fs::write(input.join("sample.warc.gz"), SAMPLE_WARC)?;
     std::fs::write(input.join("sample.jsonl"), SAMPLE_JSONL)?;
-    remove_run(&output)?;
+    let lock = refinery_corpus::lock::lock_output(&output, None)?;
+    remove_run(&lock)?;
 
     let mut cfg = presets::get("default")
         .context("the default preset is missing")?
@@ -80,6 +81,7 @@ pub fn demo(args: DemoArgs) -> Result<ExitCode> {
         input.join("sample.jsonl").display()
     );
     let code = execute(&pipeline, None, args.quiet, false)?;
+    drop(lock);
 
     // Show a taste of the refined text: the first two documents of each shard.
     let mut shards: Vec<PathBuf> = std::fs::read_dir(output.join(DATA_DIR))?

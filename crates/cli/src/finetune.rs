@@ -301,6 +301,8 @@ pub fn finetune(a: FinetuneArgs) -> Result<ExitCode> {
     let checked = file.check(&name, &ctx)?;
     let out = checked.run.out_dir.clone();
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    // Two runs into one directory would interleave their checkpoints.
+    let _lock = refinery_corpus::lock::lock_output(&out, None)?;
 
     // Every labelled file's bad rows, reported and kept in out/data_report.json.
     let mut files: Vec<(PathBuf, Fields)> = Vec::new();

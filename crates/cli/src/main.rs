@@ -90,6 +90,25 @@ enum Command {
     ExportTask(finetune::ExportTaskArgs),
 }
 
+/// `error: context: cause: …`, without repeating a cause that an outer
+/// message already quotes (library errors print their source, e.g.
+/// `out/data: Not a directory (os error 20)`, and also return it as the
+/// source, which `{:#}` would print a second time).
+fn error_chain(e: &anyhow::Error) -> String {
+    let mut msg = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if msg.contains(&text) {
+            continue;
+        }
+        if !msg.is_empty() {
+            msg.push_str(": ");
+        }
+        msg.push_str(&text);
+    }
+    msg
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -138,7 +157,7 @@ fn main() -> ExitCode {
             }) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", error_chain(&e));
             ExitCode::FAILURE
         }
     }

@@ -87,6 +87,10 @@ pub fn mix(args: MixArgs) -> Result<ExitCode> {
         cfg.target_bytes = args.target_bytes;
     }
     let mixture = cfg.validate(&file)?;
+    let _lock = match (&args.output, args.dry_run) {
+        (Some(out), false) => Some(refinery_corpus::lock::lock_output(out, None)?),
+        _ => None,
+    };
     let workers = match args.workers {
         Some(0) => bail!("--workers must be at least 1"),
         Some(w) => w,

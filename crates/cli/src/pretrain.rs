@@ -199,6 +199,11 @@ pub fn pretrain(a: PretrainArgs) -> Result<ExitCode> {
         print!("{}", file.to_toml()?);
         return Ok(ExitCode::SUCCESS);
     }
+    // Two runs into one directory would interleave their checkpoints.
+    let _lock = match &file.run.out_dir {
+        Some(out) => Some(refinery_corpus::lock::lock_output(out, None)?),
+        None => None,
+    };
 
     if file.task.is_labelled() {
         bail!(

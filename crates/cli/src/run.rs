@@ -1,14 +1,16 @@
 //! `refinery run` and `refinery presets`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use refinery_corpus::executor::{self, Progress, RUN_FILE};
+use refinery_corpus::lock::{lock_output, OutputLock};
 use refinery_corpus::readers::{Format, TextUnit};
 use refinery_corpus::stats::RunStats;
 use refinery_corpus::writers::Compression;
+use refinery_corpus::CorpusError;
 use refinery_pipeline::{presets, Pipeline, PipelineConfig, StageConfig};
 
 use crate::slurm::{self_exe, shell_quote, submit, SlurmArgs, Step};
@@ -197,8 +199,9 @@ impl RunArgs {
 pub fn run(args: RunArgs) -> Result<ExitCode> {
     let (cfg, name) = args.config()?;
     let pipeline = cfg.clone().validate(&name)?;
+    let lock = lock_output(&pipeline.output, args.task)?;
     if args.overwrite {
-        remove_run(&pipeline.output)?;
+        remove_run(&lock)?;
     }
     if args.executor == ExecutorArg::Slurm {
         return submit_slurm(cfg, &name, &args.slurm);
@@ -216,6 +219,10 @@ fn submit_slurm(mut cfg: PipelineConfig, name: &str, slurm: &SlurmArgs) -> Resul
     let out = out.canonicalize()?;
     cfg.executor.workers = slurm.slurm_cpus.max(1);
     let pipeline = cfg.clone().validate(name)?;
+    // The input discovery and the task bound, before anything is submitted.
+    let job = pipeline.job(None)?;
+    executor::check_tasks(job.tasks, job.inputs.len())
+        .map_err(|m| anyhow::anyhow!("{}: {m}", name))?;
     let dir = out.join("slurm");
     std::fs::create_dir_all(&dir)?;
     let toml_path = dir.join("pipeline.toml");
@@ -257,6 +264,9 @@ pub fn execute(
         executor::run(&job, &factory, &progress)
     })
     .with_context(|| format!("run into {}", pipeline.output.display()))?;
+    for (t, problem) in &report.tasks_redone {
+        eprintln!("task {t} was complete but {problem}: redone");
+    }
     if !quiet && !report.tasks_skipped.is_empty() {
         eprintln!(
             "resumed: {} task(s) already complete were skipped, {} run now",
@@ -269,7 +279,7 @@ pub fn execute(
             if !json {
                 print!("{}", report::table(&stats));
             }
-            run_dedup_chain(pipeline, &stats, quiet, json)?;
+            run_dedup_chain(pipeline, task, &stats, quiet, json)?;
         }
         Some(stats) => {
             if json {
@@ -294,8 +304,23 @@ pub fn execute(
 
 /// Runs the pipeline's `[[dedup]]` steps over the stages' output and prints
 /// each step's account.
-fn run_dedup_chain(pipeline: &Pipeline, stages: &RunStats, quiet: bool, json: bool) -> Result<()> {
+fn run_dedup_chain(
+    pipeline: &Pipeline,
+    rank: Option<usize>,
+    stages: &RunStats,
+    quiet: bool,
+    json: bool,
+) -> Result<()> {
     let cancel = std::sync::atomic::AtomicBool::new(false);
+    // Ranks that finish together may all find every task complete: one of
+    // them runs the chain, under its own lock.
+    let _lock = match lock_output(&pipeline.output.join("dedup"), None) {
+        Err(e @ CorpusError::Busy { .. }) if rank.is_some() => {
+            eprintln!("not running the dedup chain here: {e}");
+            return Ok(());
+        }
+        other => other?,
+    };
     if !quiet {
         let names: Vec<_> = pipeline.dedup.iter().map(|d| d.type_name()).collect();
         eprintln!("corpus-wide dedup: {}", names.join(" → "));
@@ -324,20 +349,19 @@ fn run_dedup_chain(pipeline: &Pipeline, stages: &RunStats, quiet: bool, json: bo
     Ok(())
 }
 
-/// Deletes a previous run, but only a directory that looks like one.
-pub fn remove_run(dir: &Path) -> Result<()> {
-    if !dir.exists() {
-        return Ok(());
-    }
+/// Empties the locked directory of a previous run, but only a directory that
+/// looks like one, and only if all of it can be deleted.
+pub fn remove_run(lock: &OutputLock) -> Result<()> {
+    let dir = lock.dir();
     let is_run = dir.join(RUN_FILE).exists();
-    let is_empty = std::fs::read_dir(dir)?.next().is_none();
-    if !is_run && !is_empty {
+    if !is_run && !lock.is_empty()? {
         bail!(
             "refusing to --overwrite {}: it is not empty and holds no refinery run ({RUN_FILE} missing)",
             dir.display()
         );
     }
-    std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))
+    lock.clear()
+        .with_context(|| format!("--overwrite {}", dir.display()))
 }
 
 #[derive(Args)]

@@ -403,6 +403,7 @@ fn decode_cmd(a: EncodeArgs) -> Result<ExitCode> {
 }
 
 fn tokenize_cmd_inner(a: TokenizeArgs) -> Result<TokenStats> {
+    let _lock = refinery_corpus::lock::lock_output(&a.output, None)?;
     let tok = load(&a.tokenizer)?;
     let separator = match a.eos.as_deref() {
         Some("none") => None,

@@ -36,6 +36,13 @@ pub enum CorpusError {
     },
     #[error("run cancelled")]
     Cancelled,
+    /// Another process holds the output directory's writer lock.
+    #[error(
+        "output directory {path} is in use by {holder}; two writers in one directory would \
+         corrupt it: wait for that process to finish or stop it (its lock is released when it \
+         exits, even on kill -9)"
+    )]
+    Busy { path: PathBuf, holder: String },
 }
 
 impl CorpusError {

@@ -31,7 +31,7 @@ use crate::input::InputFile;
 use crate::readers::{self, Item, ReaderOptions};
 use crate::stage::{Outcome, Stage};
 use crate::stats::{FailureRecord, FileStats, RunStats, TaskStats};
-use crate::writers::{write_atomic, ShardWriter, WriterOptions, WriterStats};
+use crate::writers::{write_atomic, ShardFile, ShardWriter, WriterOptions, WriterStats};
 use crate::{CorpusError, Result};
 
 pub const DATA_DIR: &str = "data";
@@ -85,12 +85,39 @@ pub struct Progress {
 pub struct RunReport {
     pub tasks_run: Vec<usize>,
     pub tasks_skipped: Vec<usize>,
+    /// Tasks that had a completion marker but whose output failed the
+    /// resume check (a shard missing or of the wrong size), with what was
+    /// wrong; they are redone (and listed in `tasks_run` too).
+    pub tasks_redone: Vec<(usize, String)>,
     /// The merged stats, when every task of the run is complete.
     pub stats: Option<RunStats>,
 }
 
 fn task_name(i: usize) -> String {
     format!("{i:05}")
+}
+
+/// A run may have more tasks than input files (the extra ones write empty
+/// outputs), but at most this many.
+pub const MAX_TASKS_WITHOUT_FILES: usize = 1024;
+
+/// Checks a task count against the number of input files: a task reads
+/// whole files, so tasks beyond the number of files only write empty
+/// outputs. Allowed: up to `max(files, MAX_TASKS_WITHOUT_FILES)`. The error
+/// says what to use instead. Shared by every job that splits files into tasks.
+pub fn check_tasks(tasks: usize, files: usize) -> std::result::Result<(), String> {
+    let max = files.max(MAX_TASKS_WITHOUT_FILES);
+    if tasks == 0 {
+        return Err("tasks must be at least 1".into());
+    }
+    if tasks > max {
+        return Err(format!(
+            "{tasks} tasks for {files} input file(s): a task reads whole files, so tasks \
+             beyond the number of files would only write empty outputs; use at most {max} \
+             (the number of input files, or {MAX_TASKS_WITHOUT_FILES} if that is larger)"
+        ));
+    }
+    Ok(())
 }
 
 /// Runs the job's pending tasks on `workers` threads and, when the whole run
@@ -102,7 +129,21 @@ pub fn run(job: &Job, stages: &StageFactory<'_>, progress: &Progress) -> Result<
             message: "tasks and workers must be at least 1".into(),
         });
     }
-    prepare_output(job)?;
+    check_tasks(job.tasks, job.inputs.len()).map_err(|message| CorpusError::Output {
+        path: job.output.clone(),
+        message,
+    })?;
+    let respelled;
+    let job = match prepare_output(job)? {
+        Some(inputs) => {
+            respelled = Job {
+                inputs,
+                ..job.clone()
+            };
+            &respelled
+        }
+        None => job,
+    };
 
     let all: Vec<usize> = match job.only_task {
         Some(t) if t >= job.tasks => {
@@ -117,8 +158,25 @@ pub fn run(job: &Job, stages: &StageFactory<'_>, progress: &Progress) -> Result<
         Some(t) => vec![t],
         None => (0..job.tasks).collect(),
     };
-    let (skipped, pending): (Vec<usize>, Vec<usize>) =
-        all.into_iter().partition(|&t| is_complete(&job.output, t));
+    // A completed task is trusted only if its outputs are all there, whole.
+    let mut redone = Vec::new();
+    let mut skipped = Vec::new();
+    let mut pending = Vec::new();
+    for t in all {
+        if !is_complete(&job.output, t) {
+            pending.push(t);
+        } else if let Some(problem) = check_task_outputs(&job.output, t) {
+            redone.push((t, problem));
+            pending.push(t);
+        } else {
+            skipped.push(t);
+        }
+    }
+    for (t, _) in &redone {
+        // Unmarked first: a kill during the redo leaves it incomplete.
+        let marker = job.output.join(COMPLETIONS_DIR).join(task_name(*t));
+        std::fs::remove_file(&marker).map_err(|e| CorpusError::io(&marker, e))?;
+    }
 
     let total: u64 = pending
         .iter()
@@ -140,6 +198,21 @@ pub fn run(job: &Job, stages: &StageFactory<'_>, progress: &Progress) -> Result<
     }
 
     let stats = if (0..job.tasks).all(|t| is_complete(&job.output, t)) {
+        // Ranks check only their own task on start: check all before merging.
+        let damaged: Vec<String> = (0..job.tasks)
+            .filter_map(|t| check_task_outputs(&job.output, t).map(|p| format!("task {t}: {p}")))
+            .collect();
+        if let Some(first) = damaged.first() {
+            return Err(CorpusError::Output {
+                path: job.output.clone(),
+                message: format!(
+                    "{} completed task(s) have damaged output ({first}{}); rerun the run (or \
+                     those ranks) to redo them",
+                    damaged.len(),
+                    if damaged.len() > 1 { "; …" } else { "" }
+                ),
+            });
+        }
         let stats = merge_stats(&job.output, job.tasks)?;
         let json = serde_json::to_vec_pretty(&stats).map_err(|e| CorpusError::Json {
             path: job.output.join(STATS_FILE),
@@ -153,6 +226,7 @@ pub fn run(job: &Job, stages: &StageFactory<'_>, progress: &Progress) -> Result<
     Ok(RunReport {
         tasks_run: pending,
         tasks_skipped: skipped,
+        tasks_redone: redone,
         stats,
     })
 }
@@ -260,22 +334,87 @@ pub fn check_fingerprint(path: &Path, want: &serde_json::Value) -> Result<Option
 }
 
 /// Creates the output layout and checks (or records) the run fingerprint.
-fn prepare_output(job: &Job) -> Result<()> {
+/// When the recorded run read the same files under other names (a relative
+/// path then, an absolute one now), returns the job's inputs renamed as
+/// recorded, so the resumed output is the same as the first run's.
+fn prepare_output(job: &Job) -> Result<Option<Vec<InputFile>>> {
     let out = &job.output;
     for d in [DATA_DIR, STATS_DIR, COMPLETIONS_DIR, FAILURES_DIR] {
         let p = out.join(d);
         std::fs::create_dir_all(&p).map_err(|e| CorpusError::io(&p, e))?;
     }
-    if let Some(key) = check_fingerprint(&out.join(RUN_FILE), &job.fingerprint)? {
-        return Err(CorpusError::Output {
-            path: out.clone(),
-            message: format!(
-                "holds a run with a different configuration (`{key}` differs); \
-                 use a new output directory, or --overwrite to start over"
-            ),
-        });
+    let path = out.join(RUN_FILE);
+    let Some(key) = check_fingerprint(&path, &job.fingerprint)? else {
+        return Ok(None);
+    };
+    if key == "inputs" {
+        if let Some(names) = recorded_names_of_same_files(&path, job)? {
+            let inputs = job
+                .inputs
+                .iter()
+                .zip(names)
+                .map(|(f, source)| InputFile {
+                    source,
+                    ..f.clone()
+                })
+                .collect();
+            return Ok(Some(inputs));
+        }
     }
-    Ok(())
+    Err(CorpusError::Output {
+        path: out.clone(),
+        message: format!(
+            "holds a run with a different configuration (`{key}` differs); \
+             use a new output directory, or --overwrite to start over"
+        ),
+    })
+}
+
+/// The fingerprint entry of one input file: `[source, size, canonical path]`
+/// (the canonical path is absent when the file cannot be resolved).
+pub fn input_fingerprint(f: &InputFile) -> serde_json::Value {
+    match std::fs::canonicalize(&f.path) {
+        Ok(c) => serde_json::json!([f.source, f.size, c.to_string_lossy()]),
+        Err(_) => serde_json::json!([f.source, f.size]),
+    }
+}
+
+/// When the recorded fingerprint differs from the job's only in the input
+/// names, and every input is the same file (same canonical path and size),
+/// the recorded names.
+fn recorded_names_of_same_files(path: &Path, job: &Job) -> Result<Option<Vec<String>>> {
+    let bytes = std::fs::read(path).map_err(|e| CorpusError::io(path, e))?;
+    let have: serde_json::Value =
+        serde_json::from_slice(&bytes).map_err(|e| CorpusError::Json {
+            path: path.to_path_buf(),
+            source: e,
+        })?;
+    let (Some(have), Some(want)) = (have.as_object(), job.fingerprint.as_object()) else {
+        return Ok(None);
+    };
+    let others_equal = have.len() == want.len()
+        && have
+            .iter()
+            .all(|(k, v)| k == "inputs" || want.get(k) == Some(v));
+    let (Some(hi), Some(wi)) = (
+        have.get("inputs").and_then(|v| v.as_array()),
+        want.get("inputs").and_then(|v| v.as_array()),
+    ) else {
+        return Ok(None);
+    };
+    if !others_equal || hi.len() != wi.len() {
+        return Ok(None);
+    }
+    let mut names = Vec::with_capacity(hi.len());
+    for (h, w) in hi.iter().zip(wi) {
+        let same_size = h.get(1).is_some() && h.get(1) == w.get(1);
+        let same_file = h.get(2).is_some() && h.get(2) == w.get(2);
+        match h.get(0).and_then(|s| s.as_str()) {
+            Some(name) if same_size && same_file => names.push(name.to_string()),
+            _ => return Ok(None),
+        }
+    }
+    Ok(Some(names))
 }
 
 /// Names the first top-level key whose value differs.
@@ -298,6 +437,59 @@ fn first_difference(a: &serde_json::Value, b: &serde_json::Value) -> String {
 /// True when task `t` has its completion marker.
 pub fn is_complete(out: &Path, t: usize) -> bool {
     is_step_complete(out, t)
+}
+
+/// Checks a completed task's output against what its `stats/TTTTT.json`
+/// records: every file it names exists with its size, and `data/` and
+/// `rejects/` hold as many of the task's shards as it wrote. Returns what is
+/// wrong, or `None`. Costs a few `stat` calls per shard, never a read.
+pub fn check_task_outputs(out: &Path, task: usize) -> Option<String> {
+    let name = task_name(task);
+    let stats_name = format!("{STATS_DIR}/{name}.json");
+    let ts: TaskStats = match std::fs::read(out.join(&stats_name)) {
+        Ok(bytes) => match serde_json::from_slice(&bytes) {
+            Ok(ts) => ts,
+            Err(e) => return Some(format!("{stats_name} is unreadable ({e})")),
+        },
+        Err(e) => return Some(format!("{stats_name} cannot be read ({e})")),
+    };
+    for f in &ts.outputs {
+        match std::fs::metadata(out.join(&f.name)) {
+            Ok(m) if m.len() == f.bytes => {}
+            Ok(m) => {
+                return Some(format!(
+                    "{} is {} bytes, but {} were written",
+                    f.name,
+                    m.len(),
+                    f.bytes
+                ))
+            }
+            Err(_) => return Some(format!("{} is missing", f.name)),
+        }
+    }
+    for (dir, want) in [
+        (DATA_DIR, ts.writer.shards),
+        (REJECTS_DIR, ts.rejects.shards),
+    ] {
+        let have = count_task_shards(&out.join(dir), &name);
+        if have != want {
+            return Some(format!(
+                "{dir}/ holds {have} shard(s) of the task, its stats name {want}"
+            ));
+        }
+    }
+    None
+}
+
+/// Shards of task `name` (`{name}_*`, not hidden temp files) in `dir`.
+fn count_task_shards(dir: &Path, name: &str) -> u64 {
+    let prefix = format!("{name}_");
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+            .count() as u64
+    })
 }
 
 fn task_files(job: &Job, task: usize) -> impl Iterator<Item = &InputFile> {
@@ -457,12 +649,16 @@ fn run_task(job: &Job, task: usize, factory: &StageFactory<'_>, progress: &Progr
         files.insert(input.source.clone(), fs);
     }
 
-    let writer_stats = writer.finish()?;
+    let (writer_stats, mut outputs) = writer.finish_listed(DATA_DIR)?;
     let rejects_stats = match rejects {
-        Some(r) => r.finish()?,
+        Some(r) => {
+            let (stats, files) = r.finish_listed(REJECTS_DIR)?;
+            outputs.extend(files);
+            stats
+        }
         None => WriterStats::default(),
     };
-    let stats = TaskStats {
+    let mut stats = TaskStats {
         task,
         tasks: job.tasks,
         files,
@@ -470,6 +666,7 @@ fn run_task(job: &Job, task: usize, factory: &StageFactory<'_>, progress: &Progr
         writer: writer_stats,
         rejects: rejects_stats,
         seconds: start.elapsed().as_secs_f64(),
+        outputs,
     };
     if !failures.is_empty() {
         let mut buf = Vec::new();
@@ -480,7 +677,12 @@ fn run_task(job: &Job, task: usize, factory: &StageFactory<'_>, progress: &Progr
             })?;
             buf.push(b'\n');
         }
-        write_atomic(&out.join(FAILURES_DIR).join(format!("{name}.jsonl")), &buf)?;
+        let file = format!("{name}.jsonl");
+        write_atomic(&out.join(FAILURES_DIR).join(&file), &buf)?;
+        stats.outputs.push(ShardFile {
+            name: format!("{FAILURES_DIR}/{file}"),
+            bytes: buf.len() as u64,
+        });
     }
     let stats_path = out.join(STATS_DIR).join(format!("{name}.json"));
     let json = serde_json::to_vec_pretty(&stats).map_err(|e| CorpusError::Json {

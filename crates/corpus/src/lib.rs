@@ -34,6 +34,7 @@ pub mod document;
 pub mod error;
 pub mod executor;
 pub mod input;
+pub mod lock;
 pub mod readers;
 pub mod stage;
 pub mod stats;

@@ -18,7 +18,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::stage::StageStats;
-use crate::writers::WriterStats;
+use crate::writers::{ShardFile, WriterStats};
 use crate::{CorpusError, Result};
 
 type Counts = BTreeMap<String, u64>;
@@ -100,6 +100,10 @@ pub struct TaskStats {
     pub writer: WriterStats,
     pub rejects: WriterStats,
     pub seconds: f64,
+    /// Every file the task wrote besides its stats (shards, failures), with
+    /// its size: a resume checks them before trusting the completion marker.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outputs: Vec<ShardFile>,
 }
 
 /// The merged account of a whole run (`stats.json`).

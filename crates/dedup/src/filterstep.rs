@@ -86,17 +86,24 @@ pub(crate) fn finish(
     outputs: Outputs,
     start: Instant,
 ) -> Result<(), CorpusError> {
+    let (writer, mut written) = outputs.writer.finish_listed(DATA_DIR)?;
+    let rejects = match outputs.rejects {
+        Some(r) => {
+            let (stats, files) = r.finish_listed(REJECTS_DIR)?;
+            written.extend(files);
+            stats
+        }
+        None => WriterStats::default(),
+    };
     let stats = TaskStats {
         task,
         tasks,
         files,
         stages,
-        writer: outputs.writer.finish()?,
-        rejects: match outputs.rejects {
-            Some(r) => r.finish()?,
-            None => WriterStats::default(),
-        },
+        writer,
+        rejects,
         seconds: start.elapsed().as_secs_f64(),
+        outputs: written,
     };
     write_json(&out.join(STATS_DIR).join(format!("{name}.json")), &stats)
 }

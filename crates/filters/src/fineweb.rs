@@ -14,7 +14,7 @@
 use refinery_corpus::{Document, Filter, Verdict};
 use serde::{Deserialize, Serialize};
 
-use crate::gopher_repetition::{check_frac, find_duplicates, HashSet64};
+use crate::gopher_repetition::{check_frac, check_non_negative, find_duplicates, HashSet64};
 use crate::text::{is_terminal_punctuation, py_strip, WordTokenizer};
 use crate::ConfigError;
 
@@ -64,13 +64,14 @@ impl Default for FineWebQualityConfig {
 }
 
 impl FineWebQualityConfig {
-    /// Checks the config and builds the filter: ratios finite and ≥ 0,
-    /// `stop_chars` not empty when given.
+    /// Checks the config and builds the filter: line and character shares in
+    /// [0, 1], `new_line_ratio` (newlines per word) ≥ 0, `stop_chars` not
+    /// empty when given.
     pub fn validate(self) -> Result<FineWebQualityFilter, ConfigError> {
         check_frac("line_punct_thr", self.line_punct_thr)?;
         check_frac("short_line_thr", self.short_line_thr)?;
         check_frac("char_duplicates_ratio", self.char_duplicates_ratio)?;
-        check_frac("new_line_ratio", self.new_line_ratio)?;
+        check_non_negative("new_line_ratio", self.new_line_ratio)?;
         let stop_chars = match &self.stop_chars {
             Some(s) if s.is_empty() => {
                 return Err(ConfigError::new("stop_chars", "must not be empty"));

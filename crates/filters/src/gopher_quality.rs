@@ -11,7 +11,7 @@
 use refinery_corpus::{Document, Filter, Verdict};
 use serde::{Deserialize, Serialize};
 
-use crate::gopher_repetition::check_frac;
+use crate::gopher_repetition::{check_frac, check_non_negative};
 use crate::text::{is_dt_punctuation, is_py_alpha, is_py_space, py_lines, WordTokenizer};
 use crate::ConfigError;
 
@@ -85,13 +85,18 @@ impl Default for GopherQualityConfig {
 }
 
 impl GopherQualityConfig {
-    /// Checks the config and builds the filter: ratios finite and ≥ 0, each
-    /// minimum at most its maximum (when both are set).
+    /// Checks the config and builds the filter: line and word shares in
+    /// [0, 1], lengths and the symbol ratio ≥ 0, each minimum at most its
+    /// maximum (when both are set).
     pub fn validate(mut self) -> Result<GopherQualityFilter, ConfigError> {
         for (f, v) in [
             ("min_avg_word_length", self.min_avg_word_length),
             ("max_avg_word_length", self.max_avg_word_length),
             ("max_symbol_word_ratio", self.max_symbol_word_ratio),
+        ] {
+            check_non_negative(f, v)?;
+        }
+        for (f, v) in [
             ("max_bullet_lines_ratio", self.max_bullet_lines_ratio),
             ("max_ellipsis_lines_ratio", self.max_ellipsis_lines_ratio),
             ("max_non_alpha_words_ratio", self.max_non_alpha_words_ratio),

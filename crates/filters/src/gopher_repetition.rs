@@ -94,13 +94,27 @@ impl Default for GopherRepetitionConfig {
     }
 }
 
-pub(crate) fn check_frac(field: &str, v: f64) -> Result<(), ConfigError> {
+/// A threshold that is any finite number ≥ 0 (a length, or a ratio that can
+/// exceed 1 such as newlines per word).
+pub(crate) fn check_non_negative(field: &str, v: f64) -> Result<(), ConfigError> {
     if v.is_finite() && v >= 0.0 {
         Ok(())
     } else {
         Err(ConfigError::new(
             field,
             format!("must be a finite number ≥ 0, got {v}"),
+        ))
+    }
+}
+
+/// A threshold on a share of a whole (of lines, words, characters): in [0, 1].
+pub(crate) fn check_frac(field: &str, v: f64) -> Result<(), ConfigError> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            field,
+            format!("must be a fraction in [0, 1], got {v}"),
         ))
     }
 }
@@ -123,8 +137,8 @@ fn reason(kind: &str, n: usize) -> Reason {
 }
 
 impl GopherRepetitionConfig {
-    /// Checks the config and builds the filter: fractions finite and ≥ 0,
-    /// n in 1..=1000.
+    /// Checks the config and builds the filter: fractions in [0, 1], n in
+    /// 1..=1000.
     pub fn validate(self) -> Result<GopherRepetitionFilter, ConfigError> {
         check_frac("dup_para_frac", self.dup_para_frac)?;
         check_frac("dup_para_char_frac", self.dup_para_char_frac)?;
@@ -628,6 +642,14 @@ mod tests {
         assert!(serde_json::from_str::<GopherRepetitionConfig>(r#"{"nope": 1}"#).is_err());
         let e = only(|c| c.dup_line_frac = -1.0).validate().unwrap_err();
         assert_eq!(e.field, "dup_line_frac");
+        // A fraction above 1 would never trigger: refused, not accepted.
+        let e = only(|c| c.dup_line_frac = 7.0).validate().unwrap_err();
+        assert_eq!(e.field, "dup_line_frac");
+        assert!(e.message.contains("[0, 1]"), "{}", e.message);
+        let e = only(|c| c.top_n_grams = vec![(2, 1.5)])
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.field, "top_n_grams");
         let e = only(|c| c.dup_n_grams = vec![(0, 0.1)])
             .validate()
             .unwrap_err();

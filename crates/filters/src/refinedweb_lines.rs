@@ -111,8 +111,8 @@ impl Default for RefinedWebLinesConfig {
 }
 
 impl RefinedWebLinesConfig {
-    /// Checks the config and builds the stage: ratios finite and ≥ 0,
-    /// patterns non-empty (they are lowercased).
+    /// Checks the config and builds the stage: ratios in [0, 1], patterns
+    /// non-empty (they are lowercased).
     pub fn validate(mut self) -> Result<RefinedWebLines, ConfigError> {
         check_frac("max_uppercase_ratio", self.max_uppercase_ratio)?;
         check_frac("max_removed_ratio", self.max_removed_ratio)?;

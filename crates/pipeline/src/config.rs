@@ -355,7 +355,7 @@ impl Pipeline {
     pub fn job(&self, only_task: Option<usize>) -> Result<Job, refinery_corpus::CorpusError> {
         let inputs = discover(&self.inputs)?;
         let fingerprint = serde_json::json!({
-            "inputs": inputs.iter().map(|f| serde_json::json!([f.source, f.size])).collect::<Vec<_>>(),
+            "inputs": inputs.iter().map(refinery_corpus::executor::input_fingerprint).collect::<Vec<_>>(),
             "reader": self.reader,
             "stages": self.config.stages,
             "writer": self.writer,

@@ -111,6 +111,19 @@ impl TokenDataset {
         self.shards.first().map_or(0, |s| s.header().vocab_size)
     }
 
+    /// Checks that every token id of every shard is below `limit` (a
+    /// model's vocabulary size); see [`TokenShard::check_ids_below`].
+    pub fn check_ids_below(&self, limit: u64) -> Result<()> {
+        self.shards
+            .iter()
+            .try_for_each(|s| s.check_ids_below(limit))
+    }
+
+    /// The largest token id of all shards (`None` when there are no tokens).
+    pub fn max_id(&self) -> Option<u32> {
+        self.shards.iter().filter_map(TokenShard::max_id).max()
+    }
+
     /// Appends the global token range (clamped) to `out`, across shards.
     pub fn read_into(&self, range: Range<u64>, out: &mut Vec<u32>) {
         let end = range.end.min(self.num_tokens());

@@ -133,6 +133,8 @@ pub fn run(job: &TokenizeJob, tok: &Tokenizer, progress: &TokenizeProgress) -> R
             "--tasks and --workers must be at least 1".into(),
         ));
     }
+    refinery_corpus::executor::check_tasks(job.tasks, job.inputs.len())
+        .map_err(|m| TokenizeError::Invalid(format!("--tasks: {m}")))?;
     prepare_output(&job.output, job.overwrite)?;
     let vocab = tok.vocab_size();
     progress

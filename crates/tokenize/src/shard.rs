@@ -210,6 +210,17 @@ pub fn parse_header(path: &Path, bytes: &[u8], file_size: u64) -> Result<Header>
             REWRITE,
         ));
     }
+    if let Some(sep) = h.separator.filter(|&s| u64::from(s) >= h.vocab_size) {
+        return Err(err(
+            format!(
+                "separator id {sep} is not below the vocab size {} (and so does not fit \
+                 the shard's {}-byte tokens)",
+                h.vocab_size,
+                h.dtype.bytes()
+            ),
+            REWRITE,
+        ));
+    }
     Ok(h)
 }
 
@@ -347,30 +358,96 @@ impl TokenShard {
         v
     }
 
-    /// Scans every token and checks it is below the vocab size (O(n);
-    /// `open` does not do this). Returns the first offending position.
+    /// Scans every token and checks it is below the shard's own vocab size
+    /// (O(n); `open` does not do this). Names the first offending position.
     pub fn verify_tokens(&self) -> Result<()> {
-        let vocab = self.header.vocab_size;
+        self.check_ids_below(self.header.vocab_size)
+    }
+
+    /// The largest token id (a scan of every token, a few GB/s), `None` for
+    /// an empty shard.
+    pub fn max_id(&self) -> Option<u32> {
+        let mut max = None;
+        self.scan(|chunk, _| {
+            let m = chunk.iter().copied().max();
+            max = max.max(m);
+            true
+        });
+        max
+    }
+
+    /// Checks that every token id is below `limit` (a model's vocabulary
+    /// size), with a scan that is cheap next to training on the tokens. The
+    /// error names the shard, the token's position and its document.
+    pub fn check_ids_below(&self, limit: u64) -> Result<()> {
+        let mut bad = None;
+        self.scan(|chunk, start| {
+            // A fast max first; the position only when something is out of range.
+            if chunk
+                .iter()
+                .copied()
+                .max()
+                .is_none_or(|m| u64::from(m) < limit)
+            {
+                return true;
+            }
+            if let Some(p) = chunk.iter().position(|&t| u64::from(t) >= limit) {
+                bad = Some((chunk[p], start + p as u64));
+            }
+            false
+        });
+        let Some((id, pos)) = bad else {
+            return Ok(());
+        };
+        let doc = self.doc_at(pos);
+        let hint = if limit < self.header.vocab_size {
+            format!(
+                "the shard was tokenized with a vocabulary of {} ids, more than the model's \
+                 {limit}: re-tokenize with the model's tokenizer, or use a model with a large \
+                 enough vocab_size",
+                self.header.vocab_size
+            )
+        } else {
+            REWRITE.to_string()
+        };
+        Err(TokenizeError::shard(
+            &self.path,
+            format!(
+                "token {id} at position {pos} (document {doc}) is not below the vocab size {limit}"
+            ),
+            hint,
+        ))
+    }
+
+    /// Calls `f(chunk, position of its first token)` over the tokens in
+    /// chunks of 1 Mi tokens, until it returns false.
+    fn scan(&self, mut f: impl FnMut(&[u32], u64) -> bool) {
         let mut buf = Vec::new();
         let mut start = 0;
         while start < self.header.tokens {
             buf.clear();
             let end = (start + (1 << 20)).min(self.header.tokens);
             self.read_into(start..end, &mut buf);
-            if let Some(p) = buf.iter().position(|&t| t as u64 >= vocab) {
-                return Err(TokenizeError::shard(
-                    &self.path,
-                    format!(
-                        "token {} at position {} is not below the vocab size {vocab}",
-                        buf[p],
-                        start + p as u64
-                    ),
-                    REWRITE,
-                ));
+            if !f(&buf, start) {
+                return;
             }
             start = end;
         }
-        Ok(())
+    }
+
+    /// The document holding token `pos` (binary search of the index).
+    fn doc_at(&self, pos: u64) -> u64 {
+        let (mut lo, mut hi) = (0u64, self.header.docs);
+        // Invariant: doc_offset(lo) <= pos (documents are non-decreasing from 0).
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if self.doc_offset(mid as usize) <= pos {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
     }
 }
 

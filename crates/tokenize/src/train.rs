@@ -240,8 +240,26 @@ where
     };
     tk.with_normalizer(normalizer(cfg)).map_err(err)?;
     let cut = cfg.special_tokens.clone();
-    let texts = texts.flat_map(move |t| split_on_specials(t, &cut));
-    tk.train(&mut trainer, texts).map_err(err)?;
+    let mut pieces = texts.flat_map(move |t| split_on_specials(t, &cut));
+    // Up to the first piece with text: none is an error (the trainers would
+    // return an empty vocabulary, or panic inside, on no input).
+    let mut head = Vec::new();
+    loop {
+        let Some(p) = pieces.next() else {
+            return Err(TokenizeError::Invalid(
+                "no documents to train the tokenizer on: the inputs gave no text (every record \
+                 was dropped or failed, the files are empty, or --max-docs/--sample-bytes is 0)"
+                    .into(),
+            ));
+        };
+        let blank = p.trim().is_empty();
+        head.push(p);
+        if !blank {
+            break;
+        }
+    }
+    tk.train(&mut trainer, head.into_iter().chain(pieces))
+        .map_err(err)?;
     tk.add_special_tokens(sp).map_err(err)?;
     if cfg.model == ModelKind::WordPiece {
         if let (Some(sep), Some(cls)) = (tk.token_to_id("[SEP]"), tk.token_to_id("[CLS]")) {
@@ -313,6 +331,20 @@ pub fn texts(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn training_on_no_documents_is_an_error() {
+        for model in [ModelKind::Bpe, ModelKind::WordPiece, ModelKind::Unigram] {
+            let cfg = TrainConfig::new(model, 300);
+            let e = train(&cfg, Vec::<String>::new().into_iter())
+                .err()
+                .map(|e| e.to_string())
+                .unwrap_or_default();
+            assert!(e.contains("no documents"), "{model:?}: {e}");
+            let blank = vec!["  \n".to_string()];
+            assert!(train(&cfg, blank.into_iter()).is_err(), "{model:?}");
+        }
+    }
 
     #[test]
     fn specials_are_cut_out() {

@@ -183,3 +183,43 @@ fn corrupt_shards_are_errors_with_hints() {
     assert!(s.verify_tokens().unwrap_err().to_string().contains("vocab"));
     assert!(TokenDataset::open(tmp.path().join("none").as_path()).is_err());
 }
+
+#[test]
+fn separator_outside_the_vocabulary_is_a_corrupt_header() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("x.tok");
+    let mut w = refinery_tokenize::ShardWriter::create(&p, 1000, Some(0)).unwrap();
+    w.push_doc(&[1, 2, 3]).unwrap();
+    w.finish().unwrap();
+    let mut b = std::fs::read(&p).unwrap();
+    // Separator 70000: beyond the vocabulary and the u16 tokens.
+    b[48..52].copy_from_slice(&70_000u32.to_le_bytes());
+    std::fs::write(&p, &b).unwrap();
+    let e = TokenShard::open(&p).unwrap_err().to_string();
+    assert!(
+        e.contains("separator id 70000") && e.contains("x.tok"),
+        "{e}"
+    );
+}
+
+#[test]
+fn token_ids_are_checked_against_a_model_vocabulary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("00000_00000.tok");
+    let mut w = refinery_tokenize::ShardWriter::create(&p, 1000, Some(0)).unwrap();
+    w.push_doc(&[1, 2, 3]).unwrap();
+    w.push_doc(&[]).unwrap();
+    w.push_doc(&[4, 999, 5]).unwrap();
+    w.finish().unwrap();
+    let ds = TokenDataset::open(tmp.path()).unwrap();
+    assert_eq!(ds.max_id(), Some(999));
+    ds.check_ids_below(1000).unwrap();
+    // A model with a smaller vocabulary: shard, position and document named.
+    let e = ds.check_ids_below(500).unwrap_err().to_string();
+    assert!(
+        e.contains("00000_00000.tok")
+            && e.contains("token 999 at position 6 (document 2)")
+            && e.contains("re-tokenize"),
+        "{e}"
+    );
+}

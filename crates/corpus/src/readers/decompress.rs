@@ -8,7 +8,9 @@
 //! With [`Format::Auto`] the format is then sniffed from the first
 //! non-whitespace bytes of the *decompressed* stream: `WARC/` → WARC,
 //! `filedesc://` → ARC, `{` → JSONL, `<` → HTML, anything else (including an
-//! empty file) → text.
+//! empty file) → text. A file read as text or HTML (sniffed or forced) whose
+//! head is binary ([`binary_head`]: 1/16 or more control bytes) fails as
+//! `read:binary` instead of becoming one huge garbage document.
 //!
 //! Decoder errors are made *sticky* (once a decoder fails, every later read
 //! fails the same way, instead of the decoder reporting a clean EOF) and
@@ -163,8 +165,39 @@ pub fn sniff<R: Read + Send + 'static>(
     } else {
         forced
     };
+    if matches!(format, Format::Text | Format::Html) {
+        if let Some(detail) = binary_head(&head) {
+            return Err(Failure::new("read:binary", 0, detail));
+        }
+    }
     let stream = BufReader::with_capacity(BUF_SIZE, Cursor::new(head).chain(inner));
     Ok((format, Box::new(stream)))
+}
+
+/// A head with at least this share of control bytes is binary, not text.
+const BINARY_CONTROL_SHARE: f64 = 1.0 / 16.0;
+
+/// Why a decompressed head is binary data rather than text, if it is: at
+/// least 1/16 of its bytes are control characters other than whitespace
+/// (`\t \n \v \f \r`) and ESC. Random bytes have about 11%, text has
+/// none. UTF-16 with a BOM is text; UTF-16 without one counts as binary.
+pub fn binary_head(head: &[u8]) -> Option<String> {
+    if head.is_empty() || head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+        return None;
+    }
+    let controls = head
+        .iter()
+        .filter(|&&b| {
+            (b < 0x20 && !matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1b)) || b == 0x7f
+        })
+        .count();
+    (controls as f64 >= BINARY_CONTROL_SHARE * head.len() as f64).then(|| {
+        format!(
+            "{controls} of the first {} bytes are control characters: binary data, not text \
+             (an unsupported or corrupt compressed format, an image, …)",
+            head.len()
+        )
+    })
 }
 
 /// Guesses the format of a decompressed head (see the module docs).
@@ -197,6 +230,9 @@ pub fn detect_format(head: &[u8]) -> Format {
 pub struct Input {
     r: Box<dyn BufRead + Send>,
     pos: u64,
+    /// Bytes put back with [`Input::unread`], read before `r`.
+    back: Vec<u8>,
+    back_pos: usize,
 }
 
 /// What [`Input::read_line`] met.
@@ -213,7 +249,26 @@ pub struct Line {
 
 impl Input {
     pub fn new(r: Box<dyn BufRead + Send>) -> Self {
-        Input { r, pos: 0 }
+        Input {
+            r,
+            pos: 0,
+            back: Vec::new(),
+            back_pos: 0,
+        }
+    }
+
+    /// Puts `bytes` (the last ones read) back in front of the stream: they
+    /// are read again next, and the offset moves back by their length.
+    pub fn unread(&mut self, bytes: &[u8]) {
+        if bytes.is_empty() {
+            return;
+        }
+        let mut back = Vec::with_capacity(bytes.len() + self.back.len() - self.back_pos);
+        back.extend_from_slice(bytes);
+        back.extend_from_slice(&self.back[self.back_pos..]);
+        self.back = back;
+        self.back_pos = 0;
+        self.pos = self.pos.saturating_sub(bytes.len() as u64);
     }
 
     /// Offset of the next byte in the decompressed stream.
@@ -222,6 +277,9 @@ impl Input {
     }
 
     fn fill(&mut self) -> io::Result<&[u8]> {
+        if self.back_pos < self.back.len() {
+            return Ok(&self.back[self.back_pos..]);
+        }
         loop {
             match self.r.fill_buf() {
                 Ok(_) => break,
@@ -233,7 +291,15 @@ impl Input {
     }
 
     fn consume(&mut self, n: usize) {
-        self.r.consume(n);
+        if self.back_pos < self.back.len() {
+            self.back_pos += n;
+            if self.back_pos >= self.back.len() {
+                self.back.clear();
+                self.back_pos = 0;
+            }
+        } else {
+            self.r.consume(n);
+        }
         self.pos += n as u64;
     }
 
@@ -397,9 +463,14 @@ mod tests {
         let (fmt, s) = sniff(Cursor::new(Vec::new()), Format::Auto).unwrap();
         assert_eq!(fmt, Format::Text);
         assert!(read_all(s).unwrap().is_empty());
-        // A one-byte file that happens to start like gzip magic is plain.
-        let (_, s) = sniff(Cursor::new(vec![0x1f]), Format::Auto).unwrap();
+        // A one-byte file that happens to start like gzip magic is plain
+        // (and, being a control byte, not text).
+        let (_, s) = sniff(Cursor::new(vec![0x1f]), Format::Warc).unwrap();
         assert_eq!(read_all(s).unwrap(), vec![0x1f]);
+        match sniff(Cursor::new(vec![0x1f]), Format::Auto) {
+            Err(f) => assert_eq!(f.reason, "read:binary"),
+            Ok(_) => panic!("expected read:binary"),
+        }
     }
 
     #[test]
@@ -425,6 +496,33 @@ mod tests {
         match sniff(Cursor::new(data), Format::Auto) {
             Err(f) => assert_eq!(f.reason, "decompress:gzip"),
             Ok(_) => panic!("expected a failure"),
+        }
+    }
+
+    #[test]
+    fn binary_heads_are_refused_and_text_is_not() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let random: Vec<u8> = (0..4096)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        match sniff(Cursor::new(random.clone()), Format::Auto) {
+            Err(f) => assert_eq!((f.reason.as_ref(), f.offset), ("read:binary", 0)),
+            Ok((fmt, _)) => panic!("random bytes read as {fmt:?}"),
+        }
+        // Forcing text does not make it text.
+        assert!(sniff(Cursor::new(random), Format::Text).is_err());
+        for text in [
+            &b"plain text\twith tabs\r\nand \x1b[1mANSI\x1b[0m and a form feed\x0c"[..],
+            "caf\u{e9} na\u{ef}ve \u{4e2d}\u{6587}".as_bytes(),
+            b"\xFF\xFEh\x00i\x00",
+            b"",
+        ] {
+            assert_eq!(binary_head(text), None, "{text:?}");
         }
     }
 

@@ -11,7 +11,8 @@
 //!   metadata wins over a top-level field of the same name.
 //! * A line that is not a JSON object fails as `jsonl:invalid_json` (the
 //!   detail gives the 1-based line number and the serde error); invalid
-//!   UTF-8 is decoded lossily and counted in `invalid_bytes`.
+//!   UTF-8 is decoded lossily, counted in `invalid_bytes`, and reported as
+//!   a `jsonl:lossy_utf8` warning (with the line) before the document.
 //! * A line longer than `opts.max_record_bytes` is dropped as
 //!   `jsonl:too_large` without being buffered.
 
@@ -40,6 +41,7 @@ pub fn read_jsonl(
         line_index: 0,
         done: false,
         buf: Vec::new(),
+        queued: None,
     })
 }
 
@@ -55,12 +57,17 @@ struct JsonlReader {
     line_index: u64,
     done: bool,
     buf: Vec<u8>,
+    /// The document of a line whose `jsonl:lossy_utf8` warning went first.
+    queued: Option<Item>,
 }
 
 impl Iterator for JsonlReader {
     type Item = Item;
 
     fn next(&mut self) -> Option<Item> {
+        if let Some(item) = self.queued.take() {
+            return Some(item);
+        }
         loop {
             if self.done {
                 return None;
@@ -173,13 +180,22 @@ impl JsonlReader {
         if invalid > 0 {
             metadata.set("invalid_bytes", invalid);
         }
-        Item::Doc(Document {
+        let doc = Item::Doc(Document {
             id,
             text,
             source: self.source.clone(),
             metadata,
             is_html: self.is_html,
-        })
+        });
+        if invalid == 0 {
+            return doc;
+        }
+        self.queued = Some(doc);
+        Item::Warning(Failure::new(
+            "jsonl:lossy_utf8",
+            offset,
+            format!("line {line_no}: {invalid} invalid UTF-8 byte(s) replaced with U+FFFD"),
+        ))
     }
 }
 
@@ -314,9 +330,21 @@ mod tests {
         let items = read(&data, &opts);
         assert_eq!(
             outcome(&items),
-            vec!["doc:h", "drop:jsonl:too_large@42", "doc:f.jsonl#2"]
+            vec![
+                "warn:jsonl:lossy_utf8@0",
+                "doc:h",
+                "drop:jsonl:too_large@42",
+                "doc:f.jsonl#2"
+            ]
         );
-        let Item::Doc(d) = &items[0] else { panic!() };
+        let Item::Warning(w) = &items[0] else {
+            panic!()
+        };
+        assert_eq!(
+            w.detail,
+            "line 1: 1 invalid UTF-8 byte(s) replaced with U+FFFD"
+        );
+        let Item::Doc(d) = &items[1] else { panic!() };
         assert!(d.is_html);
         assert_eq!(d.text, "<p>caf\u{FFFD}</p>");
         assert_eq!(d.metadata.get("invalid_bytes"), Some(&Value::from(1)));

@@ -361,7 +361,33 @@ impl WarcReader {
             _ => Some("warc:other"),
         };
         if let Some(reason) = drop_reason {
-            return self.drop_block(start, length, reason);
+            if length > self.max {
+                return self.drop_block(start, length, reason);
+            }
+            // Read, not skipped: a length that runs into the next record
+            // is noticed (and the record recovered) as for documents.
+            let mut block = Vec::with_capacity(initial_capacity(length));
+            return match self.input.read_into(&mut block, length) {
+                Ok(n) if n < length => {
+                    self.done = true;
+                    self.fail(
+                        "warc:truncated",
+                        start,
+                        format!("Content-Length {length} but only {n} bytes before end of file"),
+                    )
+                }
+                Ok(_) => {
+                    self.check_boundary(start, length, &mut block);
+                    Item::Dropped {
+                        reason: reason.into(),
+                        offset: start,
+                    }
+                }
+                Err(e) => {
+                    self.done = true;
+                    Item::Failed(read_failure(&e, start))
+                }
+            };
         }
         if length > self.max {
             return self.drop_block(start, length, "warc:too_large");
@@ -384,7 +410,7 @@ impl WarcReader {
                     format!("Content-Length {length} but only {n} bytes before end of file"),
                 );
             }
-            Ok(_) => {}
+            Ok(_) => self.check_boundary(start, length, &mut block),
             Err(e) => {
                 self.done = true;
                 return Item::Failed(read_failure(&e, start));
@@ -442,6 +468,37 @@ impl WarcReader {
         finish(outcome, rec, &self.source, &WARC_REASONS)
     }
 
+    /// Called after a whole block of the declared `length` was read: the
+    /// next bytes should be blank lines, then a version line or the end of
+    /// the file. If they are not, and the block holds the start of a record
+    /// (a version line after a blank line), the declared length ran into the
+    /// next record: the block is cut there, the rest is put back to be read
+    /// as the next record, and a `warc:length_mismatch` warning is queued.
+    fn check_boundary(&mut self, start: u64, length: u64, block: &mut Vec<u8>) {
+        let mut peek = Vec::with_capacity(BOUNDARY_PEEK);
+        // A stream error met here is met again by the next read (sticky).
+        let _ = self.input.read_into(&mut peek, BOUNDARY_PEEK as u64);
+        self.input.unread(&peek);
+        let rest = peek.trim_ascii_start();
+        if rest.is_empty() || rest.starts_with(b"WARC/") {
+            return;
+        }
+        let Some((end, next)) = swallowed_record(block) else {
+            return;
+        };
+        self.input.unread(&block[next..]);
+        let at = self.input.pos();
+        block.truncate(end);
+        self.queued = Some(Item::Warning(Failure::new(
+            "warc:length_mismatch",
+            start,
+            format!(
+                "Content-Length {length} runs into the next record (at offset {at}): \
+                 the record was cut there and the next one read in full"
+            ),
+        )));
+    }
+
     /// Skips a block; `Some(failure)` if the file ends or breaks inside it.
     fn skip_block(&mut self, start: u64, length: u64) -> Option<Item> {
         match self.input.skip(length) {
@@ -467,6 +524,35 @@ impl WarcReader {
             offset: start,
         })
     }
+}
+
+/// Bytes looked at after a block for the next record's version line.
+const BOUNDARY_PEEK: usize = 64;
+
+/// In a block whose declared length was too long: `(end of this record's
+/// block, start of the swallowed record's version line)` for the first
+/// version line that follows a blank line, if any.
+fn swallowed_record(block: &[u8]) -> Option<(usize, usize)> {
+    for i in memchr::memmem::find_iter(block, b"\nWARC/") {
+        let next = i + 1;
+        if !block.get(next + 5).is_some_and(u8::is_ascii_digit) {
+            continue;
+        }
+        // `i` ends the blank line; the line before it must have ended too.
+        let mut end = i;
+        if end > 0 && block[end - 1] == b'\r' {
+            end -= 1;
+        }
+        if end == 0 || block[end - 1] != b'\n' {
+            continue;
+        }
+        end -= 1;
+        if end > 0 && block[end - 1] == b'\r' {
+            end -= 1;
+        }
+        return Some((end, next));
+    }
+    None
 }
 
 /// Reservation for a payload of `length` bytes.
@@ -1232,6 +1318,68 @@ mod tests {
         );
         assert_eq!(details[1], "missing Content-Length");
         assert_eq!(details[2], "bad Content-Length: -5");
+    }
+
+    #[test]
+    fn content_length_too_long_does_not_swallow_the_next_record() {
+        let page = |n: usize| {
+            response(
+                &format!("http://x/{n}"),
+                "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\n\r\n",
+                format!("<p>page {n}</p>").as_bytes(),
+            )
+        };
+        for (kind, first) in [
+            ("response", page(0)),
+            ("request", record("request", "", b"GET / HTTP/1.1\r\n\r\n")),
+        ] {
+            // The first record claims 300 bytes more than it has.
+            let text = String::from_utf8(first).unwrap();
+            let old = text
+                .split("Content-Length: ")
+                .nth(1)
+                .and_then(|r| r.split("\r\n").next())
+                .unwrap()
+                .to_string();
+            let grown = (old.parse::<usize>().unwrap() + 300).to_string();
+            let mut data = text
+                .replacen(
+                    &format!("Content-Length: {old}"),
+                    &format!("Content-Length: {grown}"),
+                    1,
+                )
+                .into_bytes();
+            for n in 1..4 {
+                data.extend(page(n));
+            }
+            let items = read(data);
+            let (docs_n, dropped, failed) = tally(&items);
+            assert!(failed.is_empty(), "{kind}: {failed:?}");
+            assert_eq!(
+                docs_n + dropped.values().sum::<usize>(),
+                4,
+                "{kind}: every record is counted"
+            );
+            let urls: Vec<_> = docs(&items)
+                .iter()
+                .map(|d| d.metadata.url.clone().unwrap())
+                .collect();
+            let want: Vec<String> = (usize::from(kind == "request")..4)
+                .map(|n| format!("http://x/{n}"))
+                .collect();
+            assert_eq!(urls, want, "{kind}");
+            if kind == "response" {
+                assert_eq!(docs(&items)[0].text, "<p>page 0</p>");
+            }
+            let warnings: Vec<_> = items
+                .iter()
+                .filter_map(|i| match i {
+                    Item::Warning(w) => Some(w.reason.to_string()),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(warnings, ["warc:length_mismatch"], "{kind}");
+        }
     }
 
     #[test]

@@ -110,6 +110,15 @@ impl WriterStats {
     }
 }
 
+/// A finished shard: its file name and its size on disk, recorded so that a
+/// resume can check the shard is still there and whole.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShardFile {
+    /// Path relative to the output directory, e.g. `data/00003_00000.jsonl.zst`.
+    pub name: String,
+    pub bytes: u64,
+}
+
 /// Writes documents into size-limited, atomically renamed shards.
 pub struct ShardWriter {
     dir: PathBuf,
@@ -119,6 +128,7 @@ pub struct ShardWriter {
     current: Option<OpenShard>,
     line: Vec<u8>,
     stats: WriterStats,
+    files: Vec<(String, u64)>,
 }
 
 impl ShardWriter {
@@ -138,6 +148,7 @@ impl ShardWriter {
             current: None,
             line: Vec::with_capacity(64 << 10),
             stats: WriterStats::default(),
+            files: Vec::new(),
         })
     }
 
@@ -171,9 +182,28 @@ impl ShardWriter {
     }
 
     /// Closes the last shard and returns the counters.
-    pub fn finish(mut self) -> Result<WriterStats> {
+    pub fn finish(self) -> Result<WriterStats> {
+        Ok(self.finish_listed("")?.0)
+    }
+
+    /// Closes the last shard; returns the counters and the shards written,
+    /// named `{parent}/{file}` (`parent`: the shard directory's name relative
+    /// to the output directory, e.g. `data`).
+    pub fn finish_listed(mut self, parent: &str) -> Result<(WriterStats, Vec<ShardFile>)> {
         self.close_current()?;
-        Ok(self.stats)
+        let files = self
+            .files
+            .into_iter()
+            .map(|(name, bytes)| ShardFile {
+                name: if parent.is_empty() {
+                    name
+                } else {
+                    format!("{parent}/{name}")
+                },
+                bytes,
+            })
+            .collect();
+        Ok((self.stats, files))
     }
 
     fn open_next(&mut self) -> Result<()> {
@@ -216,9 +246,19 @@ impl ShardWriter {
         if let Some(cur) = self.current.take() {
             let file = cur.enc.finish().map_err(|e| CorpusError::io(&cur.tmp, e))?;
             file.sync_all().map_err(|e| CorpusError::io(&cur.tmp, e))?;
+            let bytes = file
+                .metadata()
+                .map_err(|e| CorpusError::io(&cur.tmp, e))?
+                .len();
             drop(file);
             std::fs::rename(&cur.tmp, &cur.path).map_err(|e| CorpusError::io(&cur.path, e))?;
             self.stats.shards += 1;
+            let name = cur
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            self.files.push((name, bytes));
         }
         Ok(())
     }

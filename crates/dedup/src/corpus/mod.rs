@@ -257,6 +257,8 @@ fn check_job(job: &CorpusDedupJob) -> Result<()> {
             "tasks, partitions and workers must be at least 1".into(),
         ));
     }
+    refinery_corpus::executor::check_tasks(job.tasks, job.inputs.len())
+        .map_err(CorpusDedupError::Config)?;
     if job.partitions > 999 {
         return Err(CorpusDedupError::Config(format!(
             "{} partitions: at most 999 (part_PPP file names)",

@@ -324,6 +324,8 @@ fn check_job(job: &MinhashJob) -> Result<()> {
             "tasks and workers must be at least 1".into(),
         ));
     }
+    refinery_corpus::executor::check_tasks(job.tasks, job.inputs.len())
+        .map_err(MinhashError::Config)?;
     if job.inputs.len() > u32::MAX as usize {
         return Err(MinhashError::Config("more than 2^32 input files".into()));
     }

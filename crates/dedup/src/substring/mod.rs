@@ -325,6 +325,8 @@ fn check_job(job: &SubstringJob) -> Result<()> {
             "tasks and workers must be at least 1".into(),
         ));
     }
+    refinery_corpus::executor::check_tasks(job.tasks, job.inputs.len())
+        .map_err(SubstringError::Config)?;
     if job.shard_units < 2 || job.shard_units > MAX_SHARD_UNITS {
         return Err(SubstringError::Config(format!(
             "shard_units {}: must be in 2..={MAX_SHARD_UNITS}",

@@ -122,6 +122,13 @@ pub struct DataConfig {
     /// Labelled data: keep `k` seeded examples per label of the training split (few-shot).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub few_shot: Option<usize>,
+    /// The vocabulary size of the model the rows are for, set by the caller
+    /// that loaded it (never read from a file): token ids are checked
+    /// against it (and against the shards' own vocab size) when the shards
+    /// are opened, so an out-of-range id is an error naming the shard and
+    /// position, not a panic inside the backend.
+    #[serde(skip)]
+    pub model_vocab_size: Option<usize>,
 }
 
 fn is_auto(f: &super::labelled::LabelledFormat) -> bool {
@@ -151,11 +158,21 @@ impl Default for DataConfig {
             header: None,
             format: super::labelled::LabelledFormat::Auto,
             few_shot: None,
+            model_vocab_size: None,
         }
     }
 }
 
 impl DataConfig {
+    /// A copy whose token ids will be checked against a model's vocabulary
+    /// ([`DataConfig::model_vocab_size`]) when its shards are opened.
+    pub fn for_model_vocab(&self, vocab_size: usize) -> DataConfig {
+        DataConfig {
+            model_vocab_size: Some(vocab_size),
+            ..self.clone()
+        }
+    }
+
     /// The labelled-data field settings.
     pub fn fields(&self) -> super::labelled::Fields {
         super::labelled::Fields {
@@ -278,7 +295,10 @@ impl DataConfig {
     }
 }
 
-/// Opens every source directory and checks they share one vocabulary.
+/// Opens every source directory, checks they share one vocabulary, and
+/// scans their token ids: each must be below the shards' vocab size and the
+/// model's ([`DataConfig::model_vocab_size`]). The scan reads every token
+/// once (a few GB/s), which is cheap next to training on them.
 fn open_all(cfg: &DataConfig) -> Result<Vec<(PathBuf, Arc<TokenDataset>)>, TrainError> {
     let mut out: Vec<(PathBuf, Arc<TokenDataset>)> = Vec::new();
     for s in &cfg.sources {
@@ -302,6 +322,10 @@ fn open_all(cfg: &DataConfig) -> Result<Vec<(PathBuf, Arc<TokenDataset>)>, Train
                 });
             }
         }
+        let limit = cfg
+            .model_vocab_size
+            .map_or(ds.vocab_size(), |m| ds.vocab_size().min(m as u64));
+        ds.check_ids_below(limit)?;
         out.push((s.dir.clone(), Arc::new(ds)));
     }
     Ok(out)

@@ -370,6 +370,6 @@ impl Task for BartDaeTask {
         data: &DataConfig,
         split: DataSplit,
     ) -> Result<Box<dyn BatchSource<LmBatch> + Send>, TrainError> {
-        lm_batches(data, split)
+        lm_batches(&data.for_model_vocab(self.spec.model.vocab_size), split)
     }
 }

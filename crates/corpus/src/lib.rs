@@ -37,6 +37,7 @@ pub mod input;
 pub mod readers;
 pub mod stage;
 pub mod stats;
+pub mod summary;
 pub mod writers;
 
 pub use document::{Document, Metadata};

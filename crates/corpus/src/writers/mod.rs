@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 
+use crate::summary::{ContentCounter, ContentStats};
 use crate::{CorpusError, Document, Result};
 
 pub mod parquet;
@@ -153,8 +154,19 @@ struct OpenShard {
 pub struct WriterStats {
     pub docs: u64,
     pub shards: u64,
-    /// Uncompressed JSONL bytes.
+    /// Uncompressed bytes (JSONL lines, or Parquet values).
     pub bytes: u64,
+    /// Characters of the documents' texts (absent in stats written before
+    /// it was counted).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub chars: u64,
+    /// Lengths, languages, scores and domains of what was written.
+    #[serde(default, skip_serializing_if = "ContentStats::is_empty")]
+    pub content: ContentStats,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl WriterStats {
@@ -162,6 +174,8 @@ impl WriterStats {
         self.docs += other.docs;
         self.shards += other.shards;
         self.bytes += other.bytes;
+        self.chars += other.chars;
+        self.content.merge(&other.content);
     }
 }
 
@@ -174,6 +188,7 @@ pub struct ShardWriter {
     current: Option<OpenShard>,
     line: Vec<u8>,
     stats: WriterStats,
+    content: ContentCounter,
 }
 
 impl ShardWriter {
@@ -193,6 +208,7 @@ impl ShardWriter {
             current: None,
             line: Vec::with_capacity(64 << 10),
             stats: WriterStats::default(),
+            content: ContentCounter::default(),
         })
     }
 
@@ -235,12 +251,16 @@ impl ShardWriter {
         }
         self.stats.docs += 1;
         self.stats.bytes += len;
+        let chars = doc.text.chars().count() as u64;
+        self.stats.chars += chars;
+        self.content.add(doc, chars);
         Ok(())
     }
 
     /// Closes the last shard and returns the counters.
     pub fn finish(mut self) -> Result<WriterStats> {
         self.close_current()?;
+        self.stats.content = self.content.finish();
         Ok(self.stats)
     }
 

@@ -382,7 +382,6 @@ fn submit_minhash(a: &MinhashArgs, job: &MinhashJob) -> Result<ExitCode> {
 
 // ---- `refinery dedup exact|urls|lines`: corpus-wide exact dedup ----------
 
-use refinery_corpus::readers::{Format, TextUnit};
 use refinery_dedup::corpus::{self as cdedup, CorpusDedupJob, Keep, Method, Unit};
 
 /// Arguments shared by `dedup exact`, `dedup urls` and `dedup lines`.

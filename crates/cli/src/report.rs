@@ -117,7 +117,7 @@ pub fn table(s: &RunStats) -> String {
     );
     let _ = writeln!(
         o,
-        "output  {} docs in {} shards ({} of JSONL){}",
+        "output  {} docs in {} shards ({} uncompressed){}",
         s.writer.docs,
         s.writer.shards,
         human_bytes(s.writer.bytes),

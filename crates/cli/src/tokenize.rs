@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use refinery_corpus::input::discover;
-use refinery_corpus::readers::{Format, ReaderOptions, TextUnit};
+use refinery_corpus::readers::ReaderOptions;
 use refinery_tokenize::job::{self, TokenStats, TokenizeJob, TokenizeProgress};
 use refinery_tokenize::train::{self, CjkMode, ModelKind, TextLimits, TrainConfig};
 use refinery_tokenize::{TokenDataset, Tokenizer};

@@ -59,16 +59,21 @@ impl LengthHistogram {
         if b == 0 {
             return 0;
         }
-        // The smallest n whose bin is b: search up from 2^floor((b-1)/4).
+        // Lengths are clamped at 2^31 (see `bin`): no bin lies beyond its bin.
+        let b = b.min(Self::bin(1 << 31));
+        // The smallest n whose bin is b lies in [2^m, 2^(m+1)], m = floor((b-1)/4):
+        // binary search.
         let m = (b as u32 - 1) / BINS_PER_OCTAVE;
-        let mut n = 1u64 << m.min(62);
-        while Self::bin(n) < b {
-            n += 1 + (n >> 8); // coarse steps, then refine below
+        let (mut lo, mut hi) = (1u64 << m, 1u64 << (m + 1));
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if Self::bin(mid) >= b {
+                hi = mid;
+            } else {
+                lo = mid + 1;
+            }
         }
-        while n > 1 && Self::bin(n - 1) >= b {
-            n -= 1;
-        }
-        n
+        lo
     }
 
     pub fn add(&mut self, len: u64) {
@@ -319,6 +324,11 @@ mod tests {
         }
         assert_eq!(LengthHistogram::lower_bound(41), 1024);
         assert_eq!(LengthHistogram::lower_bound(42), 1218); // ceil(1024 · 2^0.25) = ceil(1217.75)
+        assert_eq!(
+            LengthHistogram::lower_bound(1000),
+            1 << 31,
+            "bins beyond the clamp end"
+        );
     }
 
     #[test]

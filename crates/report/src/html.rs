@@ -198,7 +198,7 @@ fn waterfall_plot(o: &mut String, rows: &[Row]) {
         name: "characters left %",
         values: rows
             .iter()
-            .map(|r| r.chars_left_pct.unwrap_or(0.0))
+            .map(|r| r.chars_left_pct.unwrap_or(f64::NAN))
             .collect(),
     };
     let mut body = svg::hbars(
@@ -859,7 +859,12 @@ fn confusion(o: &mut String, c: &Confusion) {
             if total > 0.0 { correct / total } else { 0.0 }
         ),
     );
-    let mut metrics: Vec<String> = Vec::new();
+    // Columns: precision, recall, f1, support first, then any others.
+    let mut metrics: Vec<String> = ["precision", "recall", "f1", "support"]
+        .iter()
+        .filter(|k| c.per_class.values().any(|m| m.contains_key(**k)))
+        .map(|k| k.to_string())
+        .collect();
     for m in c.per_class.values() {
         for k in m.keys() {
             if !metrics.contains(k) {
@@ -918,12 +923,12 @@ fn confusion(o: &mut String, c: &Confusion) {
     for l in &labels {
         let _ = write!(body, "<tr><td>{}</td>", esc(l));
         for k in &metrics {
-            let v = c.per_class.get(l).and_then(|m| m.get(k)).copied();
-            let _ = write!(
-                body,
-                "<td>{}</td>",
-                v.map_or("–".into(), |x| format!("{x:.4}"))
-            );
+            let shown = match c.per_class.get(l).and_then(|m| m.get(k)).copied() {
+                None => "–".to_string(),
+                Some(x) if x.fract() == 0.0 && x.abs() >= 1.0 => format!("{x:.0}"),
+                Some(x) => format!("{x:.4}"),
+            };
+            let _ = write!(body, "<td>{shown}</td>");
         }
         body.push_str("</tr>");
     }
@@ -987,9 +992,9 @@ fn compare(o: &mut String, runs: &[Run]) {
                     values: steps
                         .iter()
                         .map(|s| {
-                            rs.iter().find(|r| &r.step == s).map_or(0.0, |r| {
+                            rs.iter().find(|r| &r.step == s).map_or(f64::NAN, |r| {
                                 if chars {
-                                    r.chars_left_pct.unwrap_or(0.0)
+                                    r.chars_left_pct.unwrap_or(f64::NAN)
                                 } else {
                                     r.docs_left_pct
                                 }
@@ -1003,7 +1008,7 @@ fn compare(o: &mut String, runs: &[Run]) {
                 id,
                 title,
                 &svg::hbars(id, &steps, &series, &|v| pct_str(v), Some(100.0)),
-                "Share of each run's input left after each step (a step a run does not have shows 0).",
+                "Share of each run's input left after each step (– where a run has no such step).",
             );
         }
         o.push_str("<table data-table=\"compare\"><tr><th>run</th><th>records</th><th>final documents</th><th>left</th><th>final characters</th></tr>");

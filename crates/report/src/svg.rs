@@ -158,6 +158,7 @@ pub fn hbars(
         series
             .iter()
             .flat_map(|s| s.values.iter().copied())
+            .filter(|v| v.is_finite())
             .fold(0.0, f64::max)
     });
     let scale = if vmax > 0.0 { plot_w / vmax } else { 0.0 };
@@ -188,24 +189,35 @@ pub fn hbars(
             esc(&clip(cat, 28))
         );
         for (si, s) in series.iter().enumerate() {
-            let v = s.values.get(ci).copied().unwrap_or(0.0);
+            // NaN: no value (drawn as "–", no bar).
+            let v = s.values.get(ci).copied().unwrap_or(f64::NAN);
             let y = gy + 4.0 + si as f64 * bar_h;
-            let w = (v.max(0.0) * scale).max(if v > 0.0 { 1.0 } else { 0.0 });
+            let w = if v.is_finite() {
+                (v.max(0.0) * scale).max(if v > 0.0 { 1.0 } else { 0.0 })
+            } else {
+                0.0
+            };
+            let shown = if v.is_finite() {
+                fmt(v)
+            } else {
+                "–".to_string()
+            };
+            let value = if v.is_finite() { num(v) } else { String::new() };
             let _ = write!(
                 o,
                 "<rect data-series=\"{}\" data-value=\"{}\" x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" fill=\"{}\"><title>{}: {}</title></rect><text x=\"{}\" y=\"{}\" fill=\"#333\">{}</text>",
                 esc(s.name),
-                num(v),
+                value,
                 num(label_w),
                 num(y),
                 num(w),
                 num(bar_h - 2.0),
                 PALETTE[si % PALETTE.len()],
                 esc(s.name),
-                esc(&fmt(v)),
+                esc(&shown),
                 num(label_w + w + 4.0),
                 num(y + bar_h - 3.0),
-                esc(&fmt(v))
+                esc(&shown)
             );
         }
         o.push_str("</g>");
@@ -222,15 +234,24 @@ pub fn columns(id: &str, labels: &[String], series: &[Series<'_>], y_label: &str
     let plot_h = height - top - bottom;
     let n = labels.len().max(1) as f64;
     let group_w = plot_w / n;
-    let bar_w = (group_w * 0.85 / series.len().max(1) as f64).max(0.5);
+    let bar_w = (group_w * 0.85 / series.len().max(1) as f64).clamp(0.5, 36.0);
+    let pad = (group_w - bar_w * series.len() as f64) / 2.0;
     let vmax = series
         .iter()
         .flat_map(|s| s.values.iter().copied())
         .fold(0.0, f64::max);
     let scale = if vmax > 0.0 { plot_h / vmax } else { 0.0 };
+    // Counts: no fractional ticks.
+    let integral = series
+        .iter()
+        .flat_map(|s| s.values.iter())
+        .all(|v| v.fract() == 0.0);
     let mut o = open(id, height, "");
     legend(&mut o, series, left, 14.0);
-    for t in ticks(0.0, vmax.max(1e-12), 4) {
+    for t in ticks(0.0, vmax.max(1e-12), 4)
+        .into_iter()
+        .filter(|t| !integral || t.fract() == 0.0)
+    {
         let y = top + plot_h - t * scale;
         let _ = write!(
             o,
@@ -262,7 +283,7 @@ pub fn columns(id: &str, labels: &[String], series: &[Series<'_>], y_label: &str
                 esc(s.name),
                 esc(label),
                 num(v),
-                num(gx + group_w * 0.075 + si as f64 * bar_w),
+                num(gx + pad + si as f64 * bar_w),
                 num(top + plot_h - h),
                 num(bar_w),
                 num(h),

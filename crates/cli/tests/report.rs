@@ -54,7 +54,12 @@ fn report_waterfall_equals_the_run_stats() {
         "-q",
     ]);
     let html_path = dir.path().join("r.html");
-    ok(&["report", out.to_str().unwrap(), "-o", html_path.to_str().unwrap()]);
+    ok(&[
+        "report",
+        out.to_str().unwrap(),
+        "-o",
+        html_path.to_str().unwrap(),
+    ]);
     let html = std::fs::read_to_string(&html_path).unwrap();
 
     let s = stats(&out);
@@ -87,7 +92,10 @@ fn report_waterfall_equals_the_run_stats() {
         assert_eq!(&g["data-step"], name);
         assert_eq!(g["data-docs"], docs.to_string(), "{name}");
         let left: f64 = g["data-docs-left-pct"].parse().unwrap();
-        assert!((left - 100.0 * *docs as f64 / records).abs() < 1e-3, "{name}: {left}");
+        assert!(
+            (left - 100.0 * *docs as f64 / records).abs() < 1e-3,
+            "{name}: {left}"
+        );
         let c: f64 = g["data-chars-left-pct"].parse().unwrap();
         assert!((c - chars_pct).abs() < 1e-3, "{name}: {c} vs {chars_pct}");
     }

@@ -351,7 +351,7 @@ fn split_parts_cover_the_file_exactly() {
             other => panic!("{other:?}"),
         })
         .collect();
-    let inputs = discover(&[path.clone()]).unwrap();
+    let inputs = discover(std::slice::from_ref(path)).unwrap();
     // Parts of about three row groups' bytes.
     let part = groups[0].bytes * 3;
     let parts = split_parquet(inputs.clone(), part, false);
@@ -379,7 +379,7 @@ fn split_parts_cover_the_file_exactly() {
 #[test]
 fn fallback_ids_do_not_depend_on_the_split() {
     let path = fixture("nested.parquet");
-    let inputs = discover(&[path.clone()]).unwrap();
+    let inputs = discover(std::slice::from_ref(&path)).unwrap();
     let parts = split_parquet(inputs, 1, false);
     assert_eq!(parts.len(), 2, "{parts:?}");
     let opts = ReaderOptions {

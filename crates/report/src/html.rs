@@ -956,14 +956,14 @@ fn compare(o: &mut String, runs: &[Run]) {
     let corpora: Vec<&CorpusRun> = runs
         .iter()
         .filter_map(|r| match r {
-            Run::Corpus(c) => Some(c),
+            Run::Corpus(c) => Some(c.as_ref()),
             _ => None,
         })
         .collect();
     let models: Vec<&ModelRun> = runs
         .iter()
         .filter_map(|r| match r {
-            Run::Model(m) => Some(m),
+            Run::Model(m) => Some(m.as_ref()),
             _ => None,
         })
         .collect();

@@ -18,8 +18,8 @@ pub const CONFUSION_FILE: &str = "confusion.json";
 /// A run directory, read.
 #[derive(Debug)]
 pub enum Run {
-    Corpus(CorpusRun),
-    Model(ModelRun),
+    Corpus(Box<CorpusRun>),
+    Model(Box<ModelRun>),
 }
 
 impl Run {
@@ -102,10 +102,10 @@ pub fn load(dir: &Path) -> Result<Run, ReportError> {
         |n| n.to_string_lossy().into_owned(),
     );
     if dir.join(METRICS_FILE).is_file() {
-        return Ok(Run::Model(load_model(dir, name)?));
+        return Ok(Run::Model(Box::new(load_model(dir, name)?)));
     }
     if dir.join(STATS_FILE).is_file() || dir.join(STATS_DIR).is_dir() {
-        return Ok(Run::Corpus(load_corpus(dir, name)?));
+        return Ok(Run::Corpus(Box::new(load_corpus(dir, name)?)));
     }
     Err(ReportError::NotARun {
         path: dir.to_path_buf(),

@@ -85,7 +85,7 @@ fn clip(s: &str, max: usize) -> String {
 
 /// "Nice" axis ticks covering [lo, hi].
 pub fn ticks(lo: f64, hi: f64, want: usize) -> Vec<f64> {
-    if !(hi > lo) || !lo.is_finite() || !hi.is_finite() {
+    if hi <= lo || !lo.is_finite() || !hi.is_finite() {
         return vec![lo];
     }
     let raw = (hi - lo) / want.max(1) as f64;

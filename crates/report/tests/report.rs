@@ -153,7 +153,7 @@ fn corpus_report_waterfall_equals_the_stats_and_every_plot_is_there() {
     };
     write_json(&run.join("dedup/00-minhash/stats.json"), &step);
 
-    let html = refinery_report::report(&[run.clone()]).unwrap();
+    let html = refinery_report::report(std::slice::from_ref(&run)).unwrap();
     let rows = waterfall_rows(&html);
     let steps: Vec<&str> = rows.iter().map(|r| r["data-step"].as_str()).collect();
     assert_eq!(
@@ -278,7 +278,7 @@ fn model_report_plots_every_eval_key_and_the_confusion_matrix() {
         r#"{"labels":["neg","pos"],"matrix":[[40,10],[5,45]]}"#,
     )
     .unwrap();
-    let html = refinery_report::report(&[run.clone()]).unwrap();
+    let html = refinery_report::report(std::slice::from_ref(&run)).unwrap();
     for plot in [
         "loss",
         "lr",

@@ -339,7 +339,7 @@ impl DocReader {
             .iter()
             .map(|f| f.name().to_string())
             .collect();
-        if !names.iter().any(|n| *n == opts.text_field) {
+        if !names.contains(&opts.text_field) {
             return Err(Failure::new(
                 "parquet:missing_text",
                 0,
@@ -356,9 +356,8 @@ impl DocReader {
                 Some(Role::Text)
             } else if name == opts.id_field {
                 Some(Role::Id)
-            } else if name == "source" {
-                None
-            } else if wanted.is_some_and(|w| !w.iter().any(|f| f == name)) {
+            } else if name == "source" || wanted.is_some_and(|w| !w.iter().any(|f| f == name)) {
+                // `source` is the input file, never a column's value.
                 None
             } else if name == "metadata" {
                 Some(Role::Nested)

@@ -17,9 +17,10 @@
 #   refinery  ShardWriter, format parquet (id, text, source, metadata as JSON)
 #   pyarrow   write_table of a table with the same 4 columns, zstd level 3, no dictionary
 #
-# Each measurement is its own process; the tools alternate within every run; medians
-# over RUNS of rows/s (timed inside the process, not counting start-up) and of CPU
-# seconds (user + sys of the whole process, from /usr/bin/time).
+# Each measurement is its own process; the tools alternate within every run. Reported:
+# medians over RUNS of rows per CPU-second (user + sys of the process during the
+# operation only: /proc/self/stat in Rust, time.process_time() in Python; the better
+# measure on a loaded machine) and of rows per wall-second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 COPIES=${1:-2}
@@ -62,6 +63,7 @@ import json, sys, time
 import pyarrow as pa, pyarrow.compute as pc, pyarrow.parquet as pq
 pa.set_cpu_count(1); pa.set_io_thread_count(1)
 op, path = sys.argv[1], sys.argv[2]
+c = time.process_time()
 if op == "read-dicts":
     t = time.perf_counter(); n = b = 0
     for batch in pq.ParquetFile(path).iter_batches(use_threads=False):
@@ -79,20 +81,16 @@ elif op == "write":
     tb = pa.table({"id": src.column("id"), "text": src.column("text"),
                    "source": pa.array([path] * n), "metadata": pa.array(meta)})
     b = pc.sum(pc.binary_length(tb.column("text"))).as_py()
-    t = time.perf_counter()
+    t = time.perf_counter(); c = time.process_time()
     pq.write_table(tb, sys.argv[3] + "/py.parquet", compression="zstd", compression_level=3,
                    use_dictionary=["source"], write_statistics=False, row_group_size=20_000)
 s = time.perf_counter() - t
-print(f"{op} {n} {s:.4f} {n / s:.0f} {b / s / 1e6:.1f}")
+cpu = time.process_time() - c
+print(f"{op} {n} {s:.4f} {n / s:.0f} {b / s / 1e6:.1f} {cpu:.2f}")
 PY
 
-measure() { # label cmd... → appends "label rows/s cpu_s" to $WORK/results
-  local out
-  out=$( { /usr/bin/time -f "CPU %U %S" "$@" 2>&1; } )
-  local rps cpu
-  rps=$(awk '$1 !~ /^CPU/ {print $4}' <<<"$out" | tail -1)
-  cpu=$(awk '$1 == "CPU" {print $2 + $3}' <<<"$out")
-  echo "$LABEL $rps $cpu" >>"$WORK/results"
+measure() { # appends "LABEL rows wall_s rows/s MB/s cpu_s" to $WORK/results
+  echo "$LABEL $("$@" | tail -n 1 | cut -d' ' -f2-)" >>"$WORK/results"
 }
 : >"$WORK/results"
 for r in $(seq "$RUNS"); do
@@ -106,10 +104,12 @@ done
 ls -l "$WORK"/w/*.parquet | awk '{printf "written: %s %.1f MB\n", $NF, $5/1e6}'
 echo
 echo "$(lscpu | sed -n 's/^Model name: *//p'); load $(cut -d' ' -f1-3 /proc/loadavg); pyarrow $("$PY" -c 'import pyarrow; print(pyarrow.__version__)')"
-printf '%-24s %14s %14s\n' "operation" "rows/s (med)" "CPU s (med)"
+printf '%-22s %16s %16s %12s\n' "operation" "rows/CPU-s (med)" "rows/s wall (med)" "MB/CPU-s"
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 for label in "read refinery" "read pyarrow-dicts" "read pyarrow-table" "write refinery" "write pyarrow"; do
-  rps=$(grep "^$label " "$WORK/results" | awk '{print $(NF-1)}' | median)
-  cpu=$(grep "^$label " "$WORK/results" | awk '{print $NF}' | median)
-  printf '%-24s %14.0f %14.2f\n' "$label" "$rps" "$cpu"
+  # Fields: label(2 words) rows wall_s rows/s MB/s cpu_s.
+  cpu_rps=$(grep "^$label " "$WORK/results" | awk '{print $3 / $7}' | median)
+  wall_rps=$(grep "^$label " "$WORK/results" | awk '{print $5}' | median)
+  mb_cpu=$(grep "^$label " "$WORK/results" | awk '{print $6 * $4 / $7}' | median)
+  printf '%-22s %16.0f %16.0f %12.1f\n' "$label" "$cpu_rps" "$wall_rps" "$mb_cpu"
 done

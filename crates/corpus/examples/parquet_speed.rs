@@ -5,8 +5,9 @@
 //!   parquet_speed write FILE OUT_DIR     FILE's documents, read into memory first, written
 //!                                        as zstd Parquet shards (the default writer options)
 //!
-//! Prints one line: `op rows seconds rows_per_s mb_per_s` (MB of text), timing only the
-//! operation (not process start, not the read that feeds `write`).
+//! Prints one line: `op rows wall_s rows_per_s mb_per_s cpu_s` (MB of text), timing only
+//! the operation (not process start, not the read that feeds `write`); `cpu_s` is the
+//! process's user + system time during it (from /proc/self/stat, 10 ms resolution).
 
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
@@ -31,6 +32,23 @@ fn docs(path: &Path) -> Vec<Document> {
     .collect()
 }
 
+/// User + system CPU seconds of this process so far (Linux; 0 elsewhere).
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    // Fields after the command name (which may contain spaces) end with ')'.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the line (1-based); `rest` starts at
+    // field 3 (state), so they are at 11 and 12 here.
+    let ticks: f64 = [11, 12]
+        .iter()
+        .filter_map(|&i| f.get(i).and_then(|v| v.parse::<f64>().ok()))
+        .sum();
+    ticks / 100.0 // USER_HZ is 100 on Linux
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (op, file) = match (args.get(1), args.get(2)) {
@@ -40,6 +58,7 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let mut cpu0 = cpu_seconds();
     let (rows, bytes, secs) = match op {
         "read" => {
             let t = Instant::now();
@@ -74,6 +93,7 @@ fn main() {
                     .unwrap_or("parquet_speed_out"),
             );
             let all = docs(file);
+            cpu0 = cpu_seconds();
             let opts = WriterOptions {
                 format: OutputFormat::Parquet,
                 ..WriterOptions::default()
@@ -93,8 +113,9 @@ fn main() {
             std::process::exit(2);
         }
     };
+    let cpu = cpu_seconds() - cpu0;
     println!(
-        "{op} {rows} {secs:.4} {:.0} {:.1}",
+        "{op} {rows} {secs:.4} {:.0} {:.1} {cpu:.2}",
         rows as f64 / secs,
         bytes as f64 / secs / 1e6
     );

@@ -214,19 +214,25 @@ impl ShardWriter {
 
     /// Appends one document (a JSON line, or a Parquet row).
     pub fn write(&mut self, doc: &Document) -> Result<()> {
-        let (row, len) = match self.opts.format {
+        // JSONL: `line` is the document's line; Parquet: its metadata as JSON.
+        self.line.clear();
+        let len = match self.opts.format {
             OutputFormat::Jsonl => {
-                self.line.clear();
                 serde_json::to_writer(&mut self.line, doc).map_err(|e| CorpusError::Json {
                     path: self.dir.clone(),
                     source: e,
                 })?;
                 self.line.push(b'\n');
-                (None, self.line.len() as u64)
+                self.line.len() as u64
             }
             OutputFormat::Parquet => {
-                let (values, len) = parquet::record(doc, &self.dir)?;
-                (Some(values), len)
+                serde_json::to_writer(&mut self.line, &doc.metadata).map_err(|e| {
+                    CorpusError::Json {
+                        path: self.dir.clone(),
+                        source: e,
+                    }
+                })?;
+                parquet::record_len(doc, &self.line)
             }
         };
         if let Some(cur) = &self.current {
@@ -238,9 +244,9 @@ impl ShardWriter {
             self.open_next()?;
         }
         if let Some(cur) = self.current.as_mut() {
-            match (&mut cur.enc, row) {
-                (Encoder::Parquet(sink), Some(values)) => sink.push(values, len, &cur.tmp)?,
-                (enc, _) => {
+            match &mut cur.enc {
+                Encoder::Parquet(sink) => sink.push(doc, &self.line, len, &cur.tmp)?,
+                enc => {
                     if let Some(w) = enc.writer() {
                         w.write_all(&self.line)
                             .map_err(|e| CorpusError::io(&cur.tmp, e))?;

@@ -35,6 +35,7 @@ use std::io::BufWriter;
 use std::path::Path;
 use std::sync::Arc;
 
+use bytes::BytesMut;
 use parquet::basic::{Compression as PqCompression, GzipLevel, ZstdLevel};
 use parquet::data_type::{ByteArray, ByteArrayType};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -60,28 +61,33 @@ fn error(path: &Path, e: impl std::fmt::Display) -> CorpusError {
     }
 }
 
+/// One column of the buffered row group: the values back to back in one
+/// buffer (reused from row group to row group) and where each one ends.
+#[derive(Default)]
+struct Column {
+    data: BytesMut,
+    ends: Vec<usize>,
+}
+
+impl Column {
+    fn push(&mut self, value: &[u8]) {
+        self.data.extend_from_slice(value);
+        self.ends.push(self.data.len());
+    }
+}
+
 /// One open Parquet shard: buffers a row group's columns, then writes it.
 pub(super) struct ParquetSink {
     writer: SerializedFileWriter<BufWriter<File>>,
-    columns: [Vec<ByteArray>; 4],
+    columns: [Column; 4],
     buffered: u64,
     row_group_bytes: u64,
 }
 
-/// A document's four values, and their total length.
-pub(super) fn record(doc: &Document, path: &Path) -> Result<([ByteArray; 4], u64)> {
-    let metadata = serde_json::to_vec(&doc.metadata).map_err(|e| CorpusError::Json {
-        path: path.to_path_buf(),
-        source: e,
-    })?;
-    let values = [
-        ByteArray::from(doc.id.as_bytes().to_vec()),
-        ByteArray::from(doc.text.as_bytes().to_vec()),
-        ByteArray::from(doc.source.as_bytes().to_vec()),
-        ByteArray::from(metadata),
-    ];
-    let len = values.iter().map(|v| v.len() as u64).sum();
-    Ok((values, len))
+/// The uncompressed bytes a document takes in a shard, given its metadata
+/// serialized as JSON.
+pub(super) fn record_len(doc: &Document, metadata_json: &[u8]) -> u64 {
+    (doc.id.len() + doc.text.len() + doc.source.len() + metadata_json.len()) as u64
 }
 
 impl ParquetSink {
@@ -115,12 +121,24 @@ impl ParquetSink {
         })
     }
 
-    /// Adds one row; writes the buffered row group first when this row
-    /// would take it past `row_group_bytes`.
-    pub(super) fn push(&mut self, values: [ByteArray; 4], len: u64, tmp: &Path) -> Result<()> {
+    /// Adds one row (`len` = [`record_len`]); writes the buffered row group
+    /// first when this row would take it past `row_group_bytes`.
+    pub(super) fn push(
+        &mut self,
+        doc: &Document,
+        metadata_json: &[u8],
+        len: u64,
+        tmp: &Path,
+    ) -> Result<()> {
         if self.buffered > 0 && self.buffered + len > self.row_group_bytes {
             self.flush(tmp)?;
         }
+        let values = [
+            doc.id.as_bytes(),
+            doc.text.as_bytes(),
+            doc.source.as_bytes(),
+            metadata_json,
+        ];
         for (col, v) in self.columns.iter_mut().zip(values) {
             col.push(v);
         }
@@ -129,20 +147,40 @@ impl ParquetSink {
     }
 
     fn flush(&mut self, tmp: &Path) -> Result<()> {
-        if self.columns[0].is_empty() {
+        if self.columns[0].ends.is_empty() {
             return Ok(());
         }
         let mut rg = self.writer.next_row_group().map_err(|e| error(tmp, e))?;
-        for values in &mut self.columns {
-            let mut col = rg
+        for col in &mut self.columns {
+            // The values are slices of one frozen buffer: no copy, no
+            // allocation per value.
+            let frozen = col.data.split().freeze();
+            let mut start = 0;
+            let values: Vec<ByteArray> = col
+                .ends
+                .iter()
+                .map(|&end| {
+                    let v = ByteArray::from(frozen.slice(start..end));
+                    start = end;
+                    v
+                })
+                .collect();
+            let mut w = rg
                 .next_column()
                 .map_err(|e| error(tmp, e))?
                 .ok_or_else(|| error(tmp, "schema has fewer columns than the writer"))?;
-            col.typed::<ByteArrayType>()
-                .write_batch(values, None, None)
+            w.typed::<ByteArrayType>()
+                .write_batch(&values, None, None)
                 .map_err(|e| error(tmp, e))?;
-            col.close().map_err(|e| error(tmp, e))?;
-            values.clear();
+            w.close().map_err(|e| error(tmp, e))?;
+            drop(values);
+            col.ends.clear();
+            // Keep the buffer's memory for the next row group when nothing
+            // else holds a slice of it.
+            if let Ok(mut buf) = frozen.try_into_mut() {
+                buf.clear();
+                col.data = buf;
+            }
         }
         rg.close().map_err(|e| error(tmp, e))?;
         self.buffered = 0;

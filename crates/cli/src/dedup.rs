@@ -383,7 +383,6 @@ fn submit_minhash(a: &MinhashArgs, job: &MinhashJob) -> Result<ExitCode> {
 
 // ---- `refinery dedup exact|urls|lines`: corpus-wide exact dedup ----------
 
-use refinery_corpus::readers::{Format, TextUnit};
 use refinery_dedup::corpus::{self as cdedup, CorpusDedupJob, Keep, Method, Unit};
 
 /// Arguments shared by `dedup exact`, `dedup urls` and `dedup lines`.
@@ -542,23 +541,10 @@ fn run_lines(a: LinesArgs) -> Result<ExitCode> {
 fn corpus_job(a: &CorpusDedupArgs, method: Method) -> Result<CorpusDedupJob> {
     let mut reader = ReaderOptions::default();
     if let Some(f) = a.format {
-        use crate::run::FormatArg as F;
-        reader.format = match f {
-            F::Auto => Format::Auto,
-            F::Warc => Format::Warc,
-            F::Arc => Format::Arc,
-            F::Jsonl => Format::Jsonl,
-            F::Html => Format::Html,
-            F::Text => Format::Text,
-        };
+        reader.format = f.into();
     }
     if let Some(u) = a.text_unit {
-        use crate::run::TextUnitArg as U;
-        reader.text_unit = match u {
-            U::File => TextUnit::File,
-            U::Line => TextUnit::Line,
-            U::Paragraph => TextUnit::Paragraph,
-        };
+        reader.text_unit = u.into();
     }
     if let Some(f) = &a.text_field {
         reader.text_field = f.clone();

@@ -27,6 +27,7 @@ Examples:
   refinery run --preset default --input crawl/ --output out/ --rejects
   refinery run pipeline.toml --tasks 16 --workers 2
   refinery stats out/
+  refinery report out/ -o report.html
   refinery extract page.html.gz
   refinery langid --model lid.176.ftz < lines.txt
   refinery presets
@@ -56,6 +57,8 @@ enum Command {
     Dedup(dedup::DedupArgs),
     /// Show the per-stage table and accounting of a run directory.
     Stats(report::StatsArgs),
+    /// Write a self-contained HTML report (plots) of corpus or model runs.
+    Report(report::ReportArgs),
     /// Extract the main text of HTML files (gzipped or not) as JSON lines.
     Extract(extract::ExtractArgs),
     /// Identify the language of each line on stdin (built-in or fastText model).
@@ -115,6 +118,7 @@ fn main() -> ExitCode {
         Command::Run(a) => run::run(a),
         Command::Dedup(a) => dedup::dedup(a),
         Command::Stats(a) => report::stats(a),
+        Command::Report(a) => report::report(a),
         Command::Extract(a) => extract::extract(a),
         Command::Langid(a) => langid::langid(a),
         Command::Demo(a) => {

@@ -1,4 +1,5 @@
-//! `refinery stats`: the per-stage table and the accounting of a run.
+//! `refinery stats` (the per-stage table and the accounting of a run) and
+//! `refinery report` (the same runs as one self-contained HTML file).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -6,8 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::Args;
-use refinery_corpus::executor::{is_complete, STATS_DIR};
-use refinery_corpus::stats::{RunStats, TaskStats};
+use refinery_corpus::stats::RunStats;
 
 #[derive(Args)]
 #[command(
@@ -36,34 +36,37 @@ pub fn stats(args: StatsArgs) -> Result<ExitCode> {
 
 /// Loads `stats.json`, or merges the task stats of an unfinished run.
 fn load(dir: &Path) -> Result<(RunStats, Option<String>)> {
-    if dir.join("stats.json").exists() {
-        return Ok((RunStats::load(dir)?, None));
-    }
-    let stats_dir = dir.join(STATS_DIR);
-    let mut tasks: Vec<TaskStats> = Vec::new();
-    let entries = std::fs::read_dir(&stats_dir).with_context(|| {
-        format!(
-            "{} is not a refinery run directory (no stats.json, no stats/)",
-            dir.display()
-        )
-    })?;
-    for e in entries {
-        let p = e?.path();
-        if p.extension().is_some_and(|x| x == "json") {
-            let bytes = std::fs::read(&p).with_context(|| p.display().to_string())?;
-            tasks.push(serde_json::from_slice(&bytes).with_context(|| p.display().to_string())?);
-        }
-    }
-    tasks.retain(|t| is_complete(dir, t.task));
-    let total = tasks.first().map(|t| t.tasks).unwrap_or(0);
-    let stats = RunStats::merge(&tasks)?;
-    Ok((
-        stats,
-        Some(format!(
-            "unfinished run: {} of {total} tasks complete (rerun the same command to resume)",
-            tasks.len()
-        )),
-    ))
+    Ok(refinery_report::load::load_stats(dir)?)
+}
+
+const REPORT_EXAMPLES: &str = "\
+Examples:
+  refinery report out/ -o report.html               a corpus run: waterfall, drops, lengths, languages, …
+  refinery report runs/gpt -o training.html         a training run: loss, lr, held-out loss, eval metrics
+  refinery report out-a/ out-b/ -o compare.html     two runs side by side";
+
+#[derive(Args)]
+#[command(after_help = REPORT_EXAMPLES)]
+pub struct ReportArgs {
+    /// Run directories: a corpus run (stats.json) or a model run
+    /// (metrics.jsonl); several are compared side by side.
+    #[arg(required = true, num_args = 1..)]
+    pub dirs: Vec<PathBuf>,
+    /// Where to write the HTML file.
+    #[arg(long, short, default_value = "report.html")]
+    pub output: PathBuf,
+}
+
+pub fn report(args: ReportArgs) -> Result<ExitCode> {
+    let html = refinery_report::report(&args.dirs)?;
+    refinery_corpus::writers::write_atomic(&args.output, html.as_bytes())
+        .with_context(|| format!("writing {}", args.output.display()))?;
+    eprintln!(
+        "wrote {} ({} KB)",
+        args.output.display(),
+        html.len().div_ceil(1024)
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn pct(a: u64, b: u64) -> String {
@@ -114,7 +117,7 @@ pub fn table(s: &RunStats) -> String {
     );
     let _ = writeln!(
         o,
-        "output  {} docs in {} shards ({} of JSONL){}",
+        "output  {} docs in {} shards ({} uncompressed){}",
         s.writer.docs,
         s.writer.shards,
         human_bytes(s.writer.bytes),
@@ -176,18 +179,13 @@ pub fn table(s: &RunStats) -> String {
 
 /// The removal waterfall (as in Figure 2 of the RefinedWeb paper): for each
 /// step, the share of its input it removed and the share of the run's input
-/// still left after it, in documents and in characters.
+/// still left after it, in documents and in characters
+/// (`refinery_report::waterfall` computes the rows, for this table and the
+/// HTML report alike).
 fn waterfall(o: &mut String, s: &RunStats) {
-    let Some(first) = s.stages.first() else {
+    if s.stages.is_empty() {
         return;
-    };
-    let pct_of = |a: u64, b: u64| {
-        if b == 0 {
-            0.0
-        } else {
-            100.0 * a as f64 / b as f64
-        }
-    };
+    }
     let _ = writeln!(
         o,
         "\nremoval waterfall (removed: % of the step's input; left: % of the run's input)"
@@ -197,27 +195,20 @@ fn waterfall(o: &mut String, s: &RunStats) {
         "{:<16} {:>13} {:>10} {:>14} {:>11}",
         "step", "docs removed", "docs left", "chars removed", "chars left"
     );
-    // The readers' step: records that never became documents (non-HTML,
-    // request records, failures). Characters are counted from the first stage.
-    let records = s.input_docs;
-    let _ = writeln!(
-        o,
-        "{:<16} {:>12.1}% {:>9.1}% {:>14} {:>11}",
-        "read",
-        pct_of(records - first.docs_in.min(records), records),
-        pct_of(first.docs_in, records),
-        "-",
-        "100.0%"
-    );
-    for st in &s.stages {
+    let opt = |x: Option<f64>, w: usize| {
+        x.map_or(format!("{:>w$}", "-"), |v| {
+            format!("{:>w$}", format!("{v:.1}%"))
+        })
+    };
+    for r in refinery_report::waterfall::rows(s, &[]) {
         let _ = writeln!(
             o,
-            "{:<16} {:>12.1}% {:>9.1}% {:>13.1}% {:>10.1}%",
-            st.name,
-            pct_of(st.docs_in - st.docs_out.min(st.docs_in), st.docs_in),
-            pct_of(st.docs_out, records),
-            pct_of(st.chars_in.saturating_sub(st.chars_out), st.chars_in),
-            pct_of(st.chars_out, first.chars_in),
+            "{:<16} {:>12.1}% {:>9.1}% {} {}",
+            r.step,
+            r.docs_removed_pct,
+            r.docs_left_pct,
+            opt(r.chars_removed_pct, 14),
+            opt(r.chars_left_pct, 11),
         );
     }
 }

@@ -9,7 +9,7 @@ use refinery_corpus::executor::{self, Progress, RUN_FILE};
 use refinery_corpus::lock::{lock_output, OutputLock};
 use refinery_corpus::readers::{Format, TextUnit};
 use refinery_corpus::stats::RunStats;
-use refinery_corpus::writers::Compression;
+use refinery_corpus::writers::{Compression, OutputFormat};
 use refinery_corpus::CorpusError;
 use refinery_pipeline::{presets, Pipeline, PipelineConfig, StageConfig};
 
@@ -26,6 +26,9 @@ Examples:
 
   # JSONL whose text is in `content` and id in `doc_id`:
   refinery run --preset default --input data.jsonl.gz --text-field content --id-field doc_id --output out/
+
+  # FineWeb Parquet files in, Parquet shards out, only two columns kept as metadata:
+  refinery run --preset default --input fineweb/ --metadata-fields url,dump --output-format parquet --output out/
 
   # After a crash or Ctrl-C, rerun the same command: finished tasks are skipped.
   # On a cluster, run one rank per array job and merge when all are done:
@@ -60,18 +63,25 @@ pub struct RunArgs {
     /// Input format (default: detected from the content).
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
-    /// JSONL field holding the text.
+    /// JSONL field (Parquet column) holding the text.
     #[arg(long)]
     pub text_field: Option<String>,
-    /// JSONL field holding the id.
+    /// JSONL field (Parquet column) holding the id.
     #[arg(long)]
     pub id_field: Option<String>,
+    /// JSONL fields (Parquet columns) kept as metadata, comma-separated
+    /// (default: all; Parquet reads only these columns).
+    #[arg(long, value_delimiter = ',', num_args = 1)]
+    pub metadata_fields: Option<Vec<String>>,
     /// Plain text: one document per file, line or paragraph.
     #[arg(long, value_enum)]
     pub text_unit: Option<TextUnitArg>,
-    /// Shard compression.
+    /// Shard compression (Parquet: of each column chunk).
     #[arg(long, value_enum)]
     pub compression: Option<CompressionArg>,
+    /// Shard format: JSONL (default) or Parquet (id, text, source, metadata as JSON).
+    #[arg(long, value_enum)]
+    pub output_format: Option<OutputFormatArg>,
     /// fastText model for every langid / lang_filter stage (e.g. lid.176.ftz).
     #[arg(long)]
     pub langid_model: Option<PathBuf>,
@@ -106,6 +116,21 @@ pub enum FormatArg {
     Jsonl,
     Html,
     Text,
+    Parquet,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Auto => Format::Auto,
+            FormatArg::Warc => Format::Warc,
+            FormatArg::Arc => Format::Arc,
+            FormatArg::Jsonl => Format::Jsonl,
+            FormatArg::Html => Format::Html,
+            FormatArg::Text => Format::Text,
+            FormatArg::Parquet => Format::Parquet,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -113,6 +138,22 @@ pub enum TextUnitArg {
     File,
     Line,
     Paragraph,
+}
+
+impl From<TextUnitArg> for TextUnit {
+    fn from(u: TextUnitArg) -> TextUnit {
+        match u {
+            TextUnitArg::File => TextUnit::File,
+            TextUnitArg::Line => TextUnit::Line,
+            TextUnitArg::Paragraph => TextUnit::Paragraph,
+        }
+    }
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum OutputFormatArg {
+    Jsonl,
+    Parquet,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -154,14 +195,7 @@ impl RunArgs {
             cfg.output.rejects = true;
         }
         if let Some(f) = self.format {
-            cfg.reader.format = match f {
-                FormatArg::Auto => Format::Auto,
-                FormatArg::Warc => Format::Warc,
-                FormatArg::Arc => Format::Arc,
-                FormatArg::Jsonl => Format::Jsonl,
-                FormatArg::Html => Format::Html,
-                FormatArg::Text => Format::Text,
-            };
+            cfg.reader.format = f.into();
         }
         if let Some(f) = &self.text_field {
             cfg.reader.text_field = f.clone();
@@ -170,11 +204,11 @@ impl RunArgs {
             cfg.reader.id_field = f.clone();
         }
         if let Some(u) = self.text_unit {
-            cfg.reader.text_unit = match u {
-                TextUnitArg::File => TextUnit::File,
-                TextUnitArg::Line => TextUnit::Line,
-                TextUnitArg::Paragraph => TextUnit::Paragraph,
-            };
+            cfg.reader.text_unit = u.into();
+        }
+        if let Some(fields) = &self.metadata_fields {
+            cfg.reader.metadata_fields =
+                Some(fields.iter().filter(|f| !f.is_empty()).cloned().collect());
         }
         if let Some(m) = &self.langid_model {
             for stage in cfg.stages.iter_mut() {
@@ -190,6 +224,12 @@ impl RunArgs {
                 CompressionArg::Zstd => Compression::Zstd,
                 CompressionArg::Gzip => Compression::Gzip,
                 CompressionArg::None => Compression::None,
+            };
+        }
+        if let Some(f) = self.output_format {
+            cfg.writer.format = match f {
+                OutputFormatArg::Jsonl => OutputFormat::Jsonl,
+                OutputFormatArg::Parquet => OutputFormat::Parquet,
             };
         }
         Ok((cfg, name))

@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use refinery_corpus::input::discover;
-use refinery_corpus::readers::{Format, ReaderOptions, TextUnit};
+use refinery_corpus::readers::ReaderOptions;
 use refinery_tokenize::job::{self, TokenStats, TokenizeJob, TokenizeProgress};
 use refinery_tokenize::train::{self, CjkMode, ModelKind, TextLimits, TrainConfig};
 use refinery_tokenize::{TokenDataset, Tokenizer};
@@ -25,7 +25,7 @@ pub struct ReaderArgs {
     /// Input format (default: detected from the content).
     #[arg(long, value_enum)]
     pub format: Option<FormatArg>,
-    /// JSONL field holding the text.
+    /// JSONL field (Parquet column) holding the text.
     #[arg(long)]
     pub text_field: Option<String>,
     /// Plain text: one document per file, line or paragraph.
@@ -37,24 +37,13 @@ impl ReaderArgs {
     fn options(&self) -> ReaderOptions {
         let mut o = ReaderOptions::default();
         if let Some(f) = self.format {
-            o.format = match f {
-                FormatArg::Auto => Format::Auto,
-                FormatArg::Warc => Format::Warc,
-                FormatArg::Arc => Format::Arc,
-                FormatArg::Jsonl => Format::Jsonl,
-                FormatArg::Html => Format::Html,
-                FormatArg::Text => Format::Text,
-            };
+            o.format = f.into();
         }
         if let Some(f) = &self.text_field {
             o.text_field = f.clone();
         }
         if let Some(u) = self.text_unit {
-            o.text_unit = match u {
-                TextUnitArg::File => TextUnit::File,
-                TextUnitArg::Line => TextUnit::Line,
-                TextUnitArg::Paragraph => TextUnit::Paragraph,
-            };
+            o.text_unit = u.into();
         }
         o
     }

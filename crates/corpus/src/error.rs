@@ -19,6 +19,8 @@ pub enum CorpusError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("{path}: parquet: {message}")]
+    Parquet { path: PathBuf, message: String },
     #[error("input {path}: {message}")]
     Input { path: PathBuf, message: String },
     #[error("output directory {path}: {message}")]

@@ -1,7 +1,10 @@
 //! The executor: runs a pipeline as N independent, resumable tasks.
 //!
-//! Task `i` of `N` reads input files `i, i+N, i+2N, …` (files are never split),
-//! pushes their records through a fresh set of stages, and writes
+//! Task `i` of `N` reads inputs `i, i+N, i+2N, …` of the job's input list, and
+//! pushes their records through a fresh set of stages. An input is a whole
+//! file, or a part (a range of row groups) of a large Parquet file (see
+//! [`crate::input::split_parquet`]); the parts of a file add up to its
+//! account in the stats. The task writes
 //!
 //! ```text
 //! OUT/data/{i:05}_{shard:05}.jsonl.zst     kept documents
@@ -557,12 +560,7 @@ fn run_task(job: &Job, task: usize, factory: &StageFactory<'_>, progress: &Progr
             bytes: input.size,
             ..FileStats::default()
         };
-        let items = readers::open(
-            &input.path,
-            &input.source,
-            &job.reader,
-            progress.bytes_read.clone(),
-        );
+        let items = readers::open_input(input, &job.reader, progress.bytes_read.clone());
         for item in items {
             if progress.cancel.load(Ordering::Relaxed) {
                 return Err(CorpusError::Cancelled);
@@ -646,7 +644,11 @@ fn run_task(job: &Job, task: usize, factory: &StageFactory<'_>, progress: &Progr
             }
         }
         fs.check(&input.source)?;
-        files.insert(input.source.clone(), fs);
+        // Parts of one split Parquet file add up to the file's account.
+        files
+            .entry(input.source.clone())
+            .or_insert_with(FileStats::default)
+            .merge(&fs);
     }
 
     let (writer_stats, mut outputs) = writer.finish_listed(DATA_DIR)?;

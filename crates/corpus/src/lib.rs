@@ -4,15 +4,19 @@
 //!
 //! ```text
 //!  input files ──▶ readers ──▶ stages (filter │ modifier │ annotator) ──▶ writers
-//!   (WARC, WET,     (Item:       each wrapped in a counting, timing         (sharded JSONL,
-//!    JSONL, text)    Doc|Dropped  adapter that also routes drops            zstd or gzip,
-//!                    |Failed)     to the rejects writer)                    atomic renames)
+//!   (WARC, WET,     (Item:       each wrapped in a counting, timing         (sharded JSONL or
+//!    JSONL, Parquet, Doc|Dropped  adapter that also routes drops            Parquet, zstd or gzip,
+//!    HTML, text)     |Failed)     to the rejects writer)                    atomic renames)
 //! ```
 //!
 //! The [`executor`] runs this path as N independent tasks (ranks); task `i`
 //! reads input files `i, i+N, …`. Every task writes its stats and then a
 //! completion marker, so a rerun skips finished work and redoes unfinished
 //! work from scratch, giving byte-identical output.
+//!
+//! For labelled data and other column-wise uses,
+//! [`readers::parquet::rows`] iterates any Parquet file as JSON objects
+//! (column name → value), a row group at a time.
 //!
 //! ```
 //! use refinery_corpus::{Document, Filter, Verdict};
@@ -38,6 +42,7 @@ pub mod lock;
 pub mod readers;
 pub mod stage;
 pub mod stats;
+pub mod summary;
 pub mod writers;
 
 pub use document::{Document, Metadata};

@@ -11,8 +11,8 @@
 //! resources (a language model) are held behind an `Arc`.
 //!
 //! [`Stage`] wraps any of them and does the bookkeeping once for all: docs and
-//! chars in and out, drops per reason, time spent, and panics turned into
-//! `failed` outcomes instead of crashing the run.
+//! chars in and out (with length histograms), drops per reason, time spent,
+//! and panics turned into `failed` outcomes instead of crashing the run.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::summary::LengthHistogram;
 use crate::Document;
 
 /// A drop or failure reason, e.g. `length:too_short` or `warc:truncated`.
@@ -99,6 +100,12 @@ pub struct StageStats {
     pub failed: BTreeMap<String, u64>,
     /// Wall time spent inside the stage, in seconds.
     pub seconds: f64,
+    /// Lengths (characters) of the documents that came in.
+    #[serde(default, skip_serializing_if = "LengthHistogram::is_empty")]
+    pub len_in: LengthHistogram,
+    /// Lengths (characters) of the documents that went on.
+    #[serde(default, skip_serializing_if = "LengthHistogram::is_empty")]
+    pub len_out: LengthHistogram,
 }
 
 impl StageStats {
@@ -115,6 +122,8 @@ impl StageStats {
             *self.failed.entry(k.clone()).or_default() += v;
         }
         self.seconds += other.seconds;
+        self.len_in.merge(&other.len_in);
+        self.len_out.merge(&other.len_out);
     }
 }
 
@@ -158,7 +167,9 @@ impl Stage {
     pub fn process(&mut self, mut doc: Document) -> Outcome {
         let start = Instant::now();
         self.stats.docs_in += 1;
-        self.stats.chars_in += char_len(&doc.text);
+        let len_in = char_len(&doc.text);
+        self.stats.chars_in += len_in;
+        self.stats.len_in.add(len_in);
         let kind = &mut self.kind;
         // The document is borrowed, not moved, into the closure so that its
         // id is still at hand if the stage panics.
@@ -173,7 +184,9 @@ impl Stage {
         let outcome = match result {
             Ok(Verdict::Keep) => {
                 self.stats.docs_out += 1;
-                self.stats.chars_out += char_len(&doc.text);
+                let len_out = char_len(&doc.text);
+                self.stats.chars_out += len_out;
+                self.stats.len_out.add(len_out);
                 Outcome::Keep(doc)
             }
             Ok(Verdict::Drop(reason)) => {

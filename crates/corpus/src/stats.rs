@@ -219,6 +219,7 @@ mod tests {
                 docs: kept,
                 shards: 1,
                 bytes: 5,
+                ..WriterStats::default()
             },
             ..Default::default()
         }

@@ -90,6 +90,7 @@ const REASON_PREFIXES: &[&str] = &[
     "jsonl:",
     "text:",
     "html:",
+    "parquet:",
 ];
 
 /// Reads a file and checks the per-item invariants; returns the summaries
@@ -397,4 +398,134 @@ fn corrupted_shared_files_never_panic_and_stay_accounted() {
         budget_bytes >> 20
     );
     assert!(variants > 500, "too few variants: {variants}");
+}
+
+/// Parquet files, corrupted: our own shards (zstd, several row groups) and
+/// the pyarrow fixture (snappy, nested columns), truncated, with bytes
+/// flipped and garbage inserted, read auto-detected and forced. Checked: no
+/// panic leaves the reader; every item is well formed (documented reasons,
+/// bounded details, offsets inside the file); at most one item per row plus
+/// one per row group (a bad row group is one failure); truncating the footer
+/// away fails the file once. Panics inside the `parquet` crate are caught by
+/// the reader and become `parquet:bad_row_group` failures: they are counted
+/// and printed, not hidden.
+#[test]
+fn corrupted_parquet_files_never_panic_and_stay_accounted() {
+    use refinery_corpus::readers::parquet::row_groups;
+    use refinery_corpus::writers::{OutputFormat, ShardWriter, WriterOptions};
+    use refinery_corpus::Document;
+
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // 1. A shard of ours: 300 documents in several row groups.
+    let opts = WriterOptions {
+        format: OutputFormat::Parquet,
+        row_group_bytes: 6 << 10,
+        ..WriterOptions::default()
+    };
+    let mut w = ShardWriter::new(tmp.path().join("ours"), "00000", opts).expect("writer");
+    for i in 0..300 {
+        let mut d = Document::new(format!("d{i}"), format!("row {i} ").repeat(1 + i % 13), "s");
+        d.metadata.set("n", i);
+        w.write(&d).expect("write");
+    }
+    w.finish().expect("finish");
+    let ours = tmp.path().join("ours/00000_00000.parquet");
+    let fixture =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parquet/nested.parquet");
+
+    // Count the panics the reader catches (the default hook stays quiet).
+    let caught = Arc::new(AtomicU64::new(0));
+    let counter = caught.clone();
+    let prev = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |_| {
+        counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }));
+
+    let mut rng = XorShift(0x5DEE_CE66_D1CE_4E5B);
+    let mut variants = 0usize;
+    let mut outcomes = std::collections::BTreeMap::new();
+    let auto = ReaderOptions::default();
+    let forced = ReaderOptions {
+        format: Format::Parquet,
+        ..ReaderOptions::default()
+    };
+    for (fi, file) in [ours, fixture].iter().enumerate() {
+        let raw = std::fs::read(file).expect("read");
+        let groups = row_groups(file).expect("row groups");
+        let rows: u64 = groups.iter().map(|g| g.rows).sum();
+        let bound = (rows + groups.len() as u64) as usize;
+        let original = read_checked(file, &auto, raw.len() as u64, "parquet original");
+        assert_eq!(original.len() as u64, rows, "one item per row");
+        for k in 0..120 {
+            let mut data = raw.clone();
+            let what = match k % 3 {
+                0 => {
+                    let t = rng.below(data.len());
+                    data.truncate(t);
+                    format!("truncated at {t}")
+                }
+                1 => {
+                    let flips = 1 + rng.below(6);
+                    for _ in 0..flips {
+                        let at = rng.below(data.len());
+                        data[at] ^= 1 << rng.below(8);
+                    }
+                    format!("{flips} bytes flipped")
+                }
+                _ => {
+                    let at = rng.below(data.len());
+                    let len = 1 + rng.below(64);
+                    let garbage: Vec<u8> = (0..len).map(|_| rng.next() as u8).collect();
+                    data.splice(at..at, garbage);
+                    format!("{len} garbage bytes inserted at {at}")
+                }
+            };
+            let label = format!("parquet {fi}: {what}");
+            let path = tmp.path().join(format!("p{fi}-{k}"));
+            std::fs::write(&path, &data).expect("write");
+            let opts = if k % 2 == 0 { &auto } else { &forced };
+            let got = read_checked(&path, opts, data.len() as u64, &label);
+            for (item, _) in &got {
+                let key = match item {
+                    Summary::Doc { .. } => "doc".to_string(),
+                    Summary::Dropped { reason, .. } | Summary::Failed { reason, .. } => {
+                        reason.clone()
+                    }
+                };
+                *outcomes.entry(key).or_insert(0u64) += 1;
+            }
+            // A lying footer may claim other row counts, but never more
+            // items than rows + row groups it declares; a lost footer is one
+            // failure.
+            if data.len() < raw.len() && !data.ends_with(b"PAR1") {
+                assert!(got.len() <= 1, "{label}: {} items", got.len());
+            } else if data.len() == raw.len() || k % 3 == 2 {
+                // Same layout: the footer (if it still parses) declares the
+                // same rows; allow the flipped counts some slack.
+                assert!(
+                    got.len() <= bound.max(1) * 4 + 16,
+                    "{label}: {} items",
+                    got.len()
+                );
+            }
+            variants += 1;
+        }
+    }
+    std::panic::set_hook(prev);
+    eprintln!(
+        "fuzz-lite parquet: {variants} variants, items {outcomes:?}, {} decoder panics caught by the reader",
+        caught.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    assert!(variants >= 240);
+    // The corruptions reach the row groups, not only the footer.
+    assert!(
+        outcomes
+            .get("parquet:bad_row_group")
+            .is_some_and(|&n| n > 0),
+        "{outcomes:?}"
+    );
+    assert!(
+        outcomes.get("parquet:bad_footer").is_some_and(|&n| n > 0),
+        "{outcomes:?}"
+    );
 }

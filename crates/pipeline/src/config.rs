@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use refinery_corpus::executor::Job;
-use refinery_corpus::input::discover;
+use refinery_corpus::input::{discover, split_parquet};
 use refinery_corpus::readers::ReaderOptions;
 use refinery_corpus::writers::WriterOptions;
 use refinery_corpus::Stage;
@@ -48,6 +48,9 @@ pub struct OutputConfig {
     pub rejects: bool,
 }
 
+/// Default `executor.parquet_split_bytes`: 256 MiB of compressed row groups.
+pub const DEFAULT_PARQUET_SPLIT_BYTES: u64 = 256 << 20;
+
 /// `[executor]`: how the work is split and run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -56,6 +59,10 @@ pub struct ExecutorConfig {
     pub tasks: usize,
     /// Threads running tasks locally. Changes speed, never output.
     pub workers: usize,
+    /// Parquet files with more compressed row-group bytes than this are split
+    /// into parts of whole row groups, each a unit of work like a file, so
+    /// that one large file spreads over tasks. 0: never split.
+    pub parquet_split_bytes: u64,
 }
 
 impl Default for ExecutorConfig {
@@ -66,6 +73,7 @@ impl Default for ExecutorConfig {
         ExecutorConfig {
             tasks: cores,
             workers: cores,
+            parquet_split_bytes: DEFAULT_PARQUET_SPLIT_BYTES,
         }
     }
 }
@@ -192,6 +200,13 @@ impl PipelineConfig {
                 "must be at least 1",
             ));
         }
+        if self.writer.row_group_bytes < 1024 {
+            return Err(ConfigError::new(
+                file,
+                "writer.row_group_bytes",
+                "must be at least 1024",
+            ));
+        }
         if self.writer.max_shard_bytes < 1024 {
             return Err(ConfigError::new(
                 file,
@@ -247,6 +262,7 @@ impl PipelineConfig {
             stages,
             tasks: self.executor.tasks,
             workers: self.executor.workers,
+            parquet_split_bytes: self.executor.parquet_split_bytes,
         })
     }
 }
@@ -346,6 +362,8 @@ pub struct Pipeline {
     pub stages: Vec<registry::CheckedStage>,
     pub tasks: usize,
     pub workers: usize,
+    /// Split Parquet files larger than this over tasks (0: never).
+    pub parquet_split_bytes: u64,
     /// Corpus-wide dedup steps after the stages.
     pub dedup: Vec<crate::dedup::DedupStepConfig>,
 }
@@ -353,15 +371,50 @@ pub struct Pipeline {
 impl Pipeline {
     /// Discovers the input files and builds the executor job.
     pub fn job(&self, only_task: Option<usize>) -> Result<Job, refinery_corpus::CorpusError> {
-        let inputs = discover(&self.inputs)?;
-        let fingerprint = serde_json::json!({
-            "inputs": inputs.iter().map(refinery_corpus::executor::input_fingerprint).collect::<Vec<_>>(),
+        let files = discover(&self.inputs)?;
+        let forced = self.reader.format == refinery_corpus::readers::Format::Parquet;
+        let inputs = split_parquet(files, self.parquet_split_bytes, forced);
+        // One entry per file, [source, size, canonical path]: the parts of a
+        // split file (consecutive in the list) add up to its size.
+        let mut files: Vec<(&refinery_corpus::input::InputFile, u64)> = Vec::new();
+        for f in &inputs {
+            match files.last_mut() {
+                Some((g, n))
+                    if g.source == f.source
+                        && f.row_groups.as_ref().is_some_and(|r| r.start > 0) =>
+                {
+                    *n += f.size
+                }
+                _ => files.push((f, f.size)),
+            }
+        }
+        let inputs_fp: Vec<serde_json::Value> = files
+            .iter()
+            .map(|(f, n)| {
+                let mut v = refinery_corpus::executor::input_fingerprint(f);
+                v[1] = serde_json::json!(n);
+                v
+            })
+            .collect();
+        let mut fingerprint = serde_json::json!({
+            "inputs": inputs_fp,
             "reader": self.reader,
             "stages": self.config.stages,
             "writer": self.writer,
             "rejects": self.rejects,
             "tasks": self.tasks,
         });
+        // Split Parquet files: the parts decide which task reads what.
+        let parts: Vec<_> = inputs
+            .iter()
+            .filter_map(|f| {
+                let r = f.row_groups.as_ref()?;
+                Some(serde_json::json!([f.source, r.start, r.end]))
+            })
+            .collect();
+        if !parts.is_empty() {
+            fingerprint["parquet_parts"] = serde_json::Value::Array(parts);
+        }
         Ok(Job {
             inputs,
             reader: self.reader.clone(),

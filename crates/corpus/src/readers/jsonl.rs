@@ -4,6 +4,8 @@
 //!   with a non-string value) fails as `jsonl:missing_text`.
 //! * The id is `opts.id_field` (a string or a number), else `source#<line
 //!   index>` (0-based physical line index, blank lines included).
+//! * With `opts.metadata_fields` set, only the named top-level fields (and
+//!   `metadata`, when named) are kept.
 //! * A nested `"metadata"` object (refinery's and datatrove's own output) and
 //!   the other top-level fields (except text, id, `source` and `metadata`)
 //!   become [`Metadata`]: `url`, `date`, `content_type`, `charset`, `lang`,
@@ -33,6 +35,7 @@ pub fn read_jsonl(
         source: source.to_string(),
         text_field: opts.text_field.clone(),
         id_field: opts.id_field.clone(),
+        metadata_fields: opts.metadata_fields.clone(),
         is_html: opts.jsonl_html,
         limit: usize::try_from(opts.max_record_bytes)
             .unwrap_or(usize::MAX)
@@ -50,6 +53,7 @@ struct JsonlReader {
     source: String,
     text_field: String,
     id_field: String,
+    metadata_fields: Option<Vec<String>>,
     is_html: bool,
     /// Line buffer bound: the record limit plus room for `\r\n`.
     limit: usize,
@@ -167,16 +171,11 @@ impl JsonlReader {
             _ => format!("{}#{index}", self.source),
         };
         map.remove("source");
-        let nested = map.remove("metadata");
-        let mut metadata = Metadata::default();
-        merge(&mut metadata, map);
-        match nested {
-            Some(Value::Object(m)) => merge(&mut metadata, m),
-            Some(Value::Null) | None => {}
-            Some(other) => {
-                metadata.extra.insert("metadata".into(), other);
-            }
+        if let Some(keep) = &self.metadata_fields {
+            map.retain(|k, _| keep.iter().any(|f| f == k));
         }
+        let nested = map.remove("metadata");
+        let mut metadata = metadata_from(map, nested);
         if invalid > 0 {
             metadata.set("invalid_bytes", invalid);
         }
@@ -208,6 +207,24 @@ fn kind(v: &Value) -> &'static str {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     }
+}
+
+/// Builds a document's metadata from its top-level fields and its nested
+/// `metadata` value (JSONL and Parquet): typed fields where the name
+/// matches, `extra` otherwise; a nested object wins over a top-level field
+/// of the same name, and a nested value that is not an object is kept as
+/// `extra.metadata`.
+pub(crate) fn metadata_from(top: Map<String, Value>, nested: Option<Value>) -> Metadata {
+    let mut metadata = Metadata::default();
+    merge(&mut metadata, top);
+    match nested {
+        Some(Value::Object(m)) => merge(&mut metadata, m),
+        Some(Value::Null) | None => {}
+        Some(other) => {
+            metadata.extra.insert("metadata".into(), other);
+        }
+    }
+    metadata
 }
 
 /// Moves JSON fields into metadata: typed fields where the name matches,

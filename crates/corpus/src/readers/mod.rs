@@ -24,12 +24,18 @@
 //! Module map: [`decompress`] (magic-byte sniffing), [`warc`] (WARC, WET and
 //! ARC), [`http`] (HTTP headers, chunked transfer coding, content
 //! encodings), [`charset`] (declared/sniffed charset → UTF-8), [`jsonl`],
+//! [`parquet`] (row group by row group, with column projection),
 //! [`text`] (a file per document, per line or per paragraph; HTML files).
+//!
+//! A Parquet file (`PAR1` magic) is not a stream: it is read with random
+//! access (footer first, then row groups), before any decompression
+//! sniffing.
 
 pub mod charset;
 pub mod decompress;
 pub mod http;
 pub mod jsonl;
+pub mod parquet;
 pub mod text;
 pub mod warc;
 
@@ -82,7 +88,8 @@ impl Failure {
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Format {
-    /// `WARC/` → warc; `filedesc://` → arc; `{` → jsonl; `<` → html; else text.
+    /// `PAR1` → parquet; then on the decompressed head: `WARC/` → warc;
+    /// `filedesc://` → arc; `{` → jsonl; `<` → html; else text.
     #[default]
     Auto,
     /// WARC, including WET (conversion records) and WAT.
@@ -93,6 +100,8 @@ pub enum Format {
     /// One HTML page per file.
     Html,
     Text,
+    /// Apache Parquet: one row per document.
+    Parquet,
 }
 
 /// How plain-text files are split into documents.
@@ -115,6 +124,10 @@ pub struct ReaderOptions {
     pub text_field: String,
     /// JSONL: the field holding the id; records without it get `file#index`.
     pub id_field: String,
+    /// JSONL and Parquet: the top-level fields (columns) kept as metadata;
+    /// `None` keeps all. Parquet reads only these columns (projection).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metadata_fields: Option<Vec<String>>,
     /// JSONL: treat the text field as HTML (sets `Document::is_html`).
     pub jsonl_html: bool,
     pub text_unit: TextUnit,
@@ -129,6 +142,7 @@ impl Default for ReaderOptions {
             format: Format::Auto,
             text_field: "text".into(),
             id_field: "id".into(),
+            metadata_fields: None,
             jsonl_html: false,
             text_unit: TextUnit::File,
             max_record_bytes: 64 << 20,
@@ -171,7 +185,33 @@ pub fn open(
     opts: &ReaderOptions,
     bytes_read: Arc<AtomicU64>,
 ) -> ItemStream {
-    let file = match std::fs::File::open(path) {
+    open_part(path, source, opts, None, bytes_read)
+}
+
+/// Opens one input of a run: a whole file, or the row groups of a Parquet
+/// file that [`crate::input::split_parquet`] gave to one task.
+pub fn open_input(
+    input: &crate::input::InputFile,
+    opts: &ReaderOptions,
+    bytes_read: Arc<AtomicU64>,
+) -> ItemStream {
+    open_part(
+        &input.path,
+        &input.source,
+        opts,
+        input.row_groups.clone(),
+        bytes_read,
+    )
+}
+
+fn open_part(
+    path: &Path,
+    source: &str,
+    opts: &ReaderOptions,
+    row_groups: Option<std::ops::Range<usize>>,
+    bytes_read: Arc<AtomicU64>,
+) -> ItemStream {
+    let mut file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) => {
             return Box::new(std::iter::once(Item::Failed(Failure::new(
@@ -181,7 +221,27 @@ pub fn open(
             ))))
         }
     };
-    let counted = CountingReader::new(file, bytes_read);
+    let parquet = match opts.format {
+        Format::Parquet => true,
+        Format::Auto => {
+            let mut head = [0u8; 4];
+            let n = std::io::Read::read(&mut file, &mut head).unwrap_or(0);
+            if let Err(e) = std::io::Seek::rewind(&mut file) {
+                return Box::new(std::iter::once(Item::Failed(Failure::new(
+                    "io:read",
+                    0,
+                    format!("{}: {e}", path.display()),
+                ))));
+            }
+            parquet::has_magic(&head[..n])
+        }
+        _ => false,
+    };
+    if parquet {
+        drop(file);
+        return parquet::open_row_groups(path, source, opts, row_groups, bytes_read);
+    }
+    let counted = CountingReader::new(file, bytes_read.clone());
     let (format, stream) = match decompress::sniff(counted, opts.format) {
         Ok(v) => v,
         Err(f) => return Box::new(std::iter::once(Item::Failed(f))),
@@ -192,5 +252,7 @@ pub fn open(
         Format::Jsonl => jsonl::read_jsonl(stream, source, opts),
         Format::Html => text::read_html(stream, source, opts),
         Format::Text => text::read_text(stream, source, opts),
+        // Forced Parquet is opened above; sniffing never returns it.
+        Format::Parquet => parquet::open_row_groups(path, source, opts, row_groups, bytes_read),
     }
 }

@@ -1,9 +1,12 @@
-//! Sharded JSONL writers with atomic shard files.
+//! Sharded writers (JSONL or Parquet) with atomic shard files.
 //!
 //! A [`ShardWriter`] writes one JSON document per line into
 //! `DIR/{prefix}_{shard:05}.jsonl.{zst,gz}`, starting a new shard once the
 //! current one holds `max_shard_bytes` of uncompressed JSONL (measured before
 //! compression so that shard boundaries do not depend on encoder buffering).
+//! With `format = parquet` it writes `DIR/{prefix}_{shard:05}.parquet`
+//! instead, one row per document (schema and choices in [`parquet`]), the
+//! shard size counted in uncompressed value bytes.
 //!
 //! Each shard is written to a hidden temp file `DIR/.{name}.tmp` and renamed
 //! into place only when complete, so a killed run never leaves a partial
@@ -18,7 +21,10 @@ use std::path::{Path, PathBuf};
 use flate2::write::GzEncoder;
 use serde::{Deserialize, Serialize};
 
+use crate::summary::{ContentCounter, ContentStats};
 use crate::{CorpusError, Document, Result};
+
+pub mod parquet;
 
 /// Shard compression.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,23 +46,67 @@ impl Compression {
     }
 }
 
+/// Shard file format.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutputFormat {
+    /// One JSON document per line, compressed as a whole.
+    #[default]
+    Jsonl,
+    /// Apache Parquet, columns `id, text, source, metadata` (see [`parquet`]),
+    /// each column chunk compressed.
+    Parquet,
+}
+
+/// Default uncompressed bytes per Parquet row group.
+pub const DEFAULT_ROW_GROUP_BYTES: u64 = 64 << 20;
+
 /// Writer settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WriterOptions {
+    /// Shard format (left out of the serialized form when it is the default,
+    /// so fingerprints of JSONL runs are unchanged).
+    #[serde(skip_serializing_if = "is_jsonl")]
+    pub format: OutputFormat,
     pub compression: Compression,
-    /// Uncompressed JSONL bytes per shard before a new one starts.
+    /// Uncompressed bytes per shard before a new one starts (JSONL: the
+    /// lines; Parquet: the values).
     pub max_shard_bytes: u64,
     /// zstd level (1–19). 3 is zstd's default: fast with a good ratio.
     pub zstd_level: i32,
+    /// Parquet: uncompressed value bytes per row group (a reader holds about
+    /// one row group in memory).
+    #[serde(skip_serializing_if = "is_default_row_group")]
+    pub row_group_bytes: u64,
+}
+
+fn is_jsonl(f: &OutputFormat) -> bool {
+    *f == OutputFormat::Jsonl
+}
+
+fn is_default_row_group(b: &u64) -> bool {
+    *b == DEFAULT_ROW_GROUP_BYTES
 }
 
 impl Default for WriterOptions {
     fn default() -> Self {
         WriterOptions {
+            format: OutputFormat::Jsonl,
             compression: Compression::Zstd,
             max_shard_bytes: 256 << 20,
             zstd_level: 3,
+            row_group_bytes: DEFAULT_ROW_GROUP_BYTES,
+        }
+    }
+}
+
+impl WriterOptions {
+    /// The shard file extension, e.g. `jsonl.zst` or `parquet`.
+    pub fn extension(&self) -> &'static str {
+        match self.format {
+            OutputFormat::Jsonl => self.compression.extension(),
+            OutputFormat::Parquet => "parquet",
         }
     }
 }
@@ -65,24 +115,30 @@ enum Encoder {
     Zstd(zstd::stream::write::Encoder<'static, BufWriter<File>>),
     Gzip(GzEncoder<BufWriter<File>>),
     Plain(BufWriter<File>),
+    Parquet(Box<parquet::ParquetSink>),
 }
 
 impl Encoder {
-    fn writer(&mut self) -> &mut dyn Write {
+    /// The byte stream of a JSONL shard (`None` for Parquet).
+    fn writer(&mut self) -> Option<&mut dyn Write> {
         match self {
-            Encoder::Zstd(e) => e,
-            Encoder::Gzip(e) => e,
-            Encoder::Plain(w) => w,
+            Encoder::Zstd(e) => Some(e),
+            Encoder::Gzip(e) => Some(e),
+            Encoder::Plain(w) => Some(w),
+            Encoder::Parquet(_) => None,
         }
     }
 
-    fn finish(self) -> std::io::Result<File> {
+    fn finish(self, tmp: &Path) -> Result<File> {
         let buf = match self {
-            Encoder::Zstd(e) => e.finish()?,
-            Encoder::Gzip(e) => e.finish()?,
-            Encoder::Plain(w) => w,
-        };
-        buf.into_inner().map_err(|e| e.into_error())
+            Encoder::Zstd(e) => e.finish(),
+            Encoder::Gzip(e) => e.finish(),
+            Encoder::Plain(w) => Ok(w),
+            Encoder::Parquet(p) => return p.finish(tmp),
+        }
+        .map_err(|e| CorpusError::io(tmp, e))?;
+        buf.into_inner()
+            .map_err(|e| CorpusError::io(tmp, e.into_error()))
     }
 }
 
@@ -98,8 +154,19 @@ struct OpenShard {
 pub struct WriterStats {
     pub docs: u64,
     pub shards: u64,
-    /// Uncompressed JSONL bytes.
+    /// Uncompressed bytes (JSONL lines, or Parquet values).
     pub bytes: u64,
+    /// Characters of the documents' texts (absent in stats written before
+    /// it was counted).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub chars: u64,
+    /// Lengths, languages, scores and domains of what was written.
+    #[serde(default, skip_serializing_if = "ContentStats::is_empty")]
+    pub content: ContentStats,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 impl WriterStats {
@@ -107,6 +174,8 @@ impl WriterStats {
         self.docs += other.docs;
         self.shards += other.shards;
         self.bytes += other.bytes;
+        self.chars += other.chars;
+        self.content.merge(&other.content);
     }
 }
 
@@ -129,6 +198,7 @@ pub struct ShardWriter {
     line: Vec<u8>,
     stats: WriterStats,
     files: Vec<(String, u64)>,
+    content: ContentCounter,
 }
 
 impl ShardWriter {
@@ -149,18 +219,33 @@ impl ShardWriter {
             line: Vec::with_capacity(64 << 10),
             stats: WriterStats::default(),
             files: Vec::new(),
+            content: ContentCounter::default(),
         })
     }
 
-    /// Appends one document as a JSON line.
+    /// Appends one document (a JSON line, or a Parquet row).
     pub fn write(&mut self, doc: &Document) -> Result<()> {
+        // JSONL: `line` is the document's line; Parquet: its metadata as JSON.
         self.line.clear();
-        serde_json::to_writer(&mut self.line, doc).map_err(|e| CorpusError::Json {
-            path: self.dir.clone(),
-            source: e,
-        })?;
-        self.line.push(b'\n');
-        let len = self.line.len() as u64;
+        let len = match self.opts.format {
+            OutputFormat::Jsonl => {
+                serde_json::to_writer(&mut self.line, doc).map_err(|e| CorpusError::Json {
+                    path: self.dir.clone(),
+                    source: e,
+                })?;
+                self.line.push(b'\n');
+                self.line.len() as u64
+            }
+            OutputFormat::Parquet => {
+                serde_json::to_writer(&mut self.line, &doc.metadata).map_err(|e| {
+                    CorpusError::Json {
+                        path: self.dir.clone(),
+                        source: e,
+                    }
+                })?;
+                parquet::record_len(doc, &self.line)
+            }
+        };
         if let Some(cur) = &self.current {
             if cur.bytes > 0 && cur.bytes + len > self.opts.max_shard_bytes {
                 self.close_current()?;
@@ -170,14 +255,22 @@ impl ShardWriter {
             self.open_next()?;
         }
         if let Some(cur) = self.current.as_mut() {
-            cur.enc
-                .writer()
-                .write_all(&self.line)
-                .map_err(|e| CorpusError::io(&cur.tmp, e))?;
+            match &mut cur.enc {
+                Encoder::Parquet(sink) => sink.push(doc, &self.line, len, &cur.tmp)?,
+                enc => {
+                    if let Some(w) = enc.writer() {
+                        w.write_all(&self.line)
+                            .map_err(|e| CorpusError::io(&cur.tmp, e))?;
+                    }
+                }
+            }
             cur.bytes += len;
         }
         self.stats.docs += 1;
         self.stats.bytes += len;
+        let chars = doc.text.chars().count() as u64;
+        self.stats.chars += chars;
+        self.content.add(doc, chars);
         Ok(())
     }
 
@@ -191,6 +284,7 @@ impl ShardWriter {
     /// to the output directory, e.g. `data`).
     pub fn finish_listed(mut self, parent: &str) -> Result<(WriterStats, Vec<ShardFile>)> {
         self.close_current()?;
+        self.stats.content = self.content.finish();
         let files = self
             .files
             .into_iter()
@@ -211,12 +305,22 @@ impl ShardWriter {
             "{}_{:05}.{}",
             self.prefix,
             self.next_shard,
-            self.opts.compression.extension()
+            self.opts.extension()
         );
         self.next_shard += 1;
         let path = self.dir.join(&name);
         let tmp = self.dir.join(format!(".{name}.tmp"));
         let file = File::create(&tmp).map_err(|e| CorpusError::io(&tmp, e))?;
+        if self.opts.format == OutputFormat::Parquet {
+            let sink = parquet::ParquetSink::create(file, &tmp, &self.opts)?;
+            self.current = Some(OpenShard {
+                tmp,
+                path,
+                enc: Encoder::Parquet(Box::new(sink)),
+                bytes: 0,
+            });
+            return Ok(());
+        }
         let buf = BufWriter::with_capacity(1 << 20, file);
         let enc = match self.opts.compression {
             Compression::Zstd => {
@@ -244,7 +348,7 @@ impl ShardWriter {
 
     fn close_current(&mut self) -> Result<()> {
         if let Some(cur) = self.current.take() {
-            let file = cur.enc.finish().map_err(|e| CorpusError::io(&cur.tmp, e))?;
+            let file = cur.enc.finish(&cur.tmp)?;
             file.sync_all().map_err(|e| CorpusError::io(&cur.tmp, e))?;
             let bytes = file
                 .metadata()
@@ -286,10 +390,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// Reads every document back from a shard written by [`ShardWriter`]
-/// (any compression; detected from the content).
+/// (any compression, JSONL or Parquet; detected from the content).
 pub fn read_shard(path: &Path) -> Result<Vec<Document>> {
     use std::io::{BufRead, BufReader, Read};
     let bytes = std::fs::read(path).map_err(|e| CorpusError::io(path, e))?;
+    if crate::readers::parquet::has_magic(&bytes) {
+        return parquet::read_documents(path);
+    }
     let mut text = Vec::new();
     if bytes.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         zstd::stream::read::Decoder::new(&bytes[..])

@@ -659,3 +659,61 @@ fn gpt_lm_distillation_beats_the_same_student_without_kd() {
         results[1]
     );
 }
+
+// ---------------------------------------------------------------------------------------
+// HF interop: transformers loads a distilled student (scripts/hf-interop.sh).
+
+/// With `REFINERY_HF_EXPORT_DISTILL_DIR=DIR`: distils the fixture teacher into a 2-layer
+/// student (teacher blocks, soft labels + hidden states), and writes `DIR/student/` (its
+/// `best/`, a plain HF classifier) and `DIR/reference.json` (a dev batch and the student's
+/// logits on it, computed here) for `tests/fixtures/check_hf_load_distilled.py`.
+#[test]
+fn export_distilled_for_hf() {
+    use refinery_train::data::{DataConfig, DataSplit};
+    use refinery_train::tasks::OutputOptions;
+    let Ok(out) = std::env::var("REFINERY_HF_EXPORT_DISTILL_DIR") else {
+        return;
+    };
+    let out = PathBuf::from(out);
+    let f = fixture();
+    let file = config(
+        f,
+        "hf-export",
+        "[student]\nlayers = 2\n[loss.soft]\nalpha = 0.5\n[loss.hidden]\n",
+        20,
+    );
+    let (_, _) = run(&file, "hf-export");
+    let student = out.join("student");
+    let _ = std::fs::remove_dir_all(&student);
+    std::fs::create_dir_all(&student).unwrap();
+    let best = f.root.join("hf-export/best");
+    for e in std::fs::read_dir(&best).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), student.join(e.file_name())).unwrap();
+    }
+    let AnyTaskSpec::Classify(spec) = open(&student).unwrap().spec else {
+        panic!("the student is a classifier")
+    };
+    let task = spec.build(Some(&student)).unwrap();
+    let device = Device::flex();
+    let model = task.load_model(&student, &device).unwrap();
+    let data = DataConfig {
+        dev: Some(f.dev.clone()),
+        batch_size: 8,
+        ..DataConfig::default()
+    };
+    let mut source = task.open_source(&data, DataSplit::Validation).unwrap();
+    let b = source.next_batch();
+    let logits = task
+        .forward(&model, &b, &device, OutputOptions::default())
+        .unwrap()
+        .logits;
+    let reference = serde_json::json!({
+        "shape": [b.batch_size, b.seq_len],
+        "input_ids": b.input_ids,
+        "token_type_ids": b.token_type_ids,
+        "attention_mask": b.attention_mask,
+        "logits": logits.into_data().iter::<f32>().collect::<Vec<_>>(),
+    });
+    std::fs::write(out.join("reference.json"), reference.to_string()).unwrap();
+}

@@ -7,6 +7,8 @@
 #   classifiers) with hf::save_* / hf_classify::save_classifier, and transformers loads them
 #   (AutoModelForCausalLM, BertForPreTraining, BartForConditionalGeneration,
 #   AutoModelForSequenceClassification); logits must match the committed references within 1e-4.
+#   A distilled student (crates/distill, best/ of a tiny distillation) loads in
+#   AutoModelForSequenceClassification with refinery's logits within 1e-4.
 # In:  all-MiniLM-L6-v2 (fetched by ../shared/tools/fetch-minilm.sh) loads into our
 #   BertModel and matches HF BertModel's last hidden state within 1e-4. Skipped with a
 #   message when ../shared is absent (set REFINERY_HF_REQUIRE_MINILM=1 to make that a failure).
@@ -160,6 +162,26 @@ if [ -z "${ROWS_BUILD_FAILED:-}" ]; then
       fail_step "$kind.out (python exit $rc)"
     fi
   done
+fi
+# A distilled student (crates/distill): refinery distils a tiny teacher, saves the student's
+# best/ (a plain HF classifier, projections dropped) and its logits on a batch; transformers
+# must load it and give the same logits.
+dir="$WORK/distilled_export"
+echo "== out/distilled: export_distilled_for_hf -> $dir -> check_hf_load_distilled.py"
+rm -rf "$dir"
+mkdir -p "$dir"
+if ! out=$(env "REFINERY_HF_EXPORT_DISTILL_DIR=$dir" cargo test -q -p refinery-distill \
+  --test distill_tasks -- --exact export_distilled_for_hf --nocapture 2>&1) ||
+  ! grep -q 'test result: ok. 1 passed' <<<"$out" || [ ! -f "$dir/reference.json" ]; then
+  printf '%s\n' "$out"
+  fail_step "distilled.out (export)"
+else
+  out=$("$PY" crates/distill/tests/fixtures/check_hf_load_distilled.py "$dir" 2>&1)
+  rc=$?
+  printf '%s\n' "$out" | grep -v '^hf-check '
+  if ! rows_from "$out" || { [ $rc -ne 0 ] && ! printf '%s\n' "${ROWS[@]}" | grep -q '^distilled.*|FAIL$'; }; then
+    fail_step "distilled.out (python exit $rc)"
+  fi
 fi
 out_s=$(($(now) - t_out))
 

@@ -272,7 +272,11 @@ fn apply_flags(file: &mut TrainFile, a: &FinetuneArgs) -> Result<()> {
 }
 
 /// Reports the rows a labelled file skips (nothing is dropped silently); returns them as JSON.
-fn report_skipped(path: &Path, fields: &Fields, quiet: bool) -> Result<serde_json::Value> {
+pub(crate) fn report_skipped(
+    path: &Path,
+    fields: &Fields,
+    quiet: bool,
+) -> Result<serde_json::Value> {
     let f = read_labelled(path, fields)?;
     if let Some(s) = f.skipped_summary() {
         if !quiet {

@@ -3,6 +3,7 @@
 
 mod dedup;
 mod demo;
+mod distill;
 mod extract;
 mod finetune;
 mod generate;
@@ -40,7 +41,8 @@ Examples:
   refinery generate --model ckpt/ --prompt 'Once upon a time' --max-new-tokens 50
   refinery finetune --preset sst2-minilm --model MiniLM/ --train train.tsv --dev dev.tsv --out runs/sst2
   refinery evaluate --model runs/sst2/best --data dev.tsv
-  echo 'a fine film' | refinery classify --model runs/sst2/best";
+  echo 'a fine film' | refinery classify --model runs/sst2/best
+  refinery distill --teacher runs/sst2/best --train train.tsv --dev dev.tsv --out runs/sst2-3l";
 
 #[derive(Parser)]
 #[command(name = "refinery", version, about = ABOUT, after_help = EXAMPLES)]
@@ -91,6 +93,8 @@ enum Command {
     Prompt(finetune::PromptArgs),
     /// Write one task of a multi-task model as a standalone HF classifier.
     ExportTask(finetune::ExportTaskArgs),
+    /// Distil a teacher into a smaller student (soft labels, attention, hidden states, stages).
+    Distill(distill::DistillArgs),
 }
 
 /// `error: context: cause: …`, without repeating a cause that an outer
@@ -150,6 +154,10 @@ fn main() -> ExitCode {
         Command::Classify(a) => finetune::classify(a),
         Command::Prompt(a) => finetune::prompt(a),
         Command::ExportTask(a) => finetune::export(a),
+        Command::Distill(a) => {
+            refinery_train::alloc::tune_allocator_for_training();
+            distill::distill(a)
+        }
     };
     match result {
         Ok(code) => code,

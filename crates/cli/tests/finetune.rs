@@ -439,3 +439,103 @@ fn bad_inputs_of_finetuning_have_clear_errors() {
         "the last good checkpoint stays"
     );
 }
+
+/// `refinery distill`: a fine-tuned 2-layer teacher into a 1-layer student with the default
+/// preset (soft labels + hidden states); best/final are plain classifiers that `evaluate`
+/// reads; the table is printed as JSON and written; a bad layer map names both models.
+#[test]
+fn distill_a_finetuned_teacher() {
+    let st = setup();
+    let teacher_run = st.d.join("teacher");
+    run_args(&finetune_args(&st, &s(&teacher_run), &[]));
+    let teacher = teacher_run.join("final");
+    let out = st.d.join("student");
+    let args = |out: &Path, extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = [
+            "distill",
+            "--teacher",
+            &s(&teacher),
+            "--train",
+            &s(&st.train),
+            "--dev",
+            &s(&st.dev),
+            "--out",
+            &s(out),
+            "--student-layers",
+            "1",
+            "--steps",
+            "40",
+            "--lr",
+            "5e-3",
+            "--batch-size",
+            "16",
+            "--quiet",
+            "--json",
+        ]
+        .iter()
+        .map(|x| x.to_string())
+        .collect();
+        v.extend(extra.iter().map(|x| x.to_string()));
+        v
+    };
+    let r = run_args(&args(&out, &[]));
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(v["completed"], true, "{v}");
+    let models = v["models"].as_array().unwrap();
+    assert_eq!(models[0]["model"], "teacher");
+    assert_eq!(models[1]["model"], "student");
+    let (tp, sp) = (
+        models[0]["params"].as_u64().unwrap(),
+        models[1]["params"].as_u64().unwrap(),
+    );
+    assert!(sp < tp, "student {sp} params, teacher {tp}");
+    for m in models {
+        assert!(m["latency_ms"].as_f64().unwrap() > 0.0, "{m}");
+        assert!(m["throughput_per_s"].as_f64().unwrap() > 0.0, "{m}");
+    }
+    let acc = models[1]["metrics"]["accuracy"].as_f64().unwrap();
+    assert!(acc > 0.6, "student accuracy {acc}: {v}");
+    assert!(out.join("distill_report.json").is_file());
+    for dir in ["best", "final"] {
+        let d = out.join(dir);
+        let cfg = std::fs::read_to_string(d.join("config.json")).unwrap();
+        assert!(
+            cfg.contains("BertForSequenceClassification")
+                && cfg.contains("\"num_hidden_layers\": 1"),
+            "{cfg}"
+        );
+        assert!(!d.join("distill_projections.safetensors").exists());
+    }
+    let r = ok(&[
+        "evaluate",
+        "--model",
+        &s(&out.join("best")),
+        "--data",
+        &s(&st.dev),
+        "--json",
+    ]);
+    let e: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert!(
+        (e["accuracy"].as_f64().unwrap() - models[1]["metrics"]["accuracy"].as_f64().unwrap())
+            .abs()
+            < 1e-9,
+        "{e}"
+    );
+
+    // A layer map past the teacher's 2 layers: an error naming both models.
+    let config = st.d.join("bad.toml");
+    std::fs::write(
+        &config,
+        "[student]\nlayers = 1\n[loss.soft]\nalpha = 0.5\n[loss.hidden]\nmap = [5]\n\
+         [run]\nbest_metric = \"accuracy\"\neval_every = 0\n",
+    )
+    .unwrap();
+    let mut a = args(&st.d.join("bad"), &["--config", &s(&config)]);
+    a.retain(|x| x != "--json");
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    let e = fail(&a);
+    assert!(
+        e.contains(&s(&teacher)) && e.contains("student") && e.contains("teacher layer 5"),
+        "{e}"
+    );
+}

@@ -1121,12 +1121,19 @@ pub fn train(
 }
 
 /// How a run's length is decided when it starts.
-struct Sizing {
-    epochs: Option<usize>,
-    warmup_ratio: Option<f64>,
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Sizing {
+    /// Passes over labelled data ([`CheckedTrain::epochs`]).
+    pub epochs: Option<usize>,
+    /// Warmup as a share of the run ([`CheckedTrain::warmup_ratio`]).
+    pub warmup_ratio: Option<f64>,
 }
 
-fn run_spec<S: TaskSpec>(
+/// Trains `spec` (any task, including wrappers that are not an [`AnyTaskSpec`] kind, such as
+/// distillation): opens its sources, sizes an epoch-counted run from the data, and runs
+/// (resuming from `run.out_dir` when it holds a checkpoint). [`train`] is this for a
+/// `train.toml`'s task.
+pub fn run_spec<S: TaskSpec>(
     spec: S,
     mut train: TrainConfig,
     mut run: RunOptions,

@@ -310,7 +310,7 @@ fn export_model<T: Task>(
     let tmp = opts.out_dir.join(format!(".tmp-{name}"));
     let dir = opts.out_dir.join(name);
     remove_dir(&tmp)?;
-    trainer.task.save_model(&trainer.model, &tmp)?;
+    trainer.task.export_model(&trainer.model, &tmp)?;
     copy_extra_files(trainer, opts, &tmp)?;
     write_json(
         &tmp.join(EVAL_FILE),

@@ -206,8 +206,10 @@ impl<T: Task> Trainer<T> {
     /// One optimizer step over `grad_accum_steps` micro-batches from `data`. A non-finite
     /// loss stops the step before the update (the model and optimizer are unchanged).
     pub fn step(&mut self, data: &mut dyn BatchSource<T::Batch>) -> Result<StepStats, TrainError> {
-        // 1. Learning rate for this step.
+        // 1. Learning rate for this step (and the task's own schedules, if any).
         let lr = self.config.schedule.lr_at(self.step);
+        self.task
+            .begin_step(self.step, self.config.schedule.total_steps);
         // 2. Dropout masks depend only on (seed, step): resuming needs no RNG state.
         self.device
             .seed(splitmix64(self.config.seed ^ splitmix64(self.step as u64)));

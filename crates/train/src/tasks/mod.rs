@@ -38,7 +38,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use burn::module::Module;
+use burn::module::{Module, ModuleDisplay};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -122,8 +122,9 @@ pub trait TaskSpec: Clone + PartialEq + std::fmt::Debug + Serialize + Deserializ
 /// A model + objective the generic trainer can train (the runtime of a [`TaskSpec`]).
 pub trait Task {
     type Spec: TaskSpec<Task = Self>;
-    /// The burn module.
-    type Model: Module;
+    /// The burn module (`ModuleDisplay` too, as every `#[derive(Module)]` type is, so that a
+    /// wrapper can hold it in a derived module: distillation's student + projections).
+    type Model: Module + ModuleDisplay;
     /// What a source yields.
     type Batch;
     /// What the model sees: the batch after the objective's host-side preparation.
@@ -140,6 +141,16 @@ pub trait Task {
     fn save_model(&self, model: &Self::Model, dir: &Path) -> Result<(), TrainError>;
     /// Reads a checkpoint written by [`Task::save_model`].
     fn load_model(&self, dir: &Path, device: &Device) -> Result<Self::Model, TrainError>;
+    /// Writes the model a run hands out (`best/`, `final/`): by default what
+    /// [`Task::save_model`] writes. A wrapper whose checkpoints carry training-only parts
+    /// (distillation's learned projections) writes the plain model here.
+    fn export_model(&self, model: &Self::Model, dir: &Path) -> Result<(), TrainError> {
+        self.save_model(model, dir)
+    }
+    /// Called by the trainer before every optimizer step with the steps done so far and the
+    /// run's total, for schedules a task keeps itself (a distillation temperature); the step
+    /// is restored on resume, so such schedules resume exactly. Default: nothing.
+    fn begin_step(&self, _step: usize, _total_steps: usize) {}
 
     /// Host-side preparation of one batch. `seed` is a pure function of (run seed, batch
     /// position), for objectives that draw random masks.

@@ -3,8 +3,12 @@
 //! - [`gpt`]: GPT-2 decoder (pre-LN, `gelu_new`, learned positions, tied embeddings).
 //! - [`bert`]: BERT encoder (post-LN, token types, pooler, MLM + NSP heads).
 //! - [`bart`]: BART encoder-decoder (post-LN, cross-attention, shared embeddings, tied head).
-//! - [`attention`]: scaled dot-product attention with causal and padding masks.
-//! - [`hf`]: load and save HF-layout checkpoints (`model.safetensors` + `config.json`).
+//! - [`plm`]: two-stream permutation LM (XLNet-style) on a [`Gpt`].
+//! - [`attention`]: the one attention computation of every layer: dense masks (causal,
+//!   padding), sparse patterns, KV cache.
+//! - [`generate`]: sampling and greedy decoding with a KV cache.
+//! - [`hf`]: load and save HF-layout checkpoints (`model.safetensors` + `config.json`), one
+//!   weight map per architecture; config sizes are checked against the weights first.
 //!
 //! burn 0.22 dispatches the backend at run time through [`burn::tensor::Device`], so model
 //! code has no `B: Backend` parameter: the same `Gpt` runs on `Device::flex()` (the default,
@@ -22,6 +26,8 @@
 //! assert_eq!(model.forward(tokens).dims(), [2, 2, 64]); // [B, T, V]
 //! ```
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod attention;
 pub mod bart;
 pub mod bert;
@@ -31,10 +37,12 @@ pub mod generate;
 pub mod gpt;
 pub mod hf;
 pub mod hf_bart;
+pub mod output;
 pub mod plm;
 
 pub use bart::{BartConfig, BartForConditionalGeneration, BartModel, BartOutput};
 pub use bert::{BertConfig, BertForPreTraining, BertModel, BertOutput, PreTrainingHeads};
 pub use error::ModelError;
-pub use gpt::{Gpt, GptConfig, GptOutput, OutputOptions};
+pub use gpt::{Gpt, GptConfig, GptOutput};
+pub use output::OutputOptions;
 pub use plm::{PermutationMasks, Plm, PlmConfig, PlmOutput};

@@ -17,6 +17,8 @@
 //! - [`dae`]: BART text infilling, T5 span corruption, seq2seq collation and loss.
 //! - [`precision`]: mixed precision (bf16/f16 compute, f32 master weights).
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod alloc;
 pub mod clip;
 pub mod config;

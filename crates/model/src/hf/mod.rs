@@ -104,7 +104,7 @@ pub trait HfModel: HfParams + Module + Clone + Sized {
 
 /// A mutable reference to one parameter of a model, by rank. `Transposed` is a burn `Linear`
 /// weight `[in, out]` stored by PyTorch `nn.Linear` as `[out, in]`.
-pub enum Slot<'m> {
+enum Slot<'m> {
     Vector(&'m mut Param<Tensor<1>>),
     Matrix(&'m mut Param<Tensor<2>>),
     Transposed(&'m mut Param<Tensor<2>>),
@@ -707,4 +707,68 @@ pub fn set_param_ids<M: HfParams>(
         slot.set_id(ParamId::from(*id));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bart::BartConfig;
+    use crate::bert::{BertConfig, BertForPreTraining};
+    use crate::gpt::{Gpt, GptConfig};
+    use crate::BartForConditionalGeneration;
+
+    fn initialized(slot: &Slot<'_>) -> bool {
+        match slot {
+            Slot::Vector(p) => p.is_initialized(),
+            Slot::Matrix(p) | Slot::Transposed(p) => p.is_initialized(),
+        }
+    }
+
+    /// No parameter of a lazily built model is allocated by building it, listing its weight
+    /// map and checking shapes (the values of a config's sizes are only read from the file).
+    fn assert_lazy<M: HfModel>(config: &M::Config) {
+        let dev = Device::flex();
+        let mut model = M::init_lazy(config, &dev).unwrap();
+        let slots = param_slots(&mut model);
+        assert!(!slots.is_empty());
+        for (name, slot) in &slots {
+            let _ = slot.dims();
+            assert!(!initialized(slot), "{name} was allocated");
+        }
+    }
+
+    #[test]
+    fn lazy_models_allocate_nothing_before_the_values_are_read() {
+        assert_lazy::<Gpt>(&GptConfig::new(50, 16, 32, 2, 4));
+        assert_lazy::<BertForPreTraining>(&BertConfig::new(50, 32, 2, 4, 64));
+        assert_lazy::<BartForConditionalGeneration>(&BartConfig::new(50, 32, 1, 4, 64));
+    }
+
+    #[test]
+    fn a_shape_mismatch_is_found_before_any_value_is_allocated() {
+        let dev = Device::flex();
+        let dir = tempfile::tempdir().unwrap();
+        let saved = GptConfig::new(50, 16, 32, 2, 4);
+        save(&saved.init(&dev).unwrap(), &saved, dir.path()).unwrap();
+        let path = dir.path().join(WEIGHTS_FILE);
+        let bytes = read_file(&path).unwrap();
+        let ckpt = Checkpoint::parse(&path, &bytes).unwrap();
+        // The last tensor mismatches: every other one was checked first.
+        let mut model = Gpt::init_lazy(&saved, &dev).unwrap();
+        model.ln_f.gamma = burn::nn::Initializer::Ones.init([33], &dev);
+        let entries = weight_map(&mut model);
+        let naming = Naming::detect(&ckpt, Gpt::BASE_PREFIX, &entries);
+        let err = ckpt
+            .check_params(&entries, &naming, &saved, "config.json")
+            .unwrap_err();
+        assert!(
+            matches!(&err, ModelError::ShapeMismatch { key, .. } if key == "transformer.ln_f.weight"),
+            "{err}"
+        );
+        for (name, entry) in &entries {
+            if let Entry::Param { slot, .. } = entry {
+                assert!(!initialized(slot), "{name} was allocated");
+            }
+        }
+    }
 }

@@ -56,3 +56,22 @@ impl CorpusError {
         }
     }
 }
+
+/// A configuration value of a stage that makes no sense; `field` names it (e.g. `min_chars`,
+/// `languages[2]`). Shared by the stage crates (filters, langid, pii, url-filter).
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[error("{field}: {message}")]
+pub struct ConfigError {
+    /// The offending config field.
+    pub field: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+}

@@ -46,6 +46,6 @@ pub mod summary;
 pub mod writers;
 
 pub use document::{Document, Metadata};
-pub use error::{CorpusError, Result};
+pub use error::{ConfigError, CorpusError, Result};
 pub use readers::{Failure, Item};
 pub use stage::{Annotator, Filter, Modifier, Reason, Stage, StageKind, Verdict};

@@ -50,20 +50,5 @@ pub use gopher_quality::{GopherQualityConfig, GopherQualityFilter};
 pub use gopher_repetition::{GopherRepetitionConfig, GopherRepetitionFilter};
 pub use refinedweb_lines::{RefinedWebLines, RefinedWebLinesConfig};
 
-/// A configuration value that makes no sense; `field` names it.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct ConfigError {
-    /// The offending config field, e.g. `min_chars`.
-    pub field: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+/// A configuration value that makes no sense; `field` names it (shared by the stage crates).
+pub use refinery_corpus::ConfigError;

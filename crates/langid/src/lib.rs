@@ -51,23 +51,8 @@ pub use filter::{LangFilter, LangFilterConfig, REASON_LOW_SCORE, REASON_OTHER_LA
 /// extracted web page.
 pub const DEFAULT_MAX_CHARS: usize = 2000;
 
-/// A configuration value that makes no sense; `field` names it.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct ConfigError {
-    /// The offending config field, e.g. `min_score` or `languages[2]`.
-    pub field: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+/// A configuration value that makes no sense; `field` names it (shared by the stage crates).
+pub use refinery_corpus::ConfigError;
 
 /// Detects the language of the first `max_chars` characters of `text`.
 ///

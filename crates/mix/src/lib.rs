@@ -48,6 +48,8 @@
 //! # Ok::<(), refinery_mix::MixError>(())
 //! ```
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod config;
 pub mod error;
 pub mod plan;

@@ -16,7 +16,8 @@
 //!
 //! `s` is `sqrt(d_model)` with `scale_embedding`, else 1. Field names follow the HF checkpoint
 //! (`model.shared`, `model.encoder.layers.{i}.self_attn.q_proj`, ...); HF's `nn.Linear` stores
-//! `[out, in]`, so [`crate::hf_bart`] transposes every dense weight on load and save.
+//! `[out, in]`, so the weight map in [`crate::hf`] (`hf/bart.rs`) transposes every dense weight
+//! on load and save.
 
 use burn::module::{Module, Param};
 use burn::nn::{
@@ -27,9 +28,11 @@ use burn::tensor::activation::gelu;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::attention::{attention_probs, causal_mask, combine_masks, padding_mask};
+use crate::attention::{
+    causal_mask, combine_masks, dense_attention, merge_heads, padding_mask, split_heads,
+};
 use crate::error::ModelError;
-use crate::gpt::OutputOptions;
+use crate::output::OutputOptions;
 
 /// HF's `BartLearnedPositionalEmbedding` offset: position `i` reads row `i + 2`.
 pub const POSITION_OFFSET: usize = 2;
@@ -265,6 +268,33 @@ impl BartConfig {
     /// embeddings (the `pad_token_id` row of `shared` zeroed), zero biases, unit LayerNorm,
     /// zero `final_logits_bias`.
     pub fn init(&self, device: &Device) -> Result<BartForConditionalGeneration, ModelError> {
+        let mut model = self.init_lazy(device)?;
+        let d = self.d_model;
+        let shared = &mut model.model.shared;
+        // HF zeroes the padding row of the token embedding (`padding_idx`). Rebuilt from host
+        // data so that the new value is a leaf on an autodiff device.
+        let mut values = shared
+            .weight
+            .val()
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .map_err(|e| ModelError::TensorData(format!("{e:?}")))?; // [V * D]
+        let pad = self.pad_token_id as usize;
+        values[pad * d..(pad + 1) * d].fill(0.0);
+        let weight = Tensor::<2>::from_data(TensorData::new(values, [self.vocab_size, d]), device);
+        let mut param = Param::from_tensor(weight);
+        param.id = shared.weight.id;
+        shared.weight = param;
+        Ok(model)
+    }
+
+    /// The model with burn's lazily initialised parameters (nothing allocated until used; the
+    /// padding row of `shared` is not zeroed): what a checkpoint fills.
+    pub(crate) fn init_lazy(
+        &self,
+        device: &Device,
+    ) -> Result<BartForConditionalGeneration, ModelError> {
         self.validate()?;
         let std = self.init_std;
         let d = self.d_model;
@@ -323,23 +353,7 @@ impl BartConfig {
             })
             .collect();
 
-        let mut shared = emb(self.vocab_size);
-        // HF zeroes the padding row of the token embedding (`padding_idx`). Rebuilt from host
-        // data so that the new value is a leaf on an autodiff device.
-        let mut values = shared
-            .weight
-            .val()
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .map_err(|e| ModelError::TensorData(format!("{e:?}")))?; // [V * D]
-        let pad = self.pad_token_id as usize;
-        values[pad * d..(pad + 1) * d].fill(0.0);
-        let weight = Tensor::<2>::from_data(TensorData::new(values, [self.vocab_size, d]), device);
-        let mut param = Param::from_tensor(weight);
-        param.id = shared.weight.id;
-        shared.weight = param;
-
+        let shared = emb(self.vocab_size);
         let n_pos = self.max_position_embeddings + POSITION_OFFSET;
         Ok(BartForConditionalGeneration {
             model: BartModel {
@@ -359,7 +373,7 @@ impl BartConfig {
                     embed_scale: self.embed_scale(),
                 },
             },
-            final_logits_bias: Param::from_tensor(Tensor::zeros([1, self.vocab_size], device)),
+            final_logits_bias: Initializer::Zeros.init([1, self.vocab_size], device),
         })
     }
 }
@@ -388,20 +402,12 @@ impl BartAttention {
         kv: Tensor<3>,
         mask: Option<Tensor<4, Bool>>,
     ) -> (Tensor<3>, Tensor<4>) {
-        let [b, tq, d] = x.dims();
-        let [_, tk, _] = kv.dims();
-        let (h, dh) = (self.n_head, d / self.n_head);
-        // [B, T, D] -> [B, T, H, Dh] -> [B, H, T, Dh]
-        let heads = |l: &Linear, src: Tensor<3>, t: usize| {
-            l.forward(src).reshape([b, t, h, dh]).swap_dims(1, 2)
-        };
-        let q = heads(&self.q_proj, x, tq); // [B, H, Tq, Dh]
-        let k = heads(&self.k_proj, kv.clone(), tk); // [B, H, Tk, Dh]
-        let v = heads(&self.v_proj, kv, tk); // [B, H, Tk, Dh]
-        let probs = attention_probs(q, k, mask); // [B, H, Tq, Tk]
-        let ctx = self.dropout.forward(probs.clone()).matmul(v); // [B, H, Tq, Dh]
-        let ctx = ctx.swap_dims(1, 2).reshape([b, tq, d]); // [B, Tq, D]
-        (self.out_proj.forward(ctx), probs)
+        let heads = |l: &Linear, src: Tensor<3>| split_heads(l.forward(src), self.n_head);
+        let q = heads(&self.q_proj, x); // [B, H, Tq, Dh]
+        let k = heads(&self.k_proj, kv.clone()); // [B, H, Tk, Dh]
+        let v = heads(&self.v_proj, kv); // [B, H, Tk, Dh]
+        let (ctx, probs) = dense_attention(q, k, v, mask, Some(&self.dropout)); // [B, H, Tq, Dh]
+        (self.out_proj.forward(merge_heads(ctx)), probs)
     }
 }
 

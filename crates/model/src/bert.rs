@@ -21,13 +21,15 @@ use burn::nn::{
     Linear, LinearConfig,
 };
 use burn::tensor::activation::gelu;
-use burn::tensor::{Bool, Device, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::attention::{
-    attention_probs, combine_masks, padding_mask, sparse_attention, SparseAttention, SparseOptions,
+    attend, combine_masks, layer_mask, merge_heads, padding_mask, split_heads, Attend,
+    SparseAttention,
 };
 use crate::error::ModelError;
+use crate::output::OutputOptions;
 
 /// BERT configuration. Field names and defaults mirror HF `BertConfig` / `config.json`;
 /// unknown keys are ignored.
@@ -251,7 +253,7 @@ impl BertConfig {
             mlm_layer_norm: LayerNormConfig::new(d)
                 .with_epsilon(self.layer_norm_eps)
                 .init(device),
-            mlm_bias: Param::from_tensor(Tensor::zeros([self.vocab_size], device)),
+            mlm_bias: Initializer::Zeros.init([self.vocab_size], device),
             nsp: linear(2),
         };
         Ok(BertForPreTraining { bert, cls })
@@ -285,62 +287,26 @@ pub struct BertLayer {
 }
 
 impl BertLayer {
-    /// `[B, T, D]` → (`[B, T, D]`, attention probs `[B, H, T, T]`)
-    pub fn forward(&self, x: Tensor<3>, mask: Option<Tensor<4, Bool>>) -> (Tensor<3>, Tensor<4>) {
-        let [b, t, d] = x.dims();
-        let (h, dh) = (self.n_head, d / self.n_head);
-        // [B, T, D] -> [B, H, T, Dh]
-        let heads = |l: &Linear| l.forward(x.clone()).reshape([b, t, h, dh]).swap_dims(1, 2);
-        let (q, k, v) = (heads(&self.query), heads(&self.key), heads(&self.value));
-        let probs = attention_probs(q, k, mask); // [B, H, T, T]
-        let ctx = self.attn_dropout.forward(probs.clone()).matmul(v); // [B, H, T, Dh]
-        (self.after_attention(x, ctx), probs)
-    }
-
-    /// Sparse attention with [`BertLayer::sparse`]'s pattern (dense when `None`).
-    ///
-    /// - `x`: `[B, T, D]`
-    /// - `padding`: `[B, T]`, `true` where the key is padding
-    ///
-    /// Returns `[B, T, D]` and, when `output_attentions`, the maps `[B, H, T, T]`.
-    pub fn forward_sparse(
+    /// `[B, T, D]` → (`[B, T, D]`, attention probs `[B, H, T, T]`). The mask is dense or
+    /// [`BertLayer::sparse`]'s pattern (see [`Attend`]; the maps of a sparse pattern only
+    /// when asked for).
+    pub fn forward<'a>(
         &self,
         x: Tensor<3>,
-        padding: Option<Tensor<2, Bool>>,
-        output_attentions: bool,
+        how: impl Into<Attend<'a>>,
     ) -> (Tensor<3>, Option<Tensor<4>>) {
-        let [b, t, d] = x.dims();
-        let Some(pattern) = &self.sparse else {
-            let (y, probs) = self.forward(x, combine_masks(None, padding, b, t));
-            return (y, output_attentions.then_some(probs));
-        };
-        let (h, dh) = (self.n_head, d / self.n_head);
-        // [B, T, D] -> [B, H, T, Dh]
-        let heads = |l: &Linear| l.forward(x.clone()).reshape([b, t, h, dh]).swap_dims(1, 2);
-        let opts = SparseOptions {
-            causal: false,
-            key_padding: padding,
-            dropout: Some(&self.attn_dropout),
-            output_attentions,
-        };
-        let (ctx, probs) = sparse_attention(
-            heads(&self.query),
-            heads(&self.key),
-            heads(&self.value),
-            pattern,
-            opts,
-        ); // [B, H, T, Dh]
+        let heads = |l: &Linear| split_heads(l.forward(x.clone()), self.n_head); // [B, H, T, Dh]
+        let (q, k, v) = (heads(&self.query), heads(&self.key), heads(&self.value));
+        let (ctx, probs) = attend(q, k, v, how.into(), &self.attn_dropout); // [B, H, T, Dh]
         (self.after_attention(x, ctx), probs)
     }
 
     /// Output projection, residual + LayerNorm and the feed-forward part:
     /// `x` `[B, T, D]`, attention context `[B, H, T, Dh]` → `[B, T, D]`.
     fn after_attention(&self, x: Tensor<3>, ctx: Tensor<4>) -> Tensor<3> {
-        let [b, t, d] = x.dims();
-        let ctx = ctx.swap_dims(1, 2).reshape([b, t, d]); // [B, T, D]
         let a = self
             .attn_output_dropout
-            .forward(self.attn_output.forward(ctx));
+            .forward(self.attn_output.forward(merge_heads(ctx))); // [B, T, D]
         let x = self.attn_layer_norm.forward(x + a); // [B, T, D]
         let hidden = gelu(self.intermediate.forward(x.clone())); // [B, T, I]
         let y = self.output_dropout.forward(self.output.forward(hidden)); // [B, T, D]
@@ -413,7 +379,7 @@ impl BertModel {
         input_ids: Tensor<2, Int>,
         token_type_ids: Option<Tensor<2, Int>>,
         attention_mask: Option<Tensor<2, Int>>,
-        opts: crate::gpt::OutputOptions,
+        opts: OutputOptions,
     ) -> BertOutput {
         let [b, t] = input_ids.dims();
         let [n_positions, _] = self.position_embeddings.weight.val().dims();
@@ -432,7 +398,7 @@ impl BertModel {
             .forward(self.embeddings_layer_norm.forward(x));
         let padding = attention_mask.map(padding_mask); // [B, T]
                                                         // The dense mask is only built when some layer attends densely.
-        let mask = if self.layer.iter().any(|layer| layer.sparse.is_none()) {
+        let dense = if self.layer.iter().any(|layer| layer.sparse.is_none()) {
             combine_masks(None, padding.clone(), b, t) // [B, 1, T, T]
         } else {
             None
@@ -444,12 +410,12 @@ impl BertModel {
             if opts.hidden_states {
                 hidden_states.push(x.clone());
             }
-            let (y, probs) = if layer.sparse.is_some() {
-                layer.forward_sparse(x, padding.clone(), opts.attentions)
-            } else {
-                let (y, probs) = layer.forward(x, mask.clone());
-                (y, Some(probs))
+            let how = Attend {
+                mask: layer_mask(layer.sparse.as_ref(), &dense, false, &padding),
+                cache: None,
+                maps: opts.attentions,
             };
+            let (y, probs) = layer.forward(x, how);
             x = y;
             if let (true, Some(probs)) = (opts.attentions, probs) {
                 attentions.push(probs);

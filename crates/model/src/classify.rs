@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::bert::{BertConfig, BertModel};
 use crate::error::ModelError;
-use crate::gpt::{Gpt, GptConfig, OutputOptions};
+use crate::gpt::{Gpt, GptConfig};
+use crate::output::OutputOptions;
 
 /// How a sequence becomes one vector for the head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

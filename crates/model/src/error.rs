@@ -23,12 +23,26 @@ pub enum ModelError {
     MissingTensor { path: PathBuf, key: String },
     #[error("{path}: unexpected tensor {key:?} (not part of this model)")]
     UnexpectedTensor { path: PathBuf, key: String },
-    #[error("{path}: tensor {key:?} has shape {found:?}, the config implies {expected:?}")]
+    #[error("{path}: tensor {key:?} has shape {found:?}, the config implies {expected:?}{hint}")]
     ShapeMismatch {
         path: PathBuf,
         key: String,
         expected: Vec<usize>,
         found: Vec<usize>,
+        /// The config keys of the mismatched sizes, e.g. ` (ckpt/config.json: n_positions =
+        /// 64)`, or empty.
+        hint: String,
+    },
+    /// A size in a config cannot describe the weights file (checked before anything is
+    /// allocated: configs are untrusted input).
+    #[error("{config}: {key} = {value} does not fit the weights {path}: {message}")]
+    ConfigSize {
+        /// The config file, or "the model config".
+        config: String,
+        key: String,
+        value: usize,
+        path: PathBuf,
+        message: String,
     },
     #[error("{path}: tensor {key:?} has dtype {dtype}, only F32 is supported")]
     UnsupportedDtype {

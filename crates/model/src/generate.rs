@@ -34,15 +34,18 @@
 //!   costs. HF raises instead of cropping. The repetition penalty still sees all tokens.
 //! - **KV cache** ([`KvCache`], [`Gpt::forward_cached`]): per layer the keys and values
 //!   `[B, H, T_past, Dh]`; a step runs only the new tokens, attending to the cached ones.
-//!   Inference only: no dropout is applied (as the full forward on a non-autodiff device).
+//!   It is the model's one forward pass with the cache passed to every attention layer
+//!   ([`crate::attention::attend`]). Inference: dropout is the identity on a non-autodiff
+//!   device.
 //!   Dense attention only: [`Gpt::forward_cached`] refuses a model with a sparse attention
 //!   pattern, and [`generate`] falls back to [`Decoding::Full`] for one.
 
-use burn::tensor::activation::softmax;
-use burn::tensor::{Bool, Int, Tensor, TensorData};
+use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
-use crate::gpt::{Attention, Block, Gpt};
+pub use crate::attention::KvCache;
+use crate::gpt::Gpt;
+use crate::output::OutputOptions;
 
 /// Errors of generation.
 #[derive(Debug, thiserror::Error)]
@@ -319,89 +322,6 @@ pub fn next_token(
 // KV cache.
 // ---------------------------------------------------------------------------------------
 
-/// Keys and values of every layer for the tokens already run, `[B, H, T_past, Dh]` each.
-#[derive(Debug, Clone)]
-pub struct KvCache {
-    layers: Vec<Option<(Tensor<4>, Tensor<4>)>>,
-    len: usize,
-}
-
-impl KvCache {
-    /// An empty cache for a model with `n_layer` blocks.
-    pub fn new(n_layer: usize) -> Self {
-        Self {
-            layers: vec![None; n_layer],
-            len: 0,
-        }
-    }
-
-    /// Number of cached positions.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Forgets everything (the next step starts at position 0).
-    pub fn clear(&mut self) {
-        self.layers.iter_mut().for_each(|l| *l = None);
-        self.len = 0;
-    }
-}
-
-/// Attention of `t` new tokens over the cached plus new keys. `x`: `[B, T, D]`.
-fn attention_cached(
-    attn: &Attention,
-    x: Tensor<3>,
-    past: Option<(Tensor<4>, Tensor<4>)>,
-    past_len: usize,
-) -> (Tensor<3>, (Tensor<4>, Tensor<4>)) {
-    let [b, t, d] = x.dims();
-    let (h, dh) = (attn.n_head, d / attn.n_head);
-    let qkv = attn.c_attn.forward(x); // [B, T, 3D]
-    let heads = |i: usize| {
-        qkv.clone()
-            .narrow(2, i * d, d)
-            .reshape([b, t, h, dh])
-            .swap_dims(1, 2) // [B, H, T, Dh]
-    };
-    let (q, k, v) = (heads(0), heads(1), heads(2));
-    let (k, v) = match past {
-        Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)), // [B, H, P+T, Dh]
-        None => (k, v),
-    };
-    let tk = past_len + t;
-    let scale = 1.0 / (dh as f64).sqrt();
-    let scores = q.matmul(k.clone().swap_dims(2, 3)).mul_scalar(scale); // [B, H, T, P+T]
-    let scores = if t > 1 {
-        // Query i (absolute position P+i) may not see key j > P+i.
-        let device = scores.device();
-        let mask = Tensor::<2, Bool>::tril_mask([t, tk], past_len as i64, &device)
-            .reshape([1, 1, t, tk])
-            .expand([b, h, t, tk]);
-        scores.mask_fill(mask, f32::MIN)
-    } else {
-        scores
-    };
-    let probs = softmax(scores, 3); // [B, H, T, P+T]
-    let y = probs.matmul(v.clone()).swap_dims(1, 2).reshape([b, t, d]); // [B, T, D]
-    (attn.c_proj.forward(y), (k, v))
-}
-
-fn block_cached(
-    block: &Block,
-    x: Tensor<3>,
-    past: Option<(Tensor<4>, Tensor<4>)>,
-    past_len: usize,
-) -> (Tensor<3>, (Tensor<4>, Tensor<4>)) {
-    let (a, kv) = attention_cached(&block.attn, block.ln_1.forward(x.clone()), past, past_len);
-    let x = x + a;
-    let m = block.mlp.forward(block.ln_2.forward(x.clone())); // [B, T_new, D]
-    (x + m, kv)
-}
-
 impl Gpt {
     /// Size of the learned position table.
     pub fn n_positions(&self) -> usize {
@@ -421,15 +341,15 @@ impl Gpt {
     /// Incremental forward: runs `tokens [B, T_new]` at positions `cache.len()..`, attending
     /// to the cached keys/values, appends the new ones to `cache`, and returns the logits of
     /// the new positions `[B, T_new, V]` — equal to the matching rows of
-    /// [`Gpt::forward`] over the whole sequence. No dropout (inference).
+    /// [`Gpt::forward`] over the whole sequence.
     pub fn forward_cached(
         &self,
         tokens: Tensor<2, Int>,
         cache: &mut KvCache,
     ) -> Result<Tensor<3>, GenerateError> {
-        let [b, t] = tokens.dims();
+        let [_, t] = tokens.dims();
         let n_positions = self.n_positions();
-        let past = cache.len;
+        let past = cache.len();
         if past + t > n_positions {
             return Err(GenerateError::ContextOverflow {
                 past,
@@ -446,22 +366,9 @@ impl Gpt {
                 model: self.h.len(),
             });
         }
-        let device = tokens.device();
-        let positions =
-            Tensor::<1, Int>::arange(past as i64..(past + t) as i64, &device).reshape([1, t]);
-        let mut x = self.wte.forward(tokens) + self.wpe.forward(positions); // [B, T, D]
-        for (block, slot) in self.h.iter().zip(cache.layers.iter_mut()) {
-            let (y, kv) = block_cached(block, x, slot.take(), past);
-            *slot = Some(kv);
-            x = y;
-        }
-        cache.len = past + t;
-        let x = self.ln_f.forward(x); // [B, T, D]
-        let [_, _, d] = x.dims();
-        let v = self.vocab_size();
-        Ok(x.reshape([b * t, d])
-            .matmul(self.wte.weight.val().transpose()) // [B*T, V]
-            .reshape([b, t, v]))
+        Ok(self
+            .run(tokens, None, Some(cache), OutputOptions::default())
+            .logits)
     }
 }
 

@@ -24,10 +24,11 @@ use burn::tensor::{Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::attention::{
-    attention_probs, causal_mask, combine_masks, padding_mask, sparse_attention, SparseAttention,
-    SparseOptions,
+    attend, causal_mask_after, combine_masks, layer_mask, merge_heads, padding_mask, split_heads,
+    Attend, KvCache, SparseAttention,
 };
 use crate::error::ModelError;
+use crate::output::OutputOptions;
 
 /// GPT-2 configuration. Field names and defaults mirror HF `GPT2Config` / `config.json`;
 /// unknown keys in a `config.json` are ignored.
@@ -271,69 +272,35 @@ pub struct Attention {
 }
 
 impl Attention {
-    /// `x`: `[B, T, D]`, `mask`: `[B, 1, T, T]` → (`[B, T, D]`, attention probs `[B, H, T, T]`).
-    pub fn forward(
-        &self,
-        x: Tensor<3>,
-        mask: Option<Tensor<4, burn::tensor::Bool>>,
-    ) -> (Tensor<3>, Tensor<4>) {
-        let [b, t, d] = x.dims();
-        let (h, dh) = (self.n_head, d / self.n_head);
+    /// The q, k, v heads `[B, H, T, Dh]` of `x` `[B, T, D]`: one fused `c_attn` projection.
+    pub fn qkv(&self, x: Tensor<3>) -> (Tensor<4>, Tensor<4>, Tensor<4>) {
+        let [_, _, d] = x.dims();
         let qkv = self.c_attn.forward(x); // [B, T, 3D]
-                                          // [B, T, D] -> [B, T, H, Dh] -> [B, H, T, Dh]
-        let heads = |i: usize| {
-            qkv.clone()
-                .narrow(2, i * d, d)
-                .reshape([b, t, h, dh])
-                .swap_dims(1, 2)
-        };
-        let (q, k, v) = (heads(0), heads(1), heads(2));
-        let probs = attention_probs(q, k, mask); // [B, H, T, T]
-                                                 // Dropout hits the probabilities used for the values; the returned maps are the
-                                                 // pre-dropout probabilities (as HF returns them in eval mode).
-        let y = self.attn_dropout.forward(probs.clone()).matmul(v); // [B, H, T, Dh]
-        let y = y.swap_dims(1, 2).reshape([b, t, d]); // [B, T, D]
-        (self.resid_dropout.forward(self.c_proj.forward(y)), probs)
+        let heads = |i: usize| split_heads(qkv.clone().narrow(2, i * d, d), self.n_head);
+        (heads(0), heads(1), heads(2))
     }
-}
 
-impl Attention {
-    /// Sparse causal attention with [`Attention::sparse`]'s pattern (dense when `None`).
+    /// Output projection of an attention context `[B, H, T, Dh]` → `[B, T, D]`.
+    pub fn project(&self, ctx: Tensor<4>) -> Tensor<3> {
+        self.resid_dropout
+            .forward(self.c_proj.forward(merge_heads(ctx)))
+    }
+
+    /// Causal self-attention of `x` `[B, T, D]` (see [`Attend`]: a dense mask or
+    /// [`Attention::sparse`]'s pattern, an optional KV cache).
     ///
-    /// - `x`: `[B, T, D]`
-    /// - `padding`: `[B, T]`, `true` where the key is padding
-    ///
-    /// Returns `[B, T, D]` and, when `output_attentions`, the maps `[B, H, T, T]`.
-    pub fn forward_sparse(
+    /// Returns `[B, T, D]` and the attention probabilities `[B, H, T, T_past + T]` (see
+    /// [`attend`] for when they are returned). Dropout hits the probabilities used for the
+    /// values; the returned maps are the pre-dropout probabilities (as HF returns them in eval
+    /// mode).
+    pub fn forward<'a>(
         &self,
         x: Tensor<3>,
-        padding: Option<Tensor<2, burn::tensor::Bool>>,
-        output_attentions: bool,
+        how: impl Into<Attend<'a>>,
     ) -> (Tensor<3>, Option<Tensor<4>>) {
-        let Some(pattern) = &self.sparse else {
-            let [b, t, _] = x.dims();
-            let mask = combine_masks(Some(causal_mask(t, &x.device())), padding, b, t);
-            let (y, probs) = self.forward(x, mask);
-            return (y, output_attentions.then_some(probs));
-        };
-        let [b, t, d] = x.dims();
-        let (h, dh) = (self.n_head, d / self.n_head);
-        let qkv = self.c_attn.forward(x); // [B, T, 3D]
-        let heads = |i: usize| {
-            qkv.clone()
-                .narrow(2, i * d, d)
-                .reshape([b, t, h, dh])
-                .swap_dims(1, 2) // [B, H, T, Dh]
-        };
-        let opts = SparseOptions {
-            causal: true,
-            key_padding: padding,
-            dropout: Some(&self.attn_dropout),
-            output_attentions,
-        };
-        let (y, probs) = sparse_attention(heads(0), heads(1), heads(2), pattern, opts); // [B, H, T, Dh]
-        let y = y.swap_dims(1, 2).reshape([b, t, d]); // [B, T, D]
-        (self.resid_dropout.forward(self.c_proj.forward(y)), probs)
+        let (q, k, v) = self.qkv(x);
+        let (ctx, probs) = attend(q, k, v, how.into(), &self.attn_dropout); // [B, H, T, Dh]
+        (self.project(ctx), probs)
     }
 }
 
@@ -375,31 +342,14 @@ pub struct Block {
 }
 
 impl Block {
-    /// `[B, T, D]` → (`[B, T, D]`, attention probs `[B, H, T, T]`)
-    pub fn forward(
+    /// `[B, T, D]` → (`[B, T, D]`, attention probs `[B, H, T, T_past + T]`, see
+    /// [`Attention::forward`]).
+    pub fn forward<'a>(
         &self,
         x: Tensor<3>,
-        mask: Option<Tensor<4, burn::tensor::Bool>>,
-    ) -> (Tensor<3>, Tensor<4>) {
-        let (a, probs) = self.attn.forward(self.ln_1.forward(x.clone()), mask);
-        let x = x + a; // [B, T, D]
-        let x = x.clone() + self.mlp.forward(self.ln_2.forward(x)); // [B, T, D]
-        (x, probs)
-    }
-}
-
-impl Block {
-    /// [`Block::forward`] with [`Attention::forward_sparse`]: `[B, T, D]`, key padding
-    /// `[B, T]` → (`[B, T, D]`, maps `[B, H, T, T]` when `output_attentions`).
-    pub fn forward_sparse(
-        &self,
-        x: Tensor<3>,
-        padding: Option<Tensor<2, burn::tensor::Bool>>,
-        output_attentions: bool,
+        how: impl Into<Attend<'a>>,
     ) -> (Tensor<3>, Option<Tensor<4>>) {
-        let (a, probs) =
-            self.attn
-                .forward_sparse(self.ln_1.forward(x.clone()), padding, output_attentions);
+        let (a, probs) = self.attn.forward(self.ln_1.forward(x.clone()), how);
         let x = x + a; // [B, T, D]
         let x = x.clone() + self.mlp.forward(self.ln_2.forward(x)); // [B, T, D]
         (x, probs)
@@ -416,16 +366,6 @@ pub struct Gpt {
     pub drop: Dropout,
     pub h: Vec<Block>,
     pub ln_f: LayerNorm,
-}
-
-/// What [`Gpt::forward_with`] returns besides the logits.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct OutputOptions {
-    /// Return `n_layer + 1` hidden states `[B, T, D]`, as HF `output_hidden_states`:
-    /// the embeddings, the output of blocks `0..n_layer-1`, and `ln_f` of the last block.
-    pub hidden_states: bool,
-    /// Return the attention probabilities `[B, H, T, T]` of every layer.
-    pub attentions: bool,
 }
 
 /// Output of [`Gpt::forward_with`].
@@ -465,40 +405,76 @@ impl Gpt {
         attention_mask: Option<Tensor<2, Int>>,
         opts: OutputOptions,
     ) -> GptOutput {
+        self.run(tokens, attention_mask, None, opts)
+    }
+
+    /// The one forward pass: `tokens [B, T]` at positions `past..past + T`, where `past` is
+    /// the length of `cache` (0 without one); the new keys and values are appended to it.
+    ///
+    /// # Panics
+    ///
+    /// If `past + T > n_positions`, or with both a cache and an `attention_mask`.
+    pub(crate) fn run(
+        &self,
+        tokens: Tensor<2, Int>,
+        attention_mask: Option<Tensor<2, Int>>,
+        mut cache: Option<&mut KvCache>,
+        opts: OutputOptions,
+    ) -> GptOutput {
         let [b, t] = tokens.dims();
+        let past = cache.as_ref().map_or(0, |c| c.len());
         let [n_positions, _] = self.wpe.weight.val().dims();
         assert!(
-            t <= n_positions,
-            "sequence length {t} exceeds n_positions {n_positions}"
+            past + t <= n_positions,
+            "sequence length {} exceeds n_positions {n_positions}",
+            past + t
+        );
+        assert!(
+            past == 0 || attention_mask.is_none(),
+            "an attention mask with a KV cache is not supported"
         );
         let device = tokens.device();
-        let positions = Tensor::<1, Int>::arange(0..t as i64, &device).reshape([1, t]); // [1, T]
+        let positions =
+            Tensor::<1, Int>::arange(past as i64..(past + t) as i64, &device).reshape([1, t]); // [1, T]
         let x = self.wte.forward(tokens) + self.wpe.forward(positions); // [B, T, D]
         let mut x = self.drop.forward(x);
         let padding = attention_mask.map(padding_mask); // [B, T]
                                                         // The dense mask is only built when some layer attends densely.
-        let mask = if self.h.iter().any(|block| block.attn.sparse.is_none()) {
-            combine_masks(Some(causal_mask(t, &device)), padding.clone(), b, t) // [B, 1, T, T]
+        let dense = if self.h.iter().any(|block| block.attn.sparse.is_none()) {
+            if past == 0 {
+                combine_masks(
+                    Some(causal_mask_after(0, t, &device)),
+                    padding.clone(),
+                    b,
+                    t,
+                ) // [B, 1, T, T]
+            } else {
+                // A single new token sees every cached one.
+                (t > 1).then(|| causal_mask_after(past, t, &device).reshape([1, 1, t, past + t]))
+            }
         } else {
             None
         };
 
         let mut hidden_states = Vec::new();
         let mut attentions = Vec::new();
-        for block in &self.h {
+        for (i, block) in self.h.iter().enumerate() {
             if opts.hidden_states {
                 hidden_states.push(x.clone());
             }
-            let (y, probs) = if block.attn.sparse.is_some() {
-                block.forward_sparse(x, padding.clone(), opts.attentions)
-            } else {
-                let (y, probs) = block.forward(x, mask.clone());
-                (y, Some(probs))
+            let how = Attend {
+                mask: layer_mask(block.attn.sparse.as_ref(), &dense, true, &padding),
+                cache: cache.as_deref_mut().and_then(|c| c.layers.get_mut(i)),
+                maps: opts.attentions,
             };
+            let (y, probs) = block.forward(x, how);
             x = y;
             if let (true, Some(probs)) = (opts.attentions, probs) {
                 attentions.push(probs);
             }
+        }
+        if let Some(cache) = cache {
+            cache.len = past + t;
         }
         let x = self.ln_f.forward(x); // [B, T, D]
         if opts.hidden_states {

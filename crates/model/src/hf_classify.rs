@@ -25,10 +25,9 @@ use crate::bert::BertConfig;
 use crate::classify::{Backbone, BackboneConfig, MultiTaskClassifier, Pooling, SequenceClassifier};
 use crate::error::ModelError;
 use crate::gpt::GptConfig;
-use crate::hf::{
-    bert_model_slots, gpt_slots, push_linear_t, read_file, save_checkpoint, Checkpoint, Slot,
-    CONFIG_FILE, WEIGHTS_FILE,
-};
+use crate::gpt::Gpt;
+use crate::hf::{gpt_body, load_into, load_weights, save_json, HfParams, Vb, CONFIG_FILE, WEIGHTS_FILE};
+use crate::BertModel;
 
 /// A classifier's `config.json`: its body, its labels (in id order) and its pooling.
 #[derive(Debug, Clone, PartialEq)]
@@ -91,7 +90,10 @@ impl ClassifierConfig {
 
 fn read_json(dir: &Path) -> Result<Value, ModelError> {
     let path = dir.join(CONFIG_FILE);
-    let bytes = read_file(&path)?;
+    let bytes = std::fs::read(&path).map_err(|source| ModelError::Io {
+        path: path.clone(),
+        source,
+    })?;
     serde_json::from_slice(&bytes).map_err(|source| ModelError::Json { path, source })
 }
 
@@ -184,16 +186,70 @@ pub fn read_classifier_config(dir: &Path) -> Result<ClassifierConfig, ModelError
     })
 }
 
-/// Every parameter of a classifier by HF name.
-fn classifier_slots(model: &mut SequenceClassifier) -> Vec<(String, Slot<'_>)> {
-    let SequenceClassifier { backbone, head, .. } = model;
-    let name = match backbone {
-        Backbone::Bert(_) => "classifier",
-        Backbone::Gpt(_) => "score",
-    };
-    let mut out = body_slots(backbone);
-    push_linear_t(&mut out, name, head);
-    out
+/// The body's keys: `bert.*` (as `BertModel`) or `transformer.*` (as `GPT2Model`).
+impl HfParams for Backbone {
+    fn params<'m>(&'m mut self, vb: &mut Vb<'_, 'm>) {
+        match self {
+            Backbone::Bert(b) => b.params(&mut vb.pp("bert")),
+            Backbone::Gpt(g) => gpt_body(g, &mut vb.pp("transformer")),
+        }
+    }
+}
+
+/// The body, then the head: `classifier.*` (BERT) or `score.weight` (GPT-2, no bias).
+impl HfParams for SequenceClassifier {
+    fn params<'m>(&'m mut self, vb: &mut Vb<'_, 'm>) {
+        let SequenceClassifier { backbone, head, .. } = self;
+        let name = match backbone {
+            Backbone::Bert(_) => "classifier",
+            Backbone::Gpt(_) => "score",
+        };
+        backbone.params(vb);
+        vb.linear(name, head);
+    }
+}
+
+/// The body, then one head per task: `heads.{i}.weight` `[C_i, D]` (+ `.bias`).
+impl HfParams for MultiTaskClassifier {
+    fn params<'m>(&'m mut self, vb: &mut Vb<'_, 'm>) {
+        let MultiTaskClassifier {
+            backbone, heads, ..
+        } = self;
+        backbone.params(vb);
+        for (i, h) in heads.iter_mut().enumerate() {
+            vb.linear(&format!("heads.{i}"), h);
+        }
+    }
+}
+
+/// A GPT-2 body loaded from any GPT-2 checkpoint: the heads of `GPT2LMHeadModel`
+/// (`lm_head.weight`) and `GPT2ForSequenceClassification` (`score.weight`) are not loaded.
+#[derive(Clone)]
+struct GptBody(Gpt);
+
+impl HfParams for GptBody {
+    fn params<'m>(&'m mut self, vb: &mut Vb<'_, 'm>) {
+        gpt_body(&mut self.0, &mut vb.pp("transformer"));
+        vb.buffer("lm_head.weight");
+        vb.buffer("score.weight");
+    }
+}
+
+/// Loads a model whose body is `backbone` from `dir`, checked against the body's sizes.
+fn load_with<M: HfParams>(
+    backbone: &BackboneConfig,
+    dir: &Path,
+    device: &Device,
+    build: impl FnOnce() -> Result<M, ModelError>,
+) -> Result<M, ModelError> {
+    let path = dir.join(WEIGHTS_FILE);
+    let config_file = dir.join(CONFIG_FILE);
+    match backbone {
+        BackboneConfig::Bert(c) => load_into(c, Some(&config_file), "bert", &path, device, build),
+        BackboneConfig::Gpt(c) => {
+            load_into(c, Some(&config_file), "transformer", &path, device, build)
+        }
+    }
 }
 
 /// Saves a classifier as an HF directory (`config.json` + `model.safetensors`).
@@ -210,14 +266,7 @@ pub fn save_classifier(
             model.num_labels()
         )));
     }
-    let json = config.to_json()?;
-    let mut model = model.clone();
-    save_checkpoint(
-        &json,
-        config.architecture(),
-        classifier_slots(&mut model),
-        dir,
-    )
+    save_json(model, config.to_json()?, config.architecture(), dir)
 }
 
 /// Loads a classifier saved by [`save_classifier`] or by transformers.
@@ -226,22 +275,14 @@ pub fn load_classifier(
     device: &Device,
 ) -> Result<(ClassifierConfig, SequenceClassifier), ModelError> {
     let config = read_classifier_config(dir)?;
-    let path = dir.join(WEIGHTS_FILE);
-    let bytes = read_file(&path)?;
-    let ckpt = Checkpoint::parse(&path, &bytes)?;
-    let mut model = SequenceClassifier::init(
-        &config.backbone,
-        config.labels.len(),
-        config.pooling,
-        device,
-    )?;
-    let used = ckpt.fill(classifier_slots(&mut model), |n| n.to_string(), device)?;
-    let buffers = |key: &str| {
-        key == "bert.embeddings.position_ids"
-            || (key.starts_with("transformer.h.")
-                && (key.ends_with(".attn.bias") || key.ends_with(".attn.masked_bias")))
-    };
-    ckpt.check_rest(&used, buffers, &[])?;
+    let model = load_with(&config.backbone, dir, device, || {
+        SequenceClassifier::init(
+            &config.backbone,
+            config.labels.len(),
+            config.pooling,
+            device,
+        )
+    })?;
     Ok((config, model))
 }
 
@@ -266,45 +307,17 @@ pub fn load_backbone_as(
     device: &Device,
 ) -> Result<Backbone, ModelError> {
     let path = dir.join(WEIGHTS_FILE);
-    let bytes = read_file(&path)?;
-    let ckpt = Checkpoint::parse(&path, &bytes)?;
     match config {
-        BackboneConfig::Bert(c) => {
-            let prefix = if ckpt.has("bert.embeddings.word_embeddings.weight") {
-                "bert."
-            } else {
-                ""
-            };
-            let mut model = c.init_model(device)?;
-            let used = ckpt.fill(
-                bert_model_slots(&mut model),
-                |n| format!("{prefix}{n}"),
-                device,
-            )?;
-            let position_ids = format!("{prefix}embeddings.position_ids");
-            let heads = |key: &str| {
-                key == position_ids || key.starts_with("cls.") || key.starts_with("classifier.")
-            };
-            ckpt.check_rest(&used, heads, &[])?;
-            Ok(Backbone::Bert(model))
-        }
+        // `BertModel`'s map loads bare keys, or the `bert.*` keys of a checkpoint with heads.
+        BackboneConfig::Bert(c) => Ok(Backbone::Bert(load_weights::<BertModel>(
+            c, &path, device,
+        )?)),
         BackboneConfig::Gpt(c) => {
-            let prefix = if ckpt.has("transformer.wte.weight") {
-                "transformer."
-            } else {
-                ""
-            };
-            let mut model = c.init(device)?;
-            let used = ckpt.fill(gpt_slots(&mut model), |n| format!("{prefix}{n}"), device)?;
-            let block_prefix = format!("{prefix}h.");
-            let other = |key: &str| {
-                (key.starts_with(&block_prefix)
-                    && (key.ends_with(".attn.bias") || key.ends_with(".attn.masked_bias")))
-                    || key == "lm_head.weight"
-                    || key == "score.weight"
-            };
-            ckpt.check_rest(&used, other, &[])?;
-            Ok(Backbone::Gpt(model))
+            c.validate()?;
+            let body = load_into(c, None, "transformer", &path, device, || {
+                Ok(GptBody(c.init(device)?))
+            })?;
+            Ok(Backbone::Gpt(body.0))
         }
     }
 }
@@ -321,30 +334,6 @@ pub struct MultiTaskConfig {
 /// Architecture name of a multi-task checkpoint (not an HF class: export a task with
 /// [`MultiTaskClassifier::task_model`] + [`save_classifier`] for transformers).
 pub const MULTITASK_ARCHITECTURE: &str = "RefineryMultiTaskClassifier";
-
-fn body_slots(backbone: &mut Backbone) -> Vec<(String, Slot<'_>)> {
-    match backbone {
-        Backbone::Bert(b) => bert_model_slots(b)
-            .into_iter()
-            .map(|(n, s)| (format!("bert.{n}"), s))
-            .collect(),
-        Backbone::Gpt(g) => gpt_slots(g)
-            .into_iter()
-            .map(|(n, s)| (format!("transformer.{n}"), s))
-            .collect(),
-    }
-}
-
-fn multitask_slots(model: &mut MultiTaskClassifier) -> Vec<(String, Slot<'_>)> {
-    let MultiTaskClassifier {
-        backbone, heads, ..
-    } = model;
-    let mut out = body_slots(backbone);
-    for (i, h) in heads.iter_mut().enumerate() {
-        push_linear_t(&mut out, &format!("heads.{i}"), h);
-    }
-    out
-}
 
 /// Saves a multi-task model: body keys as the HF body (`bert.*` / `transformer.*`), heads as
 /// `heads.{i}.weight` `[C_i, D]` (+ `.bias`), tasks in `config.json`'s `refinery_tasks`.
@@ -379,13 +368,7 @@ pub fn save_multitask(
                 .map_err(|e| ModelError::InvalidConfig(e.to_string()))?,
         );
     }
-    let mut model = model.clone();
-    save_checkpoint(
-        &json,
-        MULTITASK_ARCHITECTURE,
-        multitask_slots(&mut model),
-        dir,
-    )
+    save_json(model, json, MULTITASK_ARCHITECTURE, dir)
 }
 
 /// Reads a multi-task model's `config.json`.
@@ -435,17 +418,13 @@ pub fn load_multitask(
     device: &Device,
 ) -> Result<(MultiTaskConfig, MultiTaskClassifier), ModelError> {
     let config = read_multitask_config(dir)?;
-    let path = dir.join(WEIGHTS_FILE);
-    let bytes = read_file(&path)?;
-    let ckpt = Checkpoint::parse(&path, &bytes)?;
-    let backbone = match &config.backbone {
-        BackboneConfig::Bert(c) => Backbone::Bert(c.init_model(device)?),
-        BackboneConfig::Gpt(c) => Backbone::Gpt(c.init(device)?),
-    };
     let sizes: Vec<usize> = config.tasks.iter().map(|(_, l)| l.len()).collect();
-    let mut model =
-        MultiTaskClassifier::new(backbone, &config.backbone, &sizes, config.pooling, device)?;
-    let used = ckpt.fill(multitask_slots(&mut model), |n| n.to_string(), device)?;
-    ckpt.check_rest(&used, |k| k == "bert.embeddings.position_ids", &[])?;
+    let model = load_with(&config.backbone, dir, device, || {
+        let backbone = match &config.backbone {
+            BackboneConfig::Bert(c) => Backbone::Bert(c.init_model(device)?),
+            BackboneConfig::Gpt(c) => Backbone::Gpt(c.init(device)?),
+        };
+        MultiTaskClassifier::new(backbone, &config.backbone, &sizes, config.pooling, device)
+    })?;
     Ok((config, model))
 }

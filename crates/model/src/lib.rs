@@ -5,8 +5,12 @@
 //! - [`classify`]: sequence classification heads (BERT pooler, GPT-2 last token, mean
 //!   pooling); [`hf_classify`]: their HF checkpoints.
 //! - [`bart`]: BART encoder-decoder (post-LN, cross-attention, shared embeddings, tied head).
-//! - [`attention`]: scaled dot-product attention with causal and padding masks.
-//! - [`hf`]: load and save HF-layout checkpoints (`model.safetensors` + `config.json`).
+//! - [`plm`]: two-stream permutation LM (XLNet-style) on a [`Gpt`].
+//! - [`attention`]: the one attention computation of every layer: dense masks (causal,
+//!   padding), sparse patterns, KV cache.
+//! - [`generate`]: sampling and greedy decoding with a KV cache.
+//! - [`hf`]: load and save HF-layout checkpoints (`model.safetensors` + `config.json`), one
+//!   weight map per architecture; config sizes are checked against the weights first.
 //!
 //! burn 0.22 dispatches the backend at run time through [`burn::tensor::Device`], so model
 //! code has no `B: Backend` parameter: the same `Gpt` runs on `Device::flex()` (the default,
@@ -24,6 +28,8 @@
 //! assert_eq!(model.forward(tokens).dims(), [2, 2, 64]); // [B, T, V]
 //! ```
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod attention;
 pub mod bart;
 pub mod bert;
@@ -35,6 +41,7 @@ pub mod gpt;
 pub mod hf;
 pub mod hf_bart;
 pub mod hf_classify;
+pub mod output;
 pub mod plm;
 
 pub use bart::{BartConfig, BartForConditionalGeneration, BartModel, BartOutput};
@@ -43,5 +50,6 @@ pub use classify::{
     Backbone, BackboneConfig, ClassifierOutput, MultiTaskClassifier, Pooling, SequenceClassifier,
 };
 pub use error::ModelError;
-pub use gpt::{Gpt, GptConfig, GptOutput, OutputOptions};
+pub use gpt::{Gpt, GptConfig, GptOutput};
+pub use output::OutputOptions;
 pub use plm::{PermutationMasks, Plm, PlmConfig, PlmOutput};

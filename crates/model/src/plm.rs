@@ -29,13 +29,14 @@
 //! pipelines and span-based target selection.
 
 use burn::module::{Module, Param};
-use burn::nn::{Dropout, Embedding, Initializer, LayerNorm};
+use burn::nn::Initializer;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
-use crate::gpt::{Block, Gpt, GptConfig, OutputOptions};
+use crate::gpt::{Block, Gpt, GptConfig};
+use crate::output::OutputOptions;
 
 /// Permutation LM configuration. The sizes use GPT-2's `config.json` names (the blocks are
 /// GPT-2 blocks); `dropout` is XLNet's single dropout probability (embeddings, attention
@@ -257,19 +258,15 @@ fn ranks(order: &[usize], t: usize) -> Result<Vec<Option<usize>>, ModelError> {
     Ok(rank)
 }
 
-/// Two-stream permutation LM (see the module docs).
+/// Two-stream permutation LM (see the module docs): a GPT-2 whose token embedding is also
+/// the output head, whose position embedding and blocks serve both streams, plus the query
+/// stream's start embedding.
 #[derive(Module, Debug)]
 pub struct Plm {
-    /// Token embedding `[V, D]`, also the output head.
-    pub wte: Embedding,
-    /// Position embedding `[n_positions, D]`, used by both streams.
-    pub wpe: Embedding,
+    /// Embeddings, blocks and final LayerNorm (saved as a GPT-2 checkpoint).
+    pub gpt: Gpt,
     /// The query stream's initial content `w` `[D]` (XLNet's `mask_emb`).
     pub mask_emb: Param<Tensor<1>>,
-    pub drop: Dropout,
-    /// GPT-2 blocks, shared by both streams.
-    pub h: Vec<Block>,
-    pub ln_f: LayerNorm,
 }
 
 /// Output of [`Plm::forward`].
@@ -294,19 +291,12 @@ impl Plm {
     /// A PLM whose embeddings and blocks are those of `gpt` (e.g. a loaded GPT-2 checkpoint)
     /// and whose query stream starts from `mask_emb` `[D]`.
     pub fn from_gpt(gpt: Gpt, mask_emb: Param<Tensor<1>>) -> Self {
-        Self {
-            wte: gpt.wte,
-            wpe: gpt.wpe,
-            mask_emb,
-            drop: gpt.drop,
-            h: gpt.h,
-            ln_f: gpt.ln_f,
-        }
+        Self { gpt, mask_emb }
     }
 
     /// Number of layers.
     pub fn n_layer(&self) -> usize {
-        self.h.len()
+        self.gpt.n_layer()
     }
 
     /// Full forward pass of both streams.
@@ -324,8 +314,9 @@ impl Plm {
         masks: &PermutationMasks,
         opts: OutputOptions,
     ) -> PlmOutput {
+        let gpt = &self.gpt;
         let [b, t] = tokens.dims();
-        let [n_positions, d] = self.wpe.weight.val().dims();
+        let [n_positions, d] = gpt.wpe.weight.val().dims();
         assert!(
             t <= n_positions,
             "sequence length {t} exceeds n_positions {n_positions}"
@@ -338,13 +329,13 @@ impl Plm {
         );
         let device = tokens.device();
         let positions = Tensor::<1, Int>::arange(0..t as i64, &device).reshape([1, t]); // [1, T]
-        let mut h = self
+        let mut h = gpt
             .drop
-            .forward(self.wte.forward(tokens) + self.wpe.forward(positions)); // [B, T, D]
+            .forward(gpt.wte.forward(tokens) + gpt.wpe.forward(positions)); // [B, T, D]
         let w = self.mask_emb.val().reshape([1, 1, d]).expand([b, p, d]); // [B, P, D]
-        let mut g = self
+        let mut g = gpt
             .drop
-            .forward(w + self.wpe.forward(masks.query_positions.clone())); // [B, P, D]
+            .forward(w + gpt.wpe.forward(masks.query_positions.clone())); // [B, P, D]
 
         let mut out = PlmOutput {
             logits: Tensor::zeros([b, p, 1], &device),
@@ -354,7 +345,7 @@ impl Plm {
             attentions: Vec::new(),
             query_attentions: Vec::new(),
         };
-        for block in &self.h {
+        for block in &gpt.h {
             if opts.hidden_states {
                 out.hidden_states.push(h.clone());
                 out.query_states.push(g.clone());
@@ -366,16 +357,16 @@ impl Plm {
                 out.query_attentions.push(pg);
             }
         }
-        let h = self.ln_f.forward(h); // [B, T, D]
-        let g = self.ln_f.forward(g); // [B, P, D]
+        let h = gpt.ln_f.forward(h); // [B, T, D]
+        let g = gpt.ln_f.forward(g); // [B, P, D]
         if opts.hidden_states {
             out.hidden_states.push(h.clone());
             out.query_states.push(g.clone());
         }
-        let [v, _] = self.wte.weight.val().dims();
+        let [v, _] = gpt.wte.weight.val().dims();
         out.logits = g
             .reshape([b * p, d])
-            .matmul(self.wte.weight.val().transpose()) // [B*P, V]
+            .matmul(gpt.wte.weight.val().transpose()) // [B*P, V]
             .reshape([b, p, v]); // [B, P, V]
         out.content = h;
         out
@@ -391,33 +382,17 @@ fn two_stream_block(
     masks: &PermutationMasks,
 ) -> (Tensor<3>, Tensor<3>, Tensor<4>, Tensor<4>) {
     let attn = &block.attn;
-    let [b, t, d] = h.dims();
-    let [_, p, _] = g.dims();
-    let n_head = attn.n_head;
-    let dh = d / n_head;
-    // [B, L, D] -> [B, L, H, Dh] -> [B, H, L, Dh]
-    let heads = |x: Tensor<3>, len: usize| x.reshape([b, len, n_head, dh]).swap_dims(1, 2);
-    let qkv = attn.c_attn.forward(block.ln_1.forward(h.clone())); // [B, T, 3D]
-    let q_h = heads(qkv.clone().narrow(2, 0, d), t); // [B, H, T, Dh]
-    let k = heads(qkv.clone().narrow(2, d, d), t); // [B, H, T, Dh]
-    let v = heads(qkv.narrow(2, 2 * d, d), t); // [B, H, T, Dh]
+    let (q_h, k, v) = attn.qkv(block.ln_1.forward(h.clone())); // [B, H, T, Dh]
+                                                               // The query stream only uses the q third of c_attn: keys and values come from h.
+    let (q_g, _, _) = attn.qkv(block.ln_1.forward(g.clone())); // [B, H, P, Dh]
 
-    // The query stream only uses the q third of c_attn: keys and values come from h.
-    let q_g = heads(
-        attn.c_attn
-            .forward(block.ln_1.forward(g.clone()))
-            .narrow(2, 0, d),
-        p,
-    ); // [B, H, P, Dh]
-
-    let attend = |q: Tensor<4>, mask: Tensor<4, Bool>, len: usize| {
+    let attend = |q: Tensor<4>, mask: Tensor<4, Bool>| {
         let probs = masked_probs(q, k.clone(), mask); // [B, H, L, T]
-        let y = attn.attn_dropout.forward(probs.clone()).matmul(v.clone()); // [B, H, L, Dh]
-        let y = y.swap_dims(1, 2).reshape([b, len, d]); // [B, L, D]
-        (attn.resid_dropout.forward(attn.c_proj.forward(y)), probs)
+        let ctx = attn.attn_dropout.forward(probs.clone()).matmul(v.clone()); // [B, H, L, Dh]
+        (attn.project(ctx), probs) // [B, L, D]
     };
-    let (a_h, probs_h) = attend(q_h, masks.content.clone(), t);
-    let (a_g, probs_g) = attend(q_g, masks.query.clone(), p);
+    let (a_h, probs_h) = attend(q_h, masks.content.clone());
+    let (a_g, probs_g) = attend(q_g, masks.query.clone());
     let h = h + a_h; // [B, T, D]
     let g = g + a_g; // [B, P, D]
     let h = h.clone() + block.mlp.forward(block.ln_2.forward(h)); // [B, T, D]

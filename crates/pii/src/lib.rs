@@ -34,20 +34,5 @@ pub mod validate;
 pub use detect::{Detector, PiiKind, PiiMatch};
 pub use modifier::{PiiConfig, PiiModifier, METADATA_KEY};
 
-/// A configuration value that makes no sense; `field` names it.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct ConfigError {
-    /// The offending config field, e.g. `email_placeholder`.
-    pub field: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+/// A configuration value that makes no sense; `field` names it (shared by the stage crates).
+pub use refinery_corpus::ConfigError;

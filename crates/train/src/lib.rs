@@ -19,6 +19,8 @@
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 pub mod alloc;
 pub mod clip;
 pub mod config;

@@ -57,21 +57,5 @@ pub use lists::{
     DEFAULT_SOFT_BANNED_WORDS, REFINEDWEB_UT1_CATEGORIES,
 };
 
-/// A configuration value that makes no sense, or a list that cannot be
-/// read; `field` names the config key.
-#[derive(Clone, Debug, PartialEq, thiserror::Error)]
-#[error("{field}: {message}")]
-pub struct ConfigError {
-    /// The offending config field, e.g. `blocked_domains_file`.
-    pub field: String,
-    pub message: String,
-}
-
-impl ConfigError {
-    pub(crate) fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        ConfigError {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
+/// A configuration value that makes no sense; `field` names it (shared by the stage crates).
+pub use refinery_corpus::ConfigError;

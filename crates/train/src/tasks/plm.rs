@@ -110,13 +110,7 @@ fn read_plm_file(dir: &Path) -> Result<PlmFile, TrainError> {
 }
 
 fn gpt_of(model: &Plm) -> Gpt {
-    Gpt {
-        wte: model.wte.clone(),
-        wpe: model.wpe.clone(),
-        drop: model.drop.clone(),
-        h: model.h.clone(),
-        ln_f: model.ln_f.clone(),
-    }
+    model.gpt.clone()
 }
 
 impl Task for PlmTask {

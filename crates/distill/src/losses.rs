@@ -13,7 +13,9 @@
 //! Masks are `[B, P]` (or `[B, T]`) floats, 1 for a position that counts and 0 for padding;
 //! `None` counts every position. Everything is computed in f32 (under bf16/f16 the inputs
 //! are cast first), and the masked mean divides by the number of counted positions.
-//! Checked against a direct f64 computation in the tests below (tolerance 1e-5 relative).
+//! Checked against a direct f64 computation and against PyTorch
+//! (`tests/fixtures/make_loss_reference.py`, torch float64) in the tests below (tolerance
+//! 1e-5 relative).
 
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{FloatDType, Int, Tensor};
@@ -384,5 +386,123 @@ mod tests {
             scalar(hidden_cosine(t3(&s, [b, t, d]), t3(&te, [b, t, d]), m)),
             cos / n,
         );
+    }
+
+    /// The losses against PyTorch (`tests/fixtures/make_loss_reference.py`, torch float64),
+    /// relative tolerance 1e-5.
+    #[test]
+    fn losses_match_pytorch() {
+        use serde_json::Value;
+        let v: Value =
+            serde_json::from_str(include_str!("../tests/fixtures/losses_reference.json")).unwrap();
+        let c = &v["cases"];
+        let f = |x: &Value| -> Vec<f64> {
+            x.as_array()
+                .unwrap()
+                .iter()
+                .map(|y| y.as_f64().unwrap())
+                .collect()
+        };
+        let shape = |x: &Value| -> Vec<usize> {
+            x.as_array()
+                .unwrap()
+                .iter()
+                .map(|y| y.as_u64().unwrap() as usize)
+                .collect()
+        };
+        let num = |x: &Value| x.as_f64().unwrap();
+
+        // Soft labels, seed 000's combination, top-k.
+        let sc = &c["soft"];
+        let sh = shape(&sc["shape"]);
+        let (b, p, cl) = (sh[0], sh[1], sh[2]);
+        let temp = num(&sc["temperature"]);
+        let alpha = num(&sc["alpha"]);
+        let s = t3(&f(&sc["student"]), [b, p, cl]);
+        let t = t3(&f(&sc["teacher"]), [b, p, cl]);
+        let mask = t2(&f(&sc["mask"]), [b, p]);
+        close(
+            scalar(soft_kl(s.clone(), t.clone(), temp, None)),
+            num(&sc["kl_all"]),
+        );
+        close(
+            scalar(soft_kl(s.clone(), t.clone(), temp, Some(mask.clone()))),
+            num(&sc["kl_masked"]),
+        );
+        let first = |x: Tensor<3>| x.slice([0..b, 0..1, 0..cl]);
+        let kd = scalar(soft_kl(first(s.clone()), first(t.clone()), temp, None));
+        close(kd, num(&sc["kd_first"]));
+        let labels: Vec<i64> = sc["labels"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|y| y.as_i64().unwrap())
+            .collect();
+        let labels = Tensor::<1, Int>::from_data(TensorData::new(labels, [b]), &Device::flex());
+        let ce = scalar(refinery_train::objectives::classify::classification_loss(
+            first(s.clone()).reshape([b, cl]),
+            labels,
+            None,
+        ));
+        close(ce, num(&sc["ce_first"]));
+        close(alpha * ce + (1.0 - alpha) * kd, num(&sc["seed000_first"]));
+        let tk = &c["soft_top_k"];
+        let k = tk["k"].as_u64().unwrap() as usize;
+        let idx: Vec<i64> = tk["indices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|y| y.as_i64().unwrap())
+            .collect();
+        let idx = Tensor::<3, Int>::from_data(TensorData::new(idx, [b, p, k]), &Device::flex());
+        let vals = t3(&f(&tk["values"]), [b, p, k]);
+        close(
+            scalar(soft_kl_top_k(s, idx, vals, temp, Some(mask))),
+            num(&tk["loss"]),
+        );
+
+        // Attention: same head count (per head) and 2 vs 4 heads (head-averaged).
+        let ac = &c["attention"];
+        let dims = |x: &Value| -> [usize; 4] {
+            let d = shape(x);
+            [d[0], d[1], d[2], d[3]]
+        };
+        let st = t4(&f(&ac["student"]), dims(&ac["shape_student"]));
+        let same = t4(&f(&ac["teacher_same"]), dims(&ac["shape_teacher_same"]));
+        let wide = t4(&f(&ac["teacher_wide"]), dims(&ac["shape_teacher_wide"]));
+        let [bq, _, tq, _] = dims(&ac["shape_student"]);
+        let qmask = t2(&f(&ac["query_mask"]), [bq, tq]);
+        for (name, kind) in [
+            ("mse", AttentionKind::Mse),
+            ("log-mse", AttentionKind::LogMse),
+            ("kl", AttentionKind::Kl),
+        ] {
+            for (teacher, key) in [(&same, "same"), (&wide, "wide")] {
+                let got = scalar(attention_loss(
+                    st.clone(),
+                    teacher.clone(),
+                    kind,
+                    false,
+                    Some(qmask.clone()),
+                ));
+                let want = num(&ac[key][name]);
+                assert!(
+                    (got - want).abs() <= 1e-5 * want.abs().max(1e-3),
+                    "attention {name} ({key}): {got} vs PyTorch {want}"
+                );
+            }
+        }
+
+        // Hidden states: MSE and cosine.
+        let hc = &c["hidden"];
+        let d = shape(&hc["shape"]);
+        let hs = t3(&f(&hc["student"]), [d[0], d[1], d[2]]);
+        let ht = t3(&f(&hc["teacher"]), [d[0], d[1], d[2]]);
+        let hm = t2(&f(&hc["mask"]), [d[0], d[1]]);
+        close(
+            scalar(hidden_mse(hs.clone(), ht.clone(), Some(hm.clone()))),
+            num(&hc["mse"]),
+        );
+        close(scalar(hidden_cosine(hs, ht, Some(hm))), num(&hc["cosine"]));
     }
 }

@@ -24,9 +24,11 @@ use serde_json::Value;
 use crate::bert::BertConfig;
 use crate::classify::{Backbone, BackboneConfig, MultiTaskClassifier, Pooling, SequenceClassifier};
 use crate::error::ModelError;
-use crate::gpt::GptConfig;
 use crate::gpt::Gpt;
-use crate::hf::{gpt_body, load_into, load_weights, save_json, HfParams, Vb, CONFIG_FILE, WEIGHTS_FILE};
+use crate::gpt::GptConfig;
+use crate::hf::{
+    gpt_body, load_into, load_weights, save_json, HfParams, Vb, CONFIG_FILE, WEIGHTS_FILE,
+};
 use crate::BertModel;
 
 /// A classifier's `config.json`: its body, its labels (in id order) and its pooling.
@@ -309,9 +311,7 @@ pub fn load_backbone_as(
     let path = dir.join(WEIGHTS_FILE);
     match config {
         // `BertModel`'s map loads bare keys, or the `bert.*` keys of a checkpoint with heads.
-        BackboneConfig::Bert(c) => Ok(Backbone::Bert(load_weights::<BertModel>(
-            c, &path, device,
-        )?)),
+        BackboneConfig::Bert(c) => Ok(Backbone::Bert(load_weights::<BertModel>(c, &path, device)?)),
         BackboneConfig::Gpt(c) => {
             c.validate()?;
             let body = load_into(c, None, "transformer", &path, device, || {

@@ -18,7 +18,6 @@
 //! - [`schedule`]: warmup + cosine/linear decay; [`rng`]: stateless randomness.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
-
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod alloc;

@@ -51,9 +51,9 @@ use serde::Serialize;
 
 use crate::error::ModelError;
 
-pub(crate) use gpt::gpt_body;
 pub use bart::{load_bart, load_bart_weights, read_bart_config, save_bart};
 pub use bert::{load_bert, load_bert_model, load_bert_weights, read_bert_config, save_bert};
+pub(crate) use gpt::gpt_body;
 pub use gpt::{
     gpt_param_ids, load_gpt, load_gpt_weights, read_gpt_config, save_gpt, set_gpt_param_ids,
 };

@@ -242,6 +242,10 @@ impl Task for BertMlmNspTask {
                     .into(),
             )
         })?;
-        pair_batches(&data.for_model_vocab(self.spec.model.vocab_size), split, specials)
+        pair_batches(
+            &data.for_model_vocab(self.spec.model.vocab_size),
+            split,
+            specials,
+        )
     }
 }

@@ -27,16 +27,14 @@ use refinery_model::{BertConfig, BertForPreTraining, OutputOptions};
 use refinery_tokenize::Tokenizer;
 use serde::{Deserialize, Serialize};
 
-use super::classify::{
-    classification_metrics, classification_summary, labelled_split, TASK_FILE, TOKENIZER_FILE,
-};
+use super::classify::{classification_summary, labelled_split, TASK_FILE, TOKENIZER_FILE};
 use super::{int_tensor, Loss, Outputs, Task, TaskSpec};
 use crate::config::{bad, init_paths, training_labels, CheckContext, ModelSection};
 use crate::data::labelled::{ClassBatch, ClassSource, Encoded, Fields, LabelSet, LabelledFile};
 use crate::data::{BatchSource, DataConfig, DataSplit};
 use crate::error::TrainError;
 use crate::metrics::MetricSums;
-use crate::objectives::classify::{classification_loss, Confusion};
+use crate::objectives::classify::Confusion;
 
 /// The mask placeholder in templates.
 pub const MASK: &str = "[MASK]";

@@ -24,8 +24,8 @@ use refinery_model::hf_classify::{
 use refinery_model::{BackboneConfig, MultiTaskClassifier, OutputOptions, Pooling};
 use serde::{Deserialize, Serialize};
 
-use super::classify::{classification_metrics, pad_id, text_encoder, TASK_FILE, TOKENIZER_FILE};
-use super::{int_tensor, Loss, Outputs, Task, TaskSpec};
+use super::classify::{pad_id, text_encoder, TASK_FILE, TOKENIZER_FILE};
+use super::{Loss, Outputs, Task, TaskSpec};
 use crate::config::{bad, init_paths, CheckContext, ModelSection};
 use crate::data::labelled::{
     read_labelled, stratified_split, ClassBatch, ClassSource, Fields, LabelSet, TextEncoder,
@@ -33,7 +33,7 @@ use crate::data::labelled::{
 use crate::data::{BatchSource, DataConfig, DataSplit};
 use crate::error::TrainError;
 use crate::metrics::MetricSums;
-use crate::objectives::classify::{classification_loss, Confusion};
+use crate::objectives::classify::Confusion;
 use crate::rng::splitmix64;
 
 /// How training batches pick their task.
@@ -552,7 +552,8 @@ impl Task for MultiTaskTask {
         device: &Device,
         metrics: bool,
     ) -> Result<Loss, TrainError> {
-        let mut l = super::classify::classifier_loss(&out.logits, &b.labels, None, device, metrics)?;
+        let mut l =
+            super::classify::classifier_loss(&out.logits, &b.labels, None, device, metrics)?;
         // Per-task sums: `task{k}/…`.
         l.metrics = l.metrics.map(|m| {
             let mut out = MetricSums::default();

@@ -220,6 +220,8 @@ pub fn distill(a: DistillArgs) -> Result<ExitCode> {
     file.check(&name)?;
     let out = file.run.out_dir.clone().unwrap_or_default();
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+    // Two runs into one directory would interleave their checkpoints.
+    let _lock = refinery_corpus::lock::lock_output(&out, None)?;
     let quiet = a.quiet || a.json;
 
     // Every labelled file's bad rows, reported and kept in out/data_report.json.

@@ -75,6 +75,24 @@ fn fails(args: &[&str], needles: &[&str]) -> Outcome {
     o
 }
 
+/// [`ok`] for a run right after this process released a lock: a child that another test
+/// thread is spawning holds a copy of the lock's file descriptor between its fork and its
+/// exec (close-on-exec), so the lock can stay held for that moment. Retries for up to 5 s
+/// while the refusal names this process.
+fn ok_once_released(args: &[&str]) -> Outcome {
+    let me = format!("pid {}", std::process::id());
+    for _ in 0..50 {
+        let o = run(args);
+        if o.code == Some(1) && o.stderr.contains("in use") && o.stderr.contains(&me) {
+            std::thread::sleep(Duration::from_millis(100));
+            continue;
+        }
+        assert_eq!(o.code, Some(0), "refinery {args:?}: {}", o.stderr);
+        return o;
+    }
+    panic!("refinery {args:?}: the lock this process released stayed held for 5 s");
+}
+
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
@@ -171,7 +189,7 @@ fn concurrent_writers_are_refused_naming_the_holder() {
     fails(&again0, &["rank 0", &me]);
     fails(&run_args(i, o, "2"), &["rank 0", &me]);
     drop(rank0);
-    ok(&again0);
+    ok_once_released(&again0);
     assert_accounting(&stats(&out));
 }
 
@@ -327,7 +345,7 @@ fn out_of_range_token_ids_are_an_error_naming_shard_and_offset_not_a_panic() {
     let config = d.join("train.toml");
     std::fs::write(
         &config,
-        "[model]\ntype = \"gpt\"\ndropout = 0.0\n\
+        "[task]\nkind = \"gpt-clm\"\n[model]\ndropout = 0.0\n\
          hf = { n_layer = 1, n_embd = 16, n_head = 2, n_positions = 16 }\n\
          [data]\nseq_len = 8\nbatch_size = 2\n[optim]\nwarmup_steps = 0\n\
          [run]\ntotal_steps = 1\neval_every = 0\nsave_every = 1\nkeep = 1\n",
@@ -678,4 +696,50 @@ fn tokens_inspect_refuses_a_separator_that_does_not_fit_the_dtype() {
         &["tokens", "inspect", s(&shards)],
         &["00000_00000.tok", "separator id 70000"],
     );
+}
+
+/// A tiny GPT-2 checkpoint (with an empty tokenizer file: the model is loaded first).
+fn tiny_gpt(dir: &Path) {
+    let device = refinery_model::device::parse_device("cpu").unwrap();
+    let config = refinery_model::GptConfig::new(50, 16, 32, 2, 4);
+    let model = config.init(&device).unwrap();
+    refinery_model::hf::save_gpt(&model, &config, dir).unwrap();
+    std::fs::write(dir.join("tokenizer.json"), "").unwrap();
+}
+
+#[test]
+fn absurd_sizes_in_config_json_are_refused_before_allocating() {
+    for (key, value) in [
+        ("n_embd", 5_000_000_000u64),
+        ("vocab_size", 3_000_000_000),
+        ("n_positions", 9_000_000_000),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        tiny_gpt(dir.path());
+        let cfg = dir.path().join("config.json");
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+        v[key] = serde_json::json!(value);
+        std::fs::write(&cfg, v.to_string()).unwrap();
+        // Exit 1 with the key named: not an abort (134) on an 8 TB allocation.
+        fails(
+            &["generate", "--model", s(dir.path()), "--prompt", "a"],
+            &["config.json", key],
+        );
+    }
+}
+
+#[test]
+fn model_safetensors_is_written_with_the_mode_of_the_other_checkpoint_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    tiny_gpt(dir.path());
+    let mode = |name: &str| {
+        std::fs::metadata(dir.path().join(name))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode("model.safetensors"), mode("config.json"));
 }

@@ -91,6 +91,8 @@ const REASON_PREFIXES: &[&str] = &[
     "text:",
     "html:",
     "parquet:",
+    // A file whose head looks binary (e.g. a Parquet file whose magic was hit) in auto mode.
+    "read:",
 ];
 
 /// Reads a file and checks the per-item invariants; returns the summaries

@@ -713,7 +713,12 @@ pub(crate) fn save_json<M: HfParams + Clone>(
         .collect::<Result<Vec<_>, _>>()
         .map_err(st_err)?;
     let metadata = HashMap::from([("format".to_string(), "pt".to_string())]);
-    safetensors::serialize_to_file(views, Some(metadata), &path).map_err(st_err)
+    safetensors::serialize_to_file(views, Some(metadata), &path).map_err(st_err)?;
+    // The safetensors crate creates the file 0600; give it config.json's mode (umask).
+    let mode = std::fs::metadata(&config_path)
+        .map_err(io(config_path.clone()))?
+        .permissions();
+    std::fs::set_permissions(&path, mode).map_err(io(path.clone()))
 }
 
 /// The burn parameter id of every parameter, by checkpoint name. burn's optimizer state is

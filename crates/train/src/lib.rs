@@ -17,7 +17,6 @@
 //!   presets, validation, and [`config::train`] which runs any task kind.
 //! - [`schedule`]: warmup + cosine/linear decay; [`rng`]: stateless randomness.
 
-#![cfg_attr(not(test), deny(clippy::unwrap_used))]
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod alloc;

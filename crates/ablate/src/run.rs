@@ -551,7 +551,18 @@ fn summarize(
     Ok(Ablation {
         experiment: exp.file.clone(),
         description: exp.description.clone(),
-        model: exp.preset.clone(),
+        model: if exp.train.model.hf.is_empty() {
+            exp.preset.clone()
+        } else {
+            let keys: Vec<String> = exp
+                .train
+                .model
+                .hf
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            format!("{} with {}", exp.preset, keys.join(", "))
+        },
         parameters,
         tokens_per_run: exp.tokens_per_run,
         budget_tokens: exp.budget_tokens,

@@ -299,7 +299,7 @@ fn end_to_end_table_resume_and_rerun() {
     assert_eq!(std::fs::read(b_dir.join("ablation.json")).unwrap(), json_a);
 
     // 5. The report renders the ablation: the table row of every variant and both plots.
-    let html = refinery_report::report(&[a_dir.clone()]).unwrap();
+    let html = refinery_report::report(std::slice::from_ref(&a_dir)).unwrap();
     for v in ["base", "no-repetition"] {
         assert!(html.contains(&format!("data-variant=\"{v}\"")), "{v}");
     }

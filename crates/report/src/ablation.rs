@@ -409,7 +409,7 @@ pub fn render(o: &mut String, run: &AblationRun) {
     }
     let _ = write!(
         o,
-        "</table><figcaption>Exact matches: {}. An eval set is never trained on on purpose; hits here mean the crawl itself contains its text.</figcaption></figure></section>",
+        "</table><figcaption>Exact matches: {}. Nothing is filtered out on purpose: hits mean the refined training data itself contains the eval text, which lowers its loss.</figcaption></figure></section>",
         esc(&a.overlap_unit)
     );
 }
@@ -506,4 +506,118 @@ pub fn error_bars(id: &str, points: &[(String, f64, f64)], x_label: &str) -> Str
         ly = num(axis_y + 32.0)
     );
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(mean: f64, std: f64, diff: f64, se: f64, significant: bool) -> EvalSummary {
+        EvalSummary {
+            set: "wiki".into(),
+            n: 2,
+            mean,
+            std,
+            diff,
+            se,
+            significant,
+        }
+    }
+
+    fn variant(name: &str, s: EvalSummary, epochs: f64) -> VariantResult {
+        VariantResult {
+            name: name.into(),
+            change: format!("change of {name}"),
+            docs_kept: 10,
+            tokens_kept: 1000,
+            epochs,
+            runs: Vec::new(),
+            summary: vec![s],
+            overlap: vec![Overlap {
+                set: "wiki".into(),
+                hits: 3,
+                ngrams: 300,
+                fraction: 0.01,
+            }],
+        }
+    }
+
+    fn fixture() -> Ablation {
+        Ablation {
+            experiment: "exp.toml".into(),
+            description: "d".into(),
+            model: "gpt-tiny".into(),
+            parameters: 123,
+            tokens_per_run: 2048,
+            budget_tokens: 2000,
+            steps: 4,
+            batch_size: 4,
+            seq_len: 128,
+            seeds: vec![0, 1],
+            vocab_size: 500,
+            overlap_unit: "13-grams".into(),
+            significance: SIGNIFICANCE_RULE.into(),
+            eval_sets: vec![EvalSetInfo {
+                name: "wiki".into(),
+                path: "wiki.txt".into(),
+                bytes: 100,
+                tokens: 30,
+                ngrams: 300,
+                round_trip: true,
+            }],
+            variants: vec![
+                variant("base", summary(1.5, 0.01, 0.0, 0.014, false), 0.5),
+                variant("better", summary(1.4, 0.01, -0.1, 0.014, true), 2.05),
+                variant("same", summary(1.51, 0.02, 0.01, 0.022, false), 0.4),
+            ],
+        }
+    }
+
+    #[test]
+    fn the_section_has_every_variant_its_numbers_and_the_error_bars() {
+        let run = AblationRun {
+            dir: "x".into(),
+            name: "x".into(),
+            result: fixture(),
+        };
+        let mut o = String::new();
+        render(&mut o, &run);
+        for v in ["base", "better", "same"] {
+            assert!(o.contains(&format!("<tr data-variant=\"{v}\">")), "{v}");
+            assert!(o.contains(&format!("<g data-label=\"{v}\"")), "{v}");
+        }
+        assert!(o.contains("data-mean=\"1.4\" data-std=\"0.01\""));
+        assert!(o.contains("data-diff=\"-0.1\""));
+        assert!(o.contains("2.05 (repeated)"));
+        assert!(o.contains("data-plot=\"ablation-bpb-0\""));
+        assert!(o.contains("data-hits=\"3\""));
+        // One significant difference, one within the noise.
+        assert_eq!(o.matches("no: within noise").count(), 1);
+        assert_eq!(o.matches("<td>yes</td>").count(), 1);
+        let t = text_table(&run.result);
+        let better = t.lines().find(|l| l.starts_with("better")).unwrap();
+        assert!(better.contains("-0.1000 (se 0.0140)"), "{t}");
+        assert!(better.ends_with(" yes"), "{t}");
+        let same = t.lines().find(|l| l.starts_with("same")).unwrap();
+        assert!(same.ends_with("no: within noise"), "{t}");
+        assert!(t.contains("noise on wiki: base seed std 0.0100"), "{t}");
+    }
+
+    #[test]
+    fn error_bars_place_dots_in_order_of_value() {
+        let svg = error_bars(
+            "p",
+            &[("a".into(), 1.0, 0.1), ("b".into(), 2.0, 0.1)],
+            "bits",
+        );
+        let cx: Vec<f64> = svg
+            .match_indices("<circle cx=\"")
+            .map(|(i, m)| {
+                let rest = &svg[i + m.len()..];
+                rest[..rest.find('"').unwrap()].parse().unwrap()
+            })
+            .collect();
+        assert_eq!(cx.len(), 2);
+        assert!(cx[0] < cx[1]);
+    }
 }

@@ -413,3 +413,28 @@ fn other_config_errors_name_file_and_key() {
     });
     assert!(e.contains("variants[0].set.\"min_chars\""), "{e}");
 }
+
+/// The worked example (bench/ablate/experiment.toml) parses and validates, with stand-in eval
+/// files (the real ones are cut from ../shared by bench/ablate/run.sh).
+#[test]
+fn the_worked_example_validates() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let file = root.join("bench/ablate/experiment.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let mut cfg = ExperimentConfig::from_toml(&text, "experiment.toml").unwrap();
+    cfg.base.pipeline = Some(root.join("bench/ablate/base.toml"));
+    let tmp = tempfile::tempdir().unwrap();
+    for e in cfg.eval.iter_mut() {
+        e.path = tmp.path().join(format!("{}.txt", e.name));
+        std::fs::write(&e.path, "stand-in text").unwrap();
+    }
+    let checked = cfg.validate("experiment.toml", &text).unwrap();
+    let names: Vec<&str> = checked.variants.iter().map(|v| v.name.as_str()).collect();
+    assert_eq!(names, ["base", "no-repetition", "minhash"]);
+    assert_eq!(checked.variants[1].change, "drop gopher_repetition");
+    assert_eq!(checked.variants[2].change, "add dedup minhash");
+    assert!(checked.variants[0].pipeline.dedup.is_empty());
+    assert_eq!(checked.variants[2].pipeline.dedup.len(), 1);
+    assert_eq!(checked.variants[1].pipeline.stages.len(), 3);
+    assert_eq!((checked.steps, checked.tokens_per_run), (256, 524_288));
+}

@@ -252,10 +252,11 @@ fn table_start(text: &str, header: &str, i: usize) -> usize {
 impl ExperimentConfig {
     /// Parses TOML; errors name `file`, the key path and the line.
     pub fn from_toml(text: &str, file: &str) -> Result<Self, ConfigError> {
-        let de = toml::Deserializer::parse(text).map_err(|e| toml_error(text, file, "", &e))?;
+        let de = toml::Deserializer::parse(text)
+            .map_err(|e| ConfigError::from_toml(text, file, "", &e))?;
         serde_path_to_error::deserialize(de).map_err(|e| {
             let key = e.path().to_string();
-            toml_error(text, file, &key, &e.into_inner())
+            ConfigError::from_toml(text, file, &key, &e.into_inner())
         })
     }
 
@@ -788,24 +789,6 @@ fn apply(
         change.join("; ")
     };
     Ok((table, change))
-}
-
-fn toml_error(text: &str, file: &str, key: &str, e: &toml::de::Error) -> ConfigError {
-    let line = e
-        .span()
-        .map(|s| {
-            format!(
-                " (line {})",
-                text[..s.start.min(text.len())].matches('\n').count() + 1
-            )
-        })
-        .unwrap_or_default();
-    let key = if key.is_empty() || key == "." {
-        "(top level)".to_string()
-    } else {
-        key.to_string()
-    };
-    err(file, key, format!("{}{line}", e.message().trim()))
 }
 
 impl CheckedExperiment {

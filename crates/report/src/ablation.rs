@@ -284,12 +284,13 @@ fn epochs_str(e: f64) -> String {
     }
 }
 
-/// The ablation section of the report.
-pub fn render(o: &mut String, run: &AblationRun) {
+/// The ablation section of the report (run `i` of the page).
+pub fn render(o: &mut String, i: usize, run: &AblationRun) {
     let a = &run.result;
     let _ = write!(
         o,
-        "<section data-run=\"ablation\"><h2>Ablation: {}</h2><p class=\"meta\">{} · model {} ({} parameters) · {} tokens per run ({} steps of {}×{}) · seeds {:?} · tokenizer vocab {}</p>",
+        "<section class=\"run\" data-run=\"{i}\" data-kind=\"ablation\" data-name=\"{}\"><h2>Ablation: {}</h2><p class=\"meta\">{} · model {} ({} parameters) · {} tokens per run ({} steps of {}×{}) · seeds {:?} · tokenizer vocab {}</p>",
+        esc(&run.name),
         esc(&run.name),
         esc(&a.description),
         esc(&a.model),
@@ -581,7 +582,7 @@ mod tests {
             result: fixture(),
         };
         let mut o = String::new();
-        render(&mut o, &run);
+        render(&mut o, 0, &run);
         for v in ["base", "better", "same"] {
             assert!(o.contains(&format!("<tr data-variant=\"{v}\">")), "{v}");
             assert!(o.contains(&format!("<g data-label=\"{v}\"")), "{v}");

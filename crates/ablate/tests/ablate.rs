@@ -36,8 +36,8 @@ impl Lcg {
     }
 }
 
-/// 60 varied documents and 20 that repeat one line over and over (the Gopher repetition
-/// filter drops those), as JSONL; two eval texts from other seeds.
+/// 60 varied documents, 20 that repeat one line over and over and 6 short notes (the Gopher
+/// repetition filter drops both kinds), as JSONL; two eval texts from other seeds.
 fn fixture(dir: &Path) -> PathBuf {
     let mut r = Lcg(7);
     let mut jsonl = String::new();
@@ -52,6 +52,11 @@ fn fixture(dir: &Path) -> PathBuf {
                 .join("\n")
         };
         jsonl.push_str(&serde_json::json!({"id": format!("d{i}"), "text": text}).to_string());
+        jsonl.push('\n');
+    }
+    for i in 0..6 {
+        let text = format!("Note {i}: quiet rivers cross green valleys near old stone bridges.");
+        jsonl.push_str(&serde_json::json!({"id": format!("n{i}"), "text": text}).to_string());
         jsonl.push('\n');
     }
     std::fs::write(dir.join("corpus.jsonl"), jsonl).unwrap();
@@ -108,6 +113,11 @@ path = "{d}/eval-b.txt"
 
 [[variants]]
 name = "no-repetition"
+drop_stages = ["gopher_repetition"]
+
+[[variants]]
+name = "notes-only"
+set = {{ "length_filter.max_chars" = 100 }}
 drop_stages = ["gopher_repetition"]
 "#,
         d = dir.display()
@@ -181,26 +191,41 @@ fn end_to_end_table_resume_and_rerun() {
     let a_dir = tmp.path().join("a");
     let mut rec = Record::default();
     let a = run_to_end(&exp, &a_dir, &mut rec);
-    // 2 variants x (refine, tokenize, overlap) + tokenizer + 2 x 2 x (train, evaluate) + summary
-    assert_eq!(rec.steps.len(), 2 * 3 + 1 + 2 * 2 * 2 + 1);
+    // 3 variants x (refine, tokenize, overlap) + tokenizer + 3 x 2 x (train, evaluate) + summary
+    assert_eq!(rec.steps.len(), 3 * 3 + 1 + 3 * 2 * 2 + 1);
     assert!(rec.steps.iter().all(|s| !s.2), "{:?}", rec.steps);
     assert_eq!(a.steps, 6);
     assert_eq!(a.tokens_per_run, 6 * 4 * 32);
     assert_eq!(a.seeds, vec![1, 2]);
     let names: Vec<&str> = a.variants.iter().map(|v| v.name.as_str()).collect();
-    assert_eq!(names, ["base", "no-repetition"]);
-    // The repetition filter removed the 20 repetitive documents in the base only.
+    assert_eq!(names, ["base", "no-repetition", "notes-only"]);
+    // The repetition filter removed the 20 repetitive documents and the notes (too short for
+    // its n-gram rules) in the base only.
     assert_eq!(a.variants[0].docs_kept, 60);
-    assert_eq!(a.variants[1].docs_kept, 80);
+    assert_eq!(a.variants[1].docs_kept, 86);
+    assert_eq!(a.variants[2].docs_kept, 6);
     assert!(a.variants[1].tokens_kept > a.variants[0].tokens_kept);
+    // The notes are far fewer tokens than a run's budget: repeated for many epochs.
+    assert!(a.variants[2].epochs > 2.0, "{}", a.variants[2].epochs);
+    assert!(a.variants[0].epochs < 1.0);
     for (set, file) in a.eval_sets.iter().zip(["eval-a.txt", "eval-b.txt"]) {
         let text = std::fs::read_to_string(tmp.path().join(file)).unwrap();
         assert_eq!(set.bytes, text.len() as u64);
         assert!(set.round_trip, "{}", set.name);
         assert!(set.ngrams > 0);
     }
+    let changes: std::collections::BTreeMap<&str, &str> = [
+        ("base", "(the base pipeline)"),
+        ("no-repetition", "drop gopher_repetition"),
+        (
+            "notes-only",
+            "set length_filter.max_chars = 100; drop gopher_repetition",
+        ),
+    ]
+    .into();
     for v in &a.variants {
         assert_eq!(v.runs.len(), 2, "{}", v.name);
+        assert_eq!(v.change, changes[&*v.name]);
         assert_eq!(v.summary.len(), 2);
         assert_eq!(v.overlap.len(), 2);
         let expected_epochs = a.tokens_per_run as f64 / v.tokens_kept as f64;
@@ -270,7 +295,7 @@ fn end_to_end_table_resume_and_rerun() {
     let b_dir = tmp.path().join("b");
     let checked = ExperimentConfig::load(&exp, Some(b_dir.clone())).unwrap();
     let mut stop = Record {
-        stop_after: Some(4), // after refining both variants, the tokenizer and one tokenize
+        stop_after: Some(4), // after refining the 3 variants and training the tokenizer
         ..Record::default()
     };
     match run::run(&checked, &mut stop).unwrap() {
@@ -280,13 +305,13 @@ fn end_to_end_table_resume_and_rerun() {
     assert!(!b_dir
         .join("variants/no-repetition/tokens/stats.json")
         .exists());
-    // Step 10 trains base seed 2: stop it after 3 of its 6 optimizer steps (checkpoint at 2).
+    // Step 13 trains base seed 2: stop it after 3 of its 6 optimizer steps (checkpoint at 2).
     let mut stop = Record {
-        stop_train: Some((10, 3)),
+        stop_train: Some((13, 3)),
         ..Record::default()
     };
     match run::run(&checked, &mut stop).unwrap() {
-        Outcome::Stopped { after } => assert_eq!(after, 9),
+        Outcome::Stopped { after } => assert_eq!(after, 12),
         Outcome::Done(_) => panic!("did not stop"),
     }
     assert!(b_dir.join("variants/base/seed-2/checkpoint-2").is_dir());
@@ -300,7 +325,8 @@ fn end_to_end_table_resume_and_rerun() {
 
     // 5. The report renders the ablation: the table row of every variant and both plots.
     let html = refinery_report::report(std::slice::from_ref(&a_dir)).unwrap();
-    for v in ["base", "no-repetition"] {
+    assert!(html.contains("(repeated)"));
+    for v in ["base", "no-repetition", "notes-only"] {
         assert!(html.contains(&format!("data-variant=\"{v}\"")), "{v}");
     }
     assert!(html.contains("data-plot=\"ablation-bpb-0\""));
@@ -337,12 +363,14 @@ fn line_of(dir: &Path, needle: &str) -> String {
 #[test]
 fn one_seed_is_refused() {
     let tmp = tempfile::tempdir().unwrap();
-    let e = config_error(tmp.path(), |t| t.replace("seeds = [1, 2]", "seeds = [1]"));
+    let e = config_error(tmp.path(), |t| {
+        t.replacen("seeds = [1, 2]", "seeds = [1]", 1)
+    });
     assert!(e.contains("edited.toml: train.seeds: "), "{e}");
     assert!(e.contains("at least 2 seeds"), "{e}");
     assert!(e.contains(&line_of(tmp.path(), "seeds =")), "{e}");
     let e = config_error(tmp.path(), |t| {
-        t.replace("seeds = [1, 2]", "seeds = [1, 1]")
+        t.replacen("seeds = [1, 2]", "seeds = [1, 1]", 1)
     });
     assert!(e.contains("train.seeds: seed 1 appears twice"), "{e}");
 }
@@ -351,7 +379,7 @@ fn one_seed_is_refused() {
 fn unknown_stage_is_refused_naming_the_key() {
     let tmp = tempfile::tempdir().unwrap();
     let e = config_error(tmp.path(), |t| {
-        t.replace("[\"gopher_repetition\"]", "[\"gopher_repetitio\"]")
+        t.replacen("[\"gopher_repetition\"]", "[\"gopher_repetitio\"]", 1)
     });
     assert!(
         e.contains("edited.toml: variants[0].drop_stages[0]: no stage `gopher_repetitio`"),
@@ -360,7 +388,9 @@ fn unknown_stage_is_refused_naming_the_key() {
     assert!(e.contains("0: length_filter, 1: gopher_repetition"), "{e}");
     assert!(e.contains(&line_of(tmp.path(), "drop_stages")), "{e}");
     // By index: out of range.
-    let e = config_error(tmp.path(), |t| t.replace("[\"gopher_repetition\"]", "[5]"));
+    let e = config_error(tmp.path(), |t| {
+        t.replacen("[\"gopher_repetition\"]", "[5]", 1)
+    });
     assert!(
         e.contains("variants[0].drop_stages[0]: stage index 5 is out of range"),
         "{e}"
@@ -372,43 +402,49 @@ fn other_config_errors_name_file_and_key() {
     let tmp = tempfile::tempdir().unwrap();
     // A parameter set on a stage is checked by the stage's own config.
     let e = config_error(tmp.path(), |t| {
-        t.replace(
+        t.replacen(
             "drop_stages = [\"gopher_repetition\"]",
             "set = { \"length_filter.min_charz\" = 5 }",
+            1,
         )
     });
     assert!(e.contains("variant \"no-repetition\""), "{e}");
     assert!(e.contains("min_charz"), "{e}");
     // Unknown keys, with their line.
-    let e = config_error(tmp.path(), |t| t.replace("budget_tokens", "budget_tokenz"));
+    let e = config_error(tmp.path(), |t| {
+        t.replacen("budget_tokens", "budget_tokenz", 1)
+    });
     assert!(
         e.contains("edited.toml: train.budget_tokenz: unknown field"),
         "{e}"
     );
     assert!(e.contains(&line_of(tmp.path(), "budget_tokenz")), "{e}");
     // A missing eval file.
-    let e = config_error(tmp.path(), |t| t.replace("eval-b.txt", "missing.txt"));
+    let e = config_error(tmp.path(), |t| t.replacen("eval-b.txt", "missing.txt", 1));
     assert!(e.contains("edited.toml: eval[1].path: "), "{e}");
     // A variant that changes nothing; a duplicate name.
     let e = config_error(tmp.path(), |t| {
-        t.replace("drop_stages = [\"gopher_repetition\"]", "")
+        t.replacen("drop_stages = [\"gopher_repetition\"]", "", 1)
     });
     assert!(
         e.contains("variants[0]: variant \"no-repetition\" changes nothing"),
         "{e}"
     );
-    let e = config_error(tmp.path(), |t| t.replace("\"no-repetition\"", "\"base\""));
+    let e = config_error(tmp.path(), |t| {
+        t.replacen("\"no-repetition\"", "\"base\"", 1)
+    });
     assert!(e.contains("variants[0].name"), "{e}");
     // Not a causal LM.
     let e = config_error(tmp.path(), |t| {
-        t.replace("[train]\n", "[train]\npreset = \"bert-tiny\"\n")
+        t.replacen("[train]\n", "[train]\npreset = \"bert-tiny\"\n", 1)
     });
     assert!(e.contains("train.preset: bert-tiny trains a"), "{e}");
     // A set key without a stage.
     let e = config_error(tmp.path(), |t| {
-        t.replace(
+        t.replacen(
             "drop_stages = [\"gopher_repetition\"]",
             "set = { \"min_chars\" = 5 }",
+            1,
         )
     });
     assert!(e.contains("variants[0].set.\"min_chars\""), "{e}");

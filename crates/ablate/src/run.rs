@@ -52,6 +52,10 @@ pub trait Observer {
     fn on_step(&mut self, _index: usize, _total: usize, _what: &str, _skipped: bool) {}
     /// The step is done; `detail` says what it produced.
     fn on_done(&mut self, _index: usize, _what: &str, _detail: &str) {}
+    /// Runs `work`, a pipeline run whose executor counts into `progress` (for a progress bar).
+    fn corpus(&mut self, _progress: &Progress, work: &mut dyn FnMut()) {
+        work()
+    }
     /// The observer of each training run (its progress bar).
     fn training(&mut self) -> Option<&mut dyn refinery_train::Observer> {
         None
@@ -165,7 +169,12 @@ pub fn run(exp: &CheckedExperiment, observer: &mut dyn Observer) -> Result<Outco
             format!("refine {}", v.name),
             read_json::<Refined>(&marker).is_some(),
             {
-                let r = refine(v)?;
+                let progress = Progress::default();
+                let mut result = None;
+                observer.corpus(&progress, &mut || result = Some(refine(v, &progress)));
+                let r = result.ok_or_else(|| {
+                    AblateError::step(format!("refine {}", v.name), "did not run")
+                })??;
                 write_json(&marker, &r)?;
                 format!("{} of {} documents kept", r.docs_kept, r.input_docs)
             }
@@ -314,13 +323,13 @@ pub fn run(exp: &CheckedExperiment, observer: &mut dyn Observer) -> Result<Outco
 }
 
 /// Step 1: the pipeline's stages, then its dedup chain (both resume by themselves).
-fn refine(v: &Variant) -> Result<Refined> {
+fn refine(v: &Variant, progress: &Progress) -> Result<Refined> {
     let p = &v.pipeline;
     let step = |m: String| AblateError::step(format!("refine {}", v.name), m);
     let _lock = lock_output(&p.output, None)?;
     let job = p.job(None)?;
     let factory = p.stage_factory();
-    let report = executor::run(&job, &factory, &Progress::default())?;
+    let report = executor::run(&job, &factory, progress)?;
     let stages = report
         .stats
         .ok_or_else(|| step("not every task completed".into()))?;

@@ -62,6 +62,9 @@ impl Observer for Lines {
             eprintln!("        {detail}");
         }
     }
+    fn corpus(&mut self, progress: &refinery_corpus::executor::Progress, work: &mut dyn FnMut()) {
+        crate::progress::with_bar(progress, self.quiet, work);
+    }
     fn training(&mut self) -> Option<&mut dyn refinery_train::Observer> {
         let b = self.bar.insert(Bar {
             bar: bar(self.quiet),

@@ -111,13 +111,18 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Option<T> {
     serde_json::from_slice(&bytes).ok()
 }
 
-fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+/// `v` as pretty JSON with a final newline (`path` names errors).
+fn json_bytes<T: Serialize>(path: &Path, v: &T) -> Result<Vec<u8>> {
     let mut bytes = serde_json::to_vec_pretty(v).map_err(|e| AblateError::Invalid {
         path: path.to_path_buf(),
         message: e.to_string(),
     })?;
     bytes.push(b'\n');
-    Ok(write_atomic(path, &bytes)?)
+    Ok(bytes)
+}
+
+fn write_json<T: Serialize>(path: &Path, v: &T) -> Result<()> {
+    Ok(write_atomic(path, &json_bytes(path, v)?)?)
 }
 
 /// Runs (or continues) the experiment.
@@ -126,9 +131,10 @@ pub fn run(exp: &CheckedExperiment, observer: &mut dyn Observer) -> Result<Outco
     let _lock = lock_output(out, None)?;
     // 0. The same experiment as before in this directory, or a new one.
     let fp_path = out.join(EXPERIMENT_FILE);
-    let fp = exp.fingerprint();
-    match read_json::<serde_json::Value>(&fp_path) {
-        Some(old) if old != fp => {
+    // Compared as the bytes it is written as (a JSON round trip may change a float's last digit).
+    let fp = json_bytes(&fp_path, &exp.fingerprint())?;
+    match std::fs::read(&fp_path) {
+        Ok(old) if old != fp => {
             return Err(AblateError::Invalid {
                 path: fp_path,
                 message: format!(
@@ -138,8 +144,8 @@ pub fn run(exp: &CheckedExperiment, observer: &mut dyn Observer) -> Result<Outco
                 ),
             })
         }
-        Some(_) => {}
-        None => write_json(&fp_path, &fp)?,
+        Ok(_) => {}
+        Err(_) => write_atomic(&fp_path, &fp)?,
     }
     let nv = exp.variants.len();
     let ns = exp.seeds.len();
@@ -309,11 +315,7 @@ pub fn run(exp: &CheckedExperiment, observer: &mut dyn Observer) -> Result<Outco
     observer.on_step(index, total, "summarize", false);
     let table = summarize(exp, &refined, tok.vocab_size(), &eval_texts, &eval_ngrams)?;
     let path = out.join(ABLATION_FILE);
-    let mut bytes = serde_json::to_vec_pretty(&table).map_err(|e| AblateError::Invalid {
-        path: path.clone(),
-        message: e.to_string(),
-    })?;
-    bytes.push(b'\n');
+    let bytes = json_bytes(&path, &table)?;
     // Rewritten only when it changes: a rerun of a finished ablation writes nothing.
     if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
         write_atomic(&path, &bytes)?;

@@ -282,6 +282,48 @@ impl ExperimentConfig {
             )
         })?;
         // 1. The base pipeline, as a TOML table the variants edit.
+        let (base_table, base_name) = self.base_pipeline(file, text)?;
+        // 2. The variants: names, then each change against the base.
+        let variants = self.checked_variants(file, text, &output, &base_table, &base_name)?;
+        // 3. The tokenizer.
+        let t = &self.tokenizer;
+        if t.vocab_size < 300 {
+            return Err(err(
+                file,
+                "tokenizer.vocab_size",
+                format!(
+                    "{} is too small: a byte-level BPE needs 256 byte tokens, a separator and merges (at least 300){}",
+                    t.vocab_size,
+                    line_of(text, "vocab_size", 0)
+                ),
+            ));
+        }
+
+        // 4. Training: seeds, budget, the preset with its overrides.
+        let (train, steps, per_step) = self.checked_train(file, text, &output)?;
+        let tr = &self.train;
+        // 5. The eval sets.
+        let eval = self.eval_sets(file, text)?;
+        Ok(CheckedExperiment {
+            file: file.to_string(),
+            description: self.description,
+            output,
+            variants,
+            tokenizer: self.tokenizer,
+            tokens_per_run: steps as u64 * per_step,
+            budget_tokens: tr.budget_tokens,
+            seeds: tr.seeds.clone(),
+            preset: tr.preset.clone(),
+            steps,
+            device: tr.device.clone(),
+            eval_batch_size: tr.eval_batch_size,
+            train,
+            eval,
+        })
+    }
+
+    /// The base pipeline as a TOML table (the variants edit it) and the name of its source.
+    fn base_pipeline(&self, file: &str, text: &str) -> Result<(toml::Table, String), ConfigError> {
         let (base_text, base_name) = match (&self.base.pipeline, &self.base.preset) {
             (Some(_), Some(_)) => {
                 return Err(err(
@@ -330,7 +372,18 @@ impl ExperimentConfig {
         let base_table: toml::Table = toml::from_str(&base_text)
             .map_err(|e| err(&base_name, "(top level)", e.message().to_string()))?;
 
-        // 2. The variants: names, then each change against the base.
+        Ok((base_table, base_name))
+    }
+
+    /// The base and every variant, validated as pipelines writing under `output`.
+    fn checked_variants(
+        &self,
+        file: &str,
+        text: &str,
+        output: &Path,
+        base_table: &toml::Table,
+        base_name: &str,
+    ) -> Result<Vec<Variant>, ConfigError> {
         let mut variants = Vec::with_capacity(self.variants.len() + 1);
         let mut names = vec![BASE.to_string()];
         let base = VariantConfig {
@@ -396,13 +449,13 @@ impl ExperimentConfig {
                     ));
                 }
             }
-            let (table, change) = apply(&base_table, v, |k, needle, m| {
+            let (table, change) = apply(base_table, v, |k, needle, m| {
                 err(file, key(k), format!("{m}{}", line_of(text, needle, at)))
             })?;
             let vtext =
                 toml::to_string(&table).map_err(|e| err(file, key("(variant)"), e.to_string()))?;
             let vfile = if i == 0 {
-                base_name.clone()
+                base_name.to_string()
             } else {
                 format!("{file}: variant {:?} ({base_name} changed)", v.name)
             };
@@ -426,21 +479,17 @@ impl ExperimentConfig {
             });
         }
 
-        // 3. The tokenizer.
-        let t = &self.tokenizer;
-        if t.vocab_size < 300 {
-            return Err(err(
-                file,
-                "tokenizer.vocab_size",
-                format!(
-                    "{} is too small: a byte-level BPE needs 256 byte tokens, a separator and merges (at least 300){}",
-                    t.vocab_size,
-                    line_of(text, "vocab_size", 0)
-                ),
-            ));
-        }
+        Ok(variants)
+    }
 
-        // 4. Training: seeds, budget, the preset with its overrides.
+    /// The training config of every run (checked once), its steps and tokens per step.
+    fn checked_train(
+        &self,
+        file: &str,
+        text: &str,
+        output: &Path,
+    ) -> Result<(TrainFile, usize, u64), ConfigError> {
+        let t = &self.tokenizer;
         let tr = &self.train;
         if tr.seeds.len() < 2 {
             return Err(err(
@@ -545,7 +594,11 @@ impl ExperimentConfig {
             .check(&format!("{file}: [train] (preset {})", tr.preset), &ctx)
             .map_err(|e| err(file, "train", e.to_string()))?;
 
-        // 5. The eval sets, read now: a missing file fails before hours of work.
+        Ok((train, steps, per_step))
+    }
+
+    /// The eval sets, read now: a missing file fails before hours of work.
+    fn eval_sets(&self, file: &str, text: &str) -> Result<Vec<EvalSet>, ConfigError> {
         if self.eval.is_empty() {
             return Err(err(
                 file,
@@ -598,22 +651,7 @@ impl ExperimentConfig {
                 text: text_e,
             });
         }
-        Ok(CheckedExperiment {
-            file: file.to_string(),
-            description: self.description,
-            output,
-            variants,
-            tokenizer: self.tokenizer,
-            tokens_per_run: steps as u64 * per_step,
-            budget_tokens: tr.budget_tokens,
-            seeds: tr.seeds.clone(),
-            preset: tr.preset.clone(),
-            steps,
-            device: tr.device.clone(),
-            eval_batch_size: tr.eval_batch_size,
-            train,
-            eval,
-        })
+        Ok(eval)
     }
 }
 

@@ -90,10 +90,35 @@ cat >"$WORK/model/confusion.json" <<'EOF'
  "matrix": [[50, 7, 3], [4, 61, 5], [6, 9, 25]]}
 EOF
 
+echo "== ablation: the sample through the default preset vs a stricter length filter, 2 seeds"
+sed -n 1p crates/cli/sample/sample.jsonl | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["text"])' >"$WORK/eval.txt"
+cat >"$WORK/ablate.toml" <<EOF
+[base]
+preset = "default"
+input = ["$WORK/in"]
+tasks = 1
+[tokenizer]
+vocab_size = 400
+[train]
+budget_tokens = 1024
+batch_size = 4
+seq_len = 32
+hf = { n_layer = 1, n_embd = 32, n_head = 2, n_positions = 32 }
+[[eval]]
+name = "sample-doc"
+path = "$WORK/eval.txt"
+[[variants]]
+name = "long-docs"
+set = { "length_filter.min_chars" = 1500 }
+EOF
+rm -rf "$WORK/ablation"
+"$BIN" ablate "$WORK/ablate.toml" --out "$WORK/ablation" -q >/dev/null || exit 1
+
 echo "== rendering"
 "$BIN" report "$WORK/corpus" -o "$WORK/corpus.html" || exit 1
 "$BIN" report "$WORK/model" -o "$WORK/model.html" || exit 1
 "$BIN" report "$WORK/corpus" "$WORK/corpus-b" -o "$WORK/compare.html" || exit 1
+"$BIN" report "$WORK/ablation" -o "$WORK/ablation.html" || exit 1
 cat >"$WORK/negative.html" <<'EOF'
 <!DOCTYPE html><html><body><p>control</p><script>console.error("deliberate report-check error")</script></body></html>
 EOF
@@ -116,7 +141,7 @@ chrome() { # $1 = html, $2 = out prefix
   return $rc
 }
 FAILED=0
-for page in corpus model compare negative; do
+for page in corpus model compare ablation negative; do
   if ! chrome "$WORK/$page.html" "$WORK/$page"; then
     echo "report-check: FAILED: chromium could not render $page.html (see $WORK/$page.log)" >&2
     FAILED=1
@@ -125,7 +150,7 @@ done
 
 # --- 4. checks ------------------------------------------------------------------------------
 python3 - "$WORK" <<'PY' || FAILED=1
-import glob, json, os, re, sys
+import glob, json, math, os, re, sys
 from html.parser import HTMLParser
 
 work = sys.argv[1]
@@ -260,10 +285,34 @@ check(len(runs) == 2, "comparison: two runs side by side")
 p = plots(el)
 check("compare-docs" in p and "compare-chars" in p, "comparison: overlaid waterfalls")
 
+# --- ablation ---
+self_contained("ablation")
+el = dom("ablation")
+ab = json.load(open(os.path.join(work, "ablation/ablation.json")))
+rows = [a for t, a, _ in el if t == "tr" and "data-variant" in a]
+check([r["data-variant"] for r in rows] == [v["name"] for v in ab["variants"]],
+      f"ablation table rows {[r['data-variant'] for r in rows]} == ablation.json's variants")
+cells = [a for t, a, _ in el if t == "td" and "data-mean" in a]
+want = [s for v in ab["variants"] for s in v["summary"]]
+check(len(cells) == len(want) and all(abs(float(c["data-mean"]) - s["mean"]) < 1e-4 and
+      abs(float(c["data-std"]) - s["std"]) < 1e-4 for c, s in zip(cells, want)),
+      "ablation table: bits/byte mean and std == ablation.json")
+p = plots(el)
+for si in range(len(ab["eval_sets"])):
+    check(f"ablation-bpb-{si}" in p and p[f"ablation-bpb-{si}"][0] == "svg", f"ablation plot ablation-bpb-{si} present")
+bars = [a for t, a, _ in el if t == "g" and "data-std" in a]
+check(len(bars) == len(ab["variants"]) * len(ab["eval_sets"]), f"ablation plots: {len(bars)} error bars, one per variant and set")
+for v in ab["variants"]:
+    for r in v["runs"]:
+        for e in r["eval"]:
+            bpb = e["nats"] / math.log(2) / e["bytes"]
+            check(abs(bpb - e["bits_per_byte"]) < 1e-9 * bpb,
+                  f"ablation {v['name']} seed {r['seed']}: bits/byte {e['bits_per_byte']:.6f} == nats / ln 2 / bytes")
+
 print(f"report-check: {len(fails)} failed")
 sys.exit(1 if fails else 0)
 PY
 
-echo "screenshots: $WORK/corpus.png $WORK/model.png $WORK/compare.png"
+echo "screenshots: $WORK/corpus.png $WORK/model.png $WORK/compare.png $WORK/ablation.png"
 echo "report-check: total $(($(date +%s) - t0)) s"
 exit $FAILED

@@ -1,6 +1,7 @@
 //! `refinery`: the command-line tool. This crate only parses arguments and
 //! connects the library crates; all the work happens in them.
 
+mod ablate;
 mod dedup;
 mod demo;
 mod distill;
@@ -42,7 +43,8 @@ Examples:
   refinery finetune --preset sst2-minilm --model MiniLM/ --train train.tsv --dev dev.tsv --out runs/sst2
   refinery evaluate --model runs/sst2/best --data dev.tsv
   echo 'a fine film' | refinery classify --model runs/sst2/best
-  refinery distill --teacher runs/sst2/best --train train.tsv --dev dev.tsv --out runs/sst2-3l";
+  refinery distill --teacher runs/sst2/best --train train.tsv --dev dev.tsv --out runs/sst2-3l
+  refinery ablate experiment.toml --out ablations/run1";
 
 #[derive(Parser)]
 #[command(name = "refinery", version, about = ABOUT, after_help = EXAMPLES)]
@@ -95,6 +97,8 @@ enum Command {
     ExportTask(finetune::ExportTaskArgs),
     /// Distil a teacher into a smaller student (soft labels, attention, hidden states, stages).
     Distill(distill::DistillArgs),
+    /// Did a filter help? Train small models on pipeline variants, compare bits per byte.
+    Ablate(ablate::AblateArgs),
 }
 
 /// `error: context: cause: …`, without repeating a cause that an outer
@@ -157,6 +161,10 @@ fn main() -> ExitCode {
         Command::Distill(a) => {
             refinery_train::alloc::tune_allocator_for_training();
             distill::distill(a)
+        }
+        Command::Ablate(a) => {
+            refinery_train::alloc::tune_allocator_for_training();
+            ablate::ablate(a)
         }
     };
     match result {

@@ -29,6 +29,12 @@ impl ConfigError {
             message: message.into(),
         }
     }
+
+    /// A TOML parse or deserialization error of `text` (the contents of `file`) at the key
+    /// path `key` (`""` for the top level), with the line of the error's span.
+    pub fn from_toml(text: &str, file: &str, key: &str, e: &toml::de::Error) -> Self {
+        toml_error(text, file, key, e)
+    }
 }
 
 /// `[input]`: where the data is.

@@ -69,6 +69,7 @@ pub fn render(runs: &[Run]) -> String {
         match run {
             Run::Corpus(c) => corpus(&mut o, i, c),
             Run::Model(m) => model(&mut o, i, m),
+            Run::Ablation(a) => crate::ablation::render(&mut o, i, a),
         }
     }
     if runs.len() > 1 {

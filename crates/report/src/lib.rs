@@ -15,6 +15,9 @@
 //!   rate, every other numeric metric (every `eval_*` key has its plot), and
 //!   with a `confusion.json` the confusion matrix and per-class metrics
 //!   ([`load::read_confusion`] documents the file).
+//! * **Ablations** (`ablation.json` of `refinery ablate`): the table of bits per byte per
+//!   variant and eval set (mean ± std over seeds, difference from base, significance), a
+//!   plot per eval set with error bars, and the eval/train overlap ([`ablation`]).
 //! * **Several runs** are shown side by side, after overlays of what they
 //!   share (the waterfalls, or the curves).
 //!
@@ -28,6 +31,7 @@
 
 use std::path::PathBuf;
 
+pub mod ablation;
 pub mod html;
 pub mod load;
 pub mod svg;
@@ -53,7 +57,7 @@ pub enum ReportError {
     #[error("{path}: {message} (see docs/report.md for the format)")]
     Confusion { path: PathBuf, message: String },
     #[error(
-        "{path}: not a run directory: no metrics.jsonl (model run), stats.json or stats/ (corpus run)"
+        "{path}: not a run directory: no metrics.jsonl (model run), stats.json or stats/ (corpus run), ablation.json (ablation)"
     )]
     NotARun { path: PathBuf },
     #[error("MinHash clusters: {0}")]

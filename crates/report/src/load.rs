@@ -20,6 +20,7 @@ pub const CONFUSION_FILE: &str = "confusion.json";
 pub enum Run {
     Corpus(Box<CorpusRun>),
     Model(Box<ModelRun>),
+    Ablation(Box<crate::ablation::AblationRun>),
 }
 
 impl Run {
@@ -27,6 +28,7 @@ impl Run {
         match self {
             Run::Corpus(c) => &c.name,
             Run::Model(m) => &m.name,
+            Run::Ablation(a) => &a.name,
         }
     }
 }
@@ -94,13 +96,20 @@ fn io(path: &Path, e: std::io::Error) -> ReportError {
     }
 }
 
-/// Reads a run directory: a model run when it holds `metrics.jsonl`, else a
-/// corpus run (`stats.json`, or `stats/` of an unfinished run).
+/// Reads a run directory: an ablation when it holds `ablation.json`, a model
+/// run when it holds `metrics.jsonl`, else a corpus run (`stats.json`, or `stats/` of an unfinished run).
 pub fn load(dir: &Path) -> Result<Run, ReportError> {
     let name = dir.file_name().map_or_else(
         || dir.display().to_string(),
         |n| n.to_string_lossy().into_owned(),
     );
+    if dir.join(crate::ablation::ABLATION_FILE).is_file() {
+        return Ok(Run::Ablation(Box::new(crate::ablation::AblationRun {
+            dir: dir.to_path_buf(),
+            name,
+            result: crate::ablation::Ablation::read(dir)?,
+        })));
+    }
     if dir.join(METRICS_FILE).is_file() {
         return Ok(Run::Model(Box::new(load_model(dir, name)?)));
     }

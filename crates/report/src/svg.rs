@@ -13,8 +13,8 @@ pub const PALETTE: [&str; 7] = [
     "#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#999999",
 ];
 
-const WIDTH: f64 = 640.0;
-const FONT: &str = "font-family=\"sans-serif\" font-size=\"11\"";
+pub const WIDTH: f64 = 640.0;
+pub const FONT: &str = "font-family=\"sans-serif\" font-size=\"11\"";
 
 /// Escapes text for HTML and SVG content and attribute values.
 pub fn esc(s: &str) -> String {

@@ -94,7 +94,7 @@ echo "venv ready in ${install_s}s ($du_venv)"
 
 # --- 2. build the three parity test binaries once -----------------------------------------
 t_checks=$(now)
-echo "== cargo test --workspace --no-run (gpt_parity, bert_parity, bart_parity, classifier_parity)"
+echo "== cargo test --workspace --no-run (gpt_parity, bert_parity, bart_parity, classifier_parity, distill_tasks)"
 # The same build as the README's `cargo test --workspace` (CI has just run it): selecting
 # packages or test targets would change cargo's feature unification and rebuild burn.
 declare -A TEST_BIN=()
@@ -113,7 +113,7 @@ for line in sys.stdin:
         print(t["name"] + "|" + m["executable"])
 ' <<<"$manifest")
 fi
-for t in gpt_parity bert_parity bart_parity classifier_parity; do
+for t in gpt_parity bert_parity bart_parity classifier_parity distill_tasks; do
   if [ -z "${TEST_BIN[$t]:-}" ]; then
     fail_step "cargo build of the parity tests ($t)"
     ROWS_BUILD_FAILED=1
@@ -170,8 +170,10 @@ dir="$WORK/distilled_export"
 echo "== out/distilled: export_distilled_for_hf -> $dir -> check_hf_load_distilled.py"
 rm -rf "$dir"
 mkdir -p "$dir"
-if ! out=$(env "REFINERY_HF_EXPORT_DISTILL_DIR=$dir" cargo test -q -p refinery-distill \
-  --test distill_tasks -- --exact export_distilled_for_hf --nocapture 2>&1) ||
+# The workspace build's test binary (step 2), as for the parity tests.
+if [ -z "${TEST_BIN[distill_tasks]:-}" ] ||
+  ! out=$(cd crates/distill && env "REFINERY_HF_EXPORT_DISTILL_DIR=$dir" \
+    "${TEST_BIN[distill_tasks]}" --exact export_distilled_for_hf --nocapture 2>&1) ||
   ! grep -q 'test result: ok. 1 passed' <<<"$out" || [ ! -f "$dir/reference.json" ]; then
   printf '%s\n' "$out"
   fail_step "distilled.out (export)"

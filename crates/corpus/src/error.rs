@@ -75,3 +75,29 @@ impl ConfigError {
         }
     }
 }
+
+/// The key and message of a TOML config error, as every config file of the workspace reports
+/// it: `key` (`(top level)` when empty or `.`) and the parser's message with the line of
+/// `span` (a byte range of `text`, toml's `Error::span`) appended. Each crate wraps the pair
+/// in its own error type together with the file name.
+pub fn toml_error_parts(
+    text: &str,
+    key: &str,
+    message: &str,
+    span: Option<std::ops::Range<usize>>,
+) -> (String, String) {
+    let line = span
+        .map(|s| {
+            format!(
+                " (line {})",
+                text[..s.start.min(text.len())].matches('\n').count() + 1
+            )
+        })
+        .unwrap_or_default();
+    let key = if key.is_empty() || key == "." {
+        "(top level)"
+    } else {
+        key
+    };
+    (key.to_string(), format!("{}{line}", message.trim()))
+}

@@ -46,6 +46,6 @@ pub mod summary;
 pub mod writers;
 
 pub use document::{Document, Metadata};
-pub use error::{ConfigError, CorpusError, Result};
+pub use error::{toml_error_parts, ConfigError, CorpusError, Result};
 pub use readers::{Failure, Item};
 pub use stage::{Annotator, Filter, Modifier, Reason, Stage, StageKind, Verdict};

@@ -137,21 +137,8 @@ fn bad(file: &str, key: &str, msg: impl std::fmt::Display) -> DistillError {
 }
 
 fn toml_error(text: &str, file: &str, key: &str, e: &toml::de::Error) -> DistillError {
-    let line = e
-        .span()
-        .map(|s| {
-            format!(
-                " (line {})",
-                text[..s.start.min(text.len())].matches('\n').count() + 1
-            )
-        })
-        .unwrap_or_default();
-    let key = if key.is_empty() || key == "." {
-        "(top level)"
-    } else {
-        key
-    };
-    bad(file, key, format!("{}{line}", e.message().trim()))
+    let (key, message) = refinery_corpus::toml_error_parts(text, key, e.message(), e.span());
+    bad(file, &key, message)
 }
 
 impl DistillFile {

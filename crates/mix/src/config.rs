@@ -401,21 +401,8 @@ fn read_token_stats(p: &Path) -> std::result::Result<(f64, String), String> {
 }
 
 fn toml_error(text: &str, file: &str, key: &str, e: &toml::de::Error) -> MixError {
-    let line = e
-        .span()
-        .map(|s| {
-            format!(
-                " (line {})",
-                text[..s.start.min(text.len())].matches('\n').count() + 1
-            )
-        })
-        .unwrap_or_default();
-    let key = if key.is_empty() || key == "." {
-        "(top level)".to_string()
-    } else {
-        key.to_string()
-    };
-    MixError::config(file, key, format!("{}{line}", e.message().trim()))
+    let (key, message) = refinery_corpus::toml_error_parts(text, key, e.message(), e.span());
+    MixError::config(file, key, message)
 }
 
 #[cfg(test)]

@@ -338,21 +338,8 @@ fn stage_error(text: &str, file: &str, key: &str) -> Option<ConfigError> {
 }
 
 fn toml_error(text: &str, file: &str, key: &str, e: &toml::de::Error) -> ConfigError {
-    let line = e
-        .span()
-        .map(|s| {
-            format!(
-                " (line {})",
-                text[..s.start.min(text.len())].matches('\n').count() + 1
-            )
-        })
-        .unwrap_or_default();
-    let key = if key.is_empty() || key == "." {
-        "(top level)".to_string()
-    } else {
-        key.to_string()
-    };
-    ConfigError::new(file, key, format!("{}{line}", e.message().trim()))
+    let (key, message) = refinery_corpus::toml_error_parts(text, key, e.message(), e.span());
+    ConfigError::new(file, key, message)
 }
 
 /// A validated pipeline, ready to run.

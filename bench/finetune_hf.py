@@ -8,7 +8,7 @@ report dev accuracy and timing as one JSON line.
 Recipe (both sides): AutoModelForSequenceClassification (BERT pooler -> dropout -> linear),
 AdamW lr 5e-5 (betas 0.9/0.999, eps 1e-8), weight decay 0.01 except biases and LayerNorm,
 linear decay after 6% warmup, batch 32, 1 epoch, max length 64, dynamic padding with
-length-grouped batches (group_by_length), gradient clipping 1.0, f32, CPU, eval on dev.
+length-grouped batches (train_sampling_strategy="group_by_length"), gradient clipping 1.0, f32, CPU, eval on dev.
 """
 
 import argparse
@@ -90,8 +90,10 @@ def main():
         max_grad_norm=1.0,
         num_train_epochs=a.epochs,
         lr_scheduler_type="linear",
-        warmup_ratio=0.06,
-        group_by_length=True,
+        # transformers 5: a float warmup_steps in [0, 1) is a ratio (warmup_ratio is gone);
+        # length-grouped batches are a train_sampling_strategy.
+        warmup_steps=0.06,
+        train_sampling_strategy="group_by_length",
         seed=a.seed,
         data_seed=a.seed,
         save_strategy="no",

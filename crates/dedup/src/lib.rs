@@ -37,6 +37,7 @@ pub mod corpus;
 pub mod exact;
 mod filterstep;
 mod fsutil;
+pub mod job;
 pub mod minhash;
 pub mod substring;
 

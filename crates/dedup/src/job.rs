@@ -1,0 +1,339 @@
+//! One runner for the resumable multi-step jobs (MinHash, substring,
+//! exact/URL/line dedup).
+//!
+//! A job ([`MultiStepJob`]) names its steps, says how many tasks each step
+//! has and runs one task of one step; this module does the rest, the same
+//! way for every job:
+//!
+//! * `DIR/<job>/params.json` records the job's fingerprint; a rerun with
+//!   other parameters is refused ([`StepError::Mismatch`]), and `--overwrite`
+//!   is refused where that file is missing ([`check_overwrite`]).
+//! * Each task writes `DIR/<job>/<step>/completions/NNNNN` last. [`run_step`]
+//!   skips complete tasks and runs the others from scratch; a step starts
+//!   only once the step before it is complete.
+//! * [`run`] runs every step in order; a step that reran anything makes the
+//!   later steps stale, so their markers are removed first. [`finish`]
+//!   checks that every step is complete and builds the job's report.
+//! * [`task_files`] / [`task_docs`]: the input files of task `t` of `N`
+//!   (files `t, t+N, …`) and their documents keyed by (file, index).
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64};
+use std::sync::Arc;
+use std::time::Instant;
+
+use refinery_corpus::executor::{check_fingerprint, is_step_complete, run_pool, COMPLETIONS_DIR};
+use refinery_corpus::input::InputFile;
+use refinery_corpus::readers::{self, Item, ReaderOptions};
+use refinery_corpus::CorpusError;
+use serde::Serialize;
+
+use crate::fsutil::remove_dir_if_exists;
+
+/// The file under `DIR/<job>/` that records a run's parameters.
+pub const PARAMS_FILE: &str = "params.json";
+
+/// What one step did in this invocation.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct StepReport {
+    pub name: &'static str,
+    pub tasks_run: usize,
+    pub tasks_skipped: usize,
+    pub seconds: f64,
+}
+
+/// Errors of the runner itself, the same for every job.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StepError {
+    #[error("no step {0}")]
+    NoStep(usize),
+    #[error("step {step} has {ranks} rank(s); no task {task}")]
+    NoTask {
+        step: &'static str,
+        ranks: usize,
+        task: usize,
+    },
+    #[error("step {step} is not complete (task {task} has no completion marker in {}): run the earlier steps first", dir.display())]
+    Incomplete {
+        step: &'static str,
+        task: usize,
+        dir: PathBuf,
+    },
+    #[error("{}: holds a {what} with different `{key}`; use a new output directory, or --overwrite to start over", path.display())]
+    Mismatch {
+        path: PathBuf,
+        what: String,
+        key: String,
+    },
+    #[error("refusing to --overwrite {}: it holds no {what} ({} missing)", output.display(), marker.display())]
+    NotThisJob {
+        output: PathBuf,
+        what: String,
+        marker: PathBuf,
+    },
+}
+
+/// The error type of a job: it carries the corpus and runner errors, and
+/// gives the executor's pool a [`CorpusError`].
+pub trait JobError: From<CorpusError> + From<StepError> + std::fmt::Display + Send {
+    /// The corpus error inside, or this error as the failure of `task`.
+    fn into_corpus(self, task: usize) -> CorpusError;
+}
+
+/// Implements [`JobError`] for an error enum with `Corpus(CorpusError)` and
+/// `Step(StepError)` variants.
+macro_rules! impl_job_error {
+    ($t:ty) => {
+        impl $crate::job::JobError for $t {
+            fn into_corpus(self, task: usize) -> refinery_corpus::CorpusError {
+                match self {
+                    Self::Corpus(c) => c,
+                    other => refinery_corpus::CorpusError::Task {
+                        task,
+                        message: other.to_string(),
+                    },
+                }
+            }
+        }
+    };
+}
+pub(crate) use impl_job_error;
+
+/// A resumable job of several steps, each a set of independent tasks.
+pub trait MultiStepJob: Sync {
+    type Error: JobError;
+    /// What the tasks of one step share (e.g. a plan read from an earlier
+    /// step), built once per step invocation.
+    type Shared: Sync;
+    /// What [`finish`] returns.
+    type Report;
+
+    /// The job in messages: "MinHash run", "`dedup exact` run", …
+    fn what(&self) -> String;
+    /// `DIR/<job>`: [`PARAMS_FILE`] and one directory per step.
+    fn dir(&self) -> PathBuf;
+    /// The steps, in order; `--step NAME` names one.
+    fn steps(&self) -> &'static [&'static str];
+    /// Threads; never changes the output.
+    fn workers(&self) -> usize;
+    /// The identity of the run: a rerun into the same directory must match.
+    fn fingerprint(&self) -> serde_json::Value;
+    /// Checks the parameters (not [`PARAMS_FILE`]).
+    fn validate(&self) -> Result<(), Self::Error>;
+    /// Ranks of step `step` for a cluster array (`--task 0..ranks`): rank
+    /// `r` runs tasks `r, r+ranks, …` of the step.
+    fn ranks(&self, step: usize) -> usize;
+    /// The number of tasks of step `step` (markers `0..n`; at least the
+    /// ranks unless known only from an earlier step) and what they share.
+    fn plan(&self, step: usize) -> Result<(usize, Self::Shared), Self::Error>;
+    /// Loads what only running tasks need, once the `pending` tasks are
+    /// known. Default: nothing.
+    fn load(
+        &self,
+        _step: usize,
+        _shared: &mut Self::Shared,
+        _pending: &[usize],
+    ) -> Result<(), Self::Error> {
+        Ok(())
+    }
+    /// Runs task `task` of step `step` from scratch; it marks itself
+    /// complete last.
+    fn run_task(
+        &self,
+        step: usize,
+        shared: &Self::Shared,
+        task: usize,
+        cancel: &AtomicBool,
+    ) -> Result<(), Self::Error>;
+    /// Builds the report once every step is complete (merges the filter
+    /// step's stats into `stats.json`, …).
+    fn report(&self, steps: Vec<StepReport>) -> Result<Self::Report, Self::Error>;
+}
+
+fn step_name<J: MultiStepJob>(job: &J, step: usize) -> Result<&'static str, StepError> {
+    job.steps()
+        .get(step)
+        .copied()
+        .ok_or(StepError::NoStep(step))
+}
+
+fn step_dir<J: MultiStepJob>(job: &J, name: &str) -> PathBuf {
+    job.dir().join(name)
+}
+
+/// Validates the job and checks (or records) its fingerprint.
+pub fn check<J: MultiStepJob>(job: &J) -> Result<(), J::Error> {
+    job.validate()?;
+    let path = job.dir().join(PARAMS_FILE);
+    match check_fingerprint(&path, &job.fingerprint())? {
+        None => Ok(()),
+        Some(key) => Err(StepError::Mismatch {
+            path,
+            what: job.what(),
+            key,
+        }
+        .into()),
+    }
+}
+
+/// The `--overwrite` guard: `output` may be cleared only when it holds a
+/// run of this job (its [`PARAMS_FILE`]).
+pub fn check_overwrite<J: MultiStepJob>(job: &J, output: &Path) -> Result<(), StepError> {
+    let marker = job.dir().join(PARAMS_FILE);
+    if marker.exists() {
+        return Ok(());
+    }
+    Err(StepError::NotThisJob {
+        output: output.to_path_buf(),
+        what: job.what(),
+        marker: marker.strip_prefix(output).unwrap_or(&marker).to_path_buf(),
+    })
+}
+
+/// Errors unless every task of step `step` has its marker.
+pub fn require_complete<J: MultiStepJob>(job: &J, step: usize) -> Result<(), J::Error> {
+    let name = step_name(job, step)?;
+    let (n, _) = job.plan(step)?;
+    let dir = step_dir(job, name);
+    match (0..n).find(|&t| !is_step_complete(&dir, t)) {
+        None => Ok(()),
+        Some(task) => Err(StepError::Incomplete {
+            step: name,
+            task,
+            dir: dir.join(COMPLETIONS_DIR),
+        }
+        .into()),
+    }
+}
+
+/// Runs the pending tasks of step `step` (an index into
+/// [`MultiStepJob::steps`]), or only those of rank `only_task`, as a cluster
+/// array task does; complete tasks are skipped.
+pub fn run_step<J: MultiStepJob>(
+    job: &J,
+    step: usize,
+    only_task: Option<usize>,
+    cancel: &AtomicBool,
+) -> Result<StepReport, J::Error> {
+    check(job)?;
+    let name = step_name(job, step)?;
+    if step > 0 {
+        require_complete(job, step - 1)?;
+    }
+    let start = Instant::now();
+    let ranks = job.ranks(step);
+    let (n, mut shared) = job.plan(step)?;
+    let candidates: Vec<usize> = match only_task {
+        Some(t) if t >= ranks => {
+            return Err(StepError::NoTask {
+                step: name,
+                ranks,
+                task: t,
+            }
+            .into())
+        }
+        Some(t) => (t..n).step_by(ranks).collect(),
+        None => (0..n).collect(),
+    };
+    let dir = step_dir(job, name);
+    let pending: Vec<usize> = candidates
+        .iter()
+        .copied()
+        .filter(|&t| !is_step_complete(&dir, t))
+        .collect();
+    if !pending.is_empty() {
+        job.load(step, &mut shared, &pending)?;
+    }
+    let shared = &shared;
+    run_pool(&pending, job.workers(), cancel, |t| {
+        job.run_task(step, shared, t, cancel)
+            .map_err(|e| e.into_corpus(t))
+    })?;
+    Ok(StepReport {
+        name,
+        tasks_run: pending.len(),
+        tasks_skipped: candidates.len() - pending.len(),
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// After every step (run here or as separate tasks): checks that each is
+/// complete and builds the job's report.
+pub fn finish<J: MultiStepJob>(job: &J, steps: Vec<StepReport>) -> Result<J::Report, J::Error> {
+    check(job)?;
+    for step in 0..job.steps().len() {
+        require_complete(job, step)?;
+    }
+    job.report(steps)
+}
+
+/// Runs every step, skipping complete tasks; a step that reran anything
+/// invalidates the later steps. Then [`finish`].
+pub fn run<J: MultiStepJob>(job: &J, cancel: &AtomicBool) -> Result<J::Report, J::Error> {
+    check(job)?;
+    let mut reports = Vec::new();
+    let mut rerun = false;
+    for (i, name) in job.steps().iter().enumerate() {
+        if rerun {
+            // An earlier step redid work: this step's outputs are stale.
+            remove_dir_if_exists(&step_dir(job, name).join(COMPLETIONS_DIR))?;
+        }
+        let report = run_step(job, i, None, cancel)?;
+        rerun |= report.tasks_run > 0;
+        reports.push(report);
+    }
+    finish(job, reports)
+}
+
+/// The input files of task `task` of `tasks`: files `task, task+tasks, …`,
+/// with their index in `inputs`.
+pub fn task_files(
+    inputs: &[InputFile],
+    tasks: usize,
+    task: usize,
+) -> impl Iterator<Item = (usize, &InputFile)> {
+    inputs.iter().enumerate().skip(task).step_by(tasks.max(1))
+}
+
+/// One item of an input file, with the index the next document gets (a
+/// document's key is `(file, doc)`: warnings, drops and failures do not
+/// take an index).
+pub struct KeyedItem {
+    pub file: usize,
+    pub doc: u64,
+    pub item: Item,
+}
+
+/// The items of one input file, each with the document index of [`KeyedItem`].
+pub fn file_items<'a>(
+    file: usize,
+    input: &'a InputFile,
+    reader: &'a ReaderOptions,
+) -> impl Iterator<Item = KeyedItem> + 'a {
+    let mut doc = 0u64;
+    readers::open(
+        &input.path,
+        &input.source,
+        reader,
+        Arc::new(AtomicU64::new(0)),
+    )
+    .map(move |item| {
+        let k = KeyedItem { file, doc, item };
+        if matches!(k.item, Item::Doc(_)) {
+            doc += 1;
+        }
+        k
+    })
+}
+
+/// The items of every input file of task `task` of `tasks`, in order, with
+/// their (file, document index) key.
+pub fn task_docs<'a>(
+    inputs: &'a [InputFile],
+    reader: &'a ReaderOptions,
+    tasks: usize,
+    task: usize,
+) -> impl Iterator<Item = KeyedItem> + 'a {
+    task_files(inputs, tasks, task).flat_map(move |(f, input)| file_items(f, input, reader))
+}

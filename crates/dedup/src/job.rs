@@ -25,6 +25,7 @@ use std::time::Instant;
 use refinery_corpus::executor::{check_fingerprint, is_step_complete, run_pool, COMPLETIONS_DIR};
 use refinery_corpus::input::InputFile;
 use refinery_corpus::readers::{self, Item, ReaderOptions};
+use refinery_corpus::stats::RunStats;
 use refinery_corpus::CorpusError;
 use serde::Serialize;
 
@@ -41,6 +42,29 @@ pub struct StepReport {
     pub tasks_skipped: usize,
     pub seconds: f64,
 }
+
+/// What every job's report holds: the steps of this invocation and the
+/// stats of the filtered corpus.
+pub trait JobReport {
+    fn steps(&self) -> &[StepReport];
+    fn stats(&self) -> &RunStats;
+}
+
+/// Implements [`JobReport`] for a report struct with `steps` and `stats`
+/// fields.
+macro_rules! impl_job_report {
+    ($t:ty) => {
+        impl $crate::job::JobReport for $t {
+            fn steps(&self) -> &[$crate::job::StepReport] {
+                &self.steps
+            }
+            fn stats(&self) -> &refinery_corpus::stats::RunStats {
+                &self.stats
+            }
+        }
+    };
+}
+pub(crate) use impl_job_report;
 
 /// Errors of the runner itself, the same for every job.
 #[derive(Debug, thiserror::Error)]
@@ -107,7 +131,7 @@ pub trait MultiStepJob: Sync {
     /// step), built once per step invocation.
     type Shared: Sync;
     /// What [`finish`] returns.
-    type Report;
+    type Report: JobReport;
 
     /// The job in messages: "MinHash run", "`dedup exact` run", …
     fn what(&self) -> String;

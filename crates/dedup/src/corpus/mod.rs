@@ -102,6 +102,7 @@ pub enum CorpusDedupError {
 pub type Result<T, E = CorpusDedupError> = std::result::Result<T, E>;
 
 crate::binfmt::impl_from_binfmt!(CorpusDedupError);
+crate::job::impl_job_report!(DedupReport);
 crate::job::impl_job_error!(CorpusDedupError);
 
 /// Which copy of a URL survives.

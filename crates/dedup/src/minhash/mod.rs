@@ -99,6 +99,7 @@ pub enum MinhashError {
 pub type Result<T, E = MinhashError> = std::result::Result<T, E>;
 
 crate::binfmt::impl_from_binfmt!(MinhashError);
+crate::job::impl_job_report!(MinhashReport);
 crate::job::impl_job_error!(MinhashError);
 
 /// Shingle and LSH parameters.

@@ -110,6 +110,7 @@ pub enum SubstringError {
 pub type Result<T, E = SubstringError> = std::result::Result<T, E>;
 
 crate::binfmt::impl_from_binfmt!(SubstringError);
+crate::job::impl_job_report!(SubstringReport);
 crate::job::impl_job_error!(SubstringError);
 
 /// Which occurrence of a repeated span survives.

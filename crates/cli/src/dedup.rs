@@ -822,3 +822,34 @@ fn run_substring(a: SubstringArgs) -> Result<ExitCode> {
     };
     run_job(&command, make, ranks, summary)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_names_mean_one_thing() {
+        let mh = &minhash::STEPS;
+        assert_eq!(
+            parse_step(mh, Some("merge"), "buckets").unwrap(),
+            StepChoice::Step(1)
+        );
+        assert_eq!(
+            parse_step(mh, Some("merge"), "finish").unwrap(),
+            StepChoice::Finish
+        );
+        assert_eq!(
+            parse_step(mh, Some("merge"), "merge").unwrap(),
+            StepChoice::Finish
+        );
+        // Substring dedup has a step called merge: there it is that step.
+        let sub = &refinery_dedup::substring::STEPS;
+        assert_eq!(parse_step(sub, None, "merge").unwrap(), StepChoice::Step(2));
+        assert_eq!(parse_step(sub, None, "finish").unwrap(), StepChoice::Finish);
+        let err = parse_step(sub, None, "decide").unwrap_err().to_string();
+        assert!(
+            err.contains("sequences, suffixes, merge, filter, finish"),
+            "{err}"
+        );
+    }
+}

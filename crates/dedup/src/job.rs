@@ -14,9 +14,10 @@
 //! * [`run`] runs every step in order; a step that reran anything makes the
 //!   later steps stale, so their markers are removed first. [`finish`]
 //!   checks that every step is complete and builds the job's report.
-//! * [`task_files`] / [`task_docs`]: the input files of task `t` of `N`
-//!   (files `t, t+N, …`) and their documents keyed by (file, index).
+//! * [`task_docs`]: the input files of task `t` of `N` (files `t, t+N, …`)
+//!   and their documents keyed by (file, index).
 
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Arc;
@@ -24,12 +25,13 @@ use std::time::Instant;
 
 use refinery_corpus::executor::{check_fingerprint, is_step_complete, run_pool, COMPLETIONS_DIR};
 use refinery_corpus::input::InputFile;
-use refinery_corpus::readers::{self, Item, ReaderOptions};
+use refinery_corpus::readers::{self, Item, ItemStream, ReaderOptions};
 use refinery_corpus::stats::RunStats;
 use refinery_corpus::CorpusError;
 use serde::Serialize;
 
-use crate::fsutil::remove_dir_if_exists;
+use crate::fsutil::{cancelled, remove_dir_if_exists};
+use crate::minhash::DocKey;
 
 /// The file under `DIR/<job>/` that records a run's parameters.
 pub const PARAMS_FILE: &str = "params.json";
@@ -90,6 +92,8 @@ pub enum StepError {
         what: String,
         key: String,
     },
+    #[error("{0}: more than 2^32 documents in one file")]
+    TooManyDocs(String),
     #[error("refusing to --overwrite {}: it holds no {what} ({} missing)", output.display(), marker.display())]
     NotThisJob {
         output: PathBuf,
@@ -320,44 +324,91 @@ pub fn task_files(
     inputs.iter().enumerate().skip(task).step_by(tasks.max(1))
 }
 
-/// One item of an input file, with the index the next document gets (a
-/// document's key is `(file, doc)`: warnings, drops and failures do not
-/// take an index).
-pub struct KeyedItem {
-    pub file: usize,
-    pub doc: u64,
-    pub item: Item,
+/// A job whose input is sharded by file: task `t` of `N` reads files `t,
+/// t+N, …` (the first and last steps of every dedup job).
+pub trait ShardedInput {
+    fn inputs(&self) -> &[InputFile];
+    fn reader(&self) -> &ReaderOptions;
+    /// `N`.
+    fn input_tasks(&self) -> usize;
 }
 
-/// The items of one input file, each with the document index of [`KeyedItem`].
-pub fn file_items<'a>(
-    file: usize,
-    input: &'a InputFile,
-    reader: &'a ReaderOptions,
-) -> impl Iterator<Item = KeyedItem> + 'a {
-    let mut doc = 0u64;
-    readers::open(
-        &input.path,
-        &input.source,
-        reader,
-        Arc::new(AtomicU64::new(0)),
-    )
-    .map(move |item| {
-        let k = KeyedItem { file, doc, item };
-        if matches!(k.item, Item::Doc(_)) {
-            doc += 1;
-        }
-        k
-    })
-}
-
-/// The items of every input file of task `task` of `tasks`, in order, with
-/// their (file, document index) key.
-pub fn task_docs<'a>(
-    inputs: &'a [InputFile],
-    reader: &'a ReaderOptions,
-    tasks: usize,
+/// The input files of task `task` of a job, each with its items keyed by
+/// (file, document index) ([`FileDocs`]). Cancellation is checked before
+/// every item.
+pub fn task_docs<'a, J: ShardedInput + MultiStepJob>(
+    job: &'a J,
     task: usize,
-) -> impl Iterator<Item = KeyedItem> + 'a {
-    task_files(inputs, tasks, task).flat_map(move |(f, input)| file_items(f, input, reader))
+    cancel: &'a AtomicBool,
+) -> impl Iterator<Item = (usize, &'a InputFile, FileDocs<'a, J::Error>)> {
+    task_files(job.inputs(), job.input_tasks(), task)
+        .map(move |(f, input)| (f, input, FileDocs::open(f, input, job.reader(), cancel)))
+}
+
+/// The items of one input file, each with the key `(file, document index)`
+/// that it has if it is a document (warnings, drops and failures take no
+/// index); errors when cancelled or past 2^32 documents.
+pub struct FileDocs<'a, E> {
+    file: u32,
+    source: &'a str,
+    next_doc: u64,
+    items: ItemStream,
+    cancel: &'a AtomicBool,
+    error: PhantomData<fn() -> E>,
+}
+
+impl<'a, E> FileDocs<'a, E> {
+    fn open(
+        file: usize,
+        input: &'a InputFile,
+        reader: &ReaderOptions,
+        cancel: &'a AtomicBool,
+    ) -> Self {
+        FileDocs {
+            // Jobs check that the input files fit u32 before they run.
+            file: file as u32,
+            source: &input.source,
+            next_doc: 0,
+            items: readers::open(
+                &input.path,
+                &input.source,
+                reader,
+                Arc::new(AtomicU64::new(0)),
+            ),
+            cancel,
+            error: PhantomData,
+        }
+    }
+}
+
+impl<E> FileDocs<'_, E> {
+    /// The documents read so far (all of the file's, once the iterator is
+    /// exhausted).
+    pub fn docs(&self) -> u64 {
+        self.next_doc
+    }
+}
+
+impl<E: From<CorpusError> + From<StepError>> Iterator for FileDocs<'_, E> {
+    type Item = Result<(DocKey, Item), E>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let item = self.items.next()?;
+        if let Err(e) = cancelled(self.cancel) {
+            return Some(Err(e.into()));
+        }
+        let Ok(doc) = u32::try_from(self.next_doc) else {
+            return Some(Err(StepError::TooManyDocs(self.source.to_string()).into()));
+        };
+        if matches!(item, Item::Doc(_)) {
+            self.next_doc += 1;
+        }
+        Some(Ok((
+            DocKey {
+                file: self.file,
+                doc,
+            },
+            item,
+        )))
+    }
 }

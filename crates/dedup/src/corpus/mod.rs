@@ -52,7 +52,7 @@ use refinery_corpus::writers::{write_atomic, WriterOptions};
 use refinery_corpus::CorpusError;
 use serde::{Deserialize, Serialize};
 
-use crate::job::{self, MultiStepJob};
+use crate::job::{self, MultiStepJob, ShardedInput};
 use rustc_hash::FxHashSet;
 
 pub use crate::minhash::DocKey;
@@ -174,10 +174,6 @@ impl CorpusDedupJob {
         self.dir().join(step)
     }
 
-    fn task_files(&self, task: usize) -> impl Iterator<Item = (usize, &InputFile)> {
-        job::task_files(&self.inputs, self.tasks, task)
-    }
-
     /// The filter task that reads input file `file`.
     fn task_of_file(&self, file: usize) -> usize {
         file % self.tasks
@@ -233,6 +229,20 @@ pub struct DedupReport {
     pub steps: Vec<StepReport>,
     pub summary: DedupSummary,
     pub stats: RunStats,
+}
+
+impl ShardedInput for CorpusDedupJob {
+    fn inputs(&self) -> &[InputFile] {
+        &self.inputs
+    }
+
+    fn reader(&self) -> &ReaderOptions {
+        &self.reader
+    }
+
+    fn input_tasks(&self) -> usize {
+        self.tasks
+    }
 }
 
 impl MultiStepJob for CorpusDedupJob {

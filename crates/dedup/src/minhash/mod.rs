@@ -55,7 +55,7 @@ use refinery_corpus::writers::WriterOptions;
 use refinery_corpus::CorpusError;
 use serde::{Deserialize, Serialize};
 
-use crate::job::{self, MultiStepJob};
+use crate::job::{self, MultiStepJob, ShardedInput};
 
 pub use clusters::ClusterSummary;
 pub use explain::{explain, Explanation};
@@ -284,6 +284,20 @@ pub struct MinhashReport {
     pub steps: Vec<StepReport>,
     pub clusters: ClusterSummary,
     pub stats: RunStats,
+}
+
+impl ShardedInput for MinhashJob {
+    fn inputs(&self) -> &[InputFile] {
+        &self.inputs
+    }
+
+    fn reader(&self) -> &ReaderOptions {
+        &self.reader
+    }
+
+    fn input_tasks(&self) -> usize {
+        self.tasks
+    }
 }
 
 impl MultiStepJob for MinhashJob {

@@ -66,7 +66,7 @@ use refinery_corpus::writers::WriterOptions;
 use refinery_corpus::CorpusError;
 use serde::{Deserialize, Serialize};
 
-use crate::job::{self, MultiStepJob};
+use crate::job::{self, MultiStepJob, ShardedInput};
 
 pub use merge::MergeSummary;
 pub use units::Unit;
@@ -295,6 +295,20 @@ pub(crate) fn plan(job: &SubstringJob) -> Result<Plan> {
         p.shards.push(s);
     }
     Ok(p)
+}
+
+impl ShardedInput for SubstringJob {
+    fn inputs(&self) -> &[InputFile] {
+        &self.inputs
+    }
+
+    fn reader(&self) -> &ReaderOptions {
+        &self.reader
+    }
+
+    fn input_tasks(&self) -> usize {
+        self.tasks
+    }
 }
 
 impl MultiStepJob for SubstringJob {

@@ -333,6 +333,76 @@ pub trait ShardedInput {
     fn input_tasks(&self) -> usize;
 }
 
+/// Implements [`ShardedInput`] for a job struct with `inputs`, `reader` and
+/// `tasks` fields.
+macro_rules! impl_sharded_input {
+    ($t:ty) => {
+        impl $crate::job::ShardedInput for $t {
+            fn inputs(&self) -> &[refinery_corpus::input::InputFile] {
+                &self.inputs
+            }
+            fn reader(&self) -> &refinery_corpus::readers::ReaderOptions {
+                &self.reader
+            }
+            fn input_tasks(&self) -> usize {
+                self.tasks
+            }
+        }
+    };
+}
+pub(crate) use impl_sharded_input;
+
+/// The checks of every sharded job: at least one task and one worker, no
+/// more tasks than [`refinery_corpus::executor::check_tasks`] allows, and
+/// file indices that fit a [`DocKey`].
+pub fn check_sharding(inputs: usize, tasks: usize, workers: usize) -> Result<(), String> {
+    if tasks == 0 || workers == 0 {
+        return Err("tasks and workers must be at least 1".into());
+    }
+    refinery_corpus::executor::check_tasks(tasks, inputs)?;
+    if inputs > u32::MAX as usize {
+        return Err("more than 2^32 input files".into());
+    }
+    Ok(())
+}
+
+/// The public functions of a job's module, as thin names for the runner's:
+/// `step_tasks` ([`MultiStepJob::ranks`]), `run_step`, `finish`, `run`.
+macro_rules! job_functions {
+    ($job:ty, $report:ty) => {
+        /// Ranks of step `step` (an index into [`STEPS`]) for a cluster
+        /// array (`--task 0..N`); see [`MultiStepJob::ranks`].
+        pub fn step_tasks(job: &$job, step: usize) -> usize {
+            $crate::job::MultiStepJob::ranks(job, step)
+        }
+
+        /// Runs the pending tasks of step `step` (an index into [`STEPS`]),
+        /// or only those of rank `only_task`, as a cluster array task does;
+        /// complete tasks are skipped ([`crate::job::run_step`]).
+        pub fn run_step(
+            job: &$job,
+            step: usize,
+            only_task: Option<usize>,
+            cancel: &std::sync::atomic::AtomicBool,
+        ) -> Result<StepReport> {
+            $crate::job::run_step(job, step, only_task, cancel)
+        }
+
+        /// After every step (run here or as separate tasks): checks that
+        /// each is complete and builds the report ([`crate::job::finish`]).
+        pub fn finish(job: &$job, steps: Vec<StepReport>) -> Result<$report> {
+            $crate::job::finish(job, steps)
+        }
+
+        /// Runs every step, skipping complete tasks; a step that reran
+        /// anything invalidates the later steps ([`crate::job::run`]).
+        pub fn run(job: &$job, cancel: &std::sync::atomic::AtomicBool) -> Result<$report> {
+            $crate::job::run(job, cancel)
+        }
+    };
+}
+pub(crate) use job_functions;
+
 /// The input files of task `task` of a job, each with its items keyed by
 /// (file, document index) ([`FileDocs`]). Cancellation is checked before
 /// every item.

@@ -52,7 +52,7 @@ use refinery_corpus::writers::{write_atomic, WriterOptions};
 use refinery_corpus::CorpusError;
 use serde::{Deserialize, Serialize};
 
-use crate::job::{self, MultiStepJob, ShardedInput};
+use crate::job::{self, MultiStepJob};
 use rustc_hash::FxHashSet;
 
 pub use crate::minhash::DocKey;
@@ -231,19 +231,7 @@ pub struct DedupReport {
     pub stats: RunStats,
 }
 
-impl ShardedInput for CorpusDedupJob {
-    fn inputs(&self) -> &[InputFile] {
-        &self.inputs
-    }
-
-    fn reader(&self) -> &ReaderOptions {
-        &self.reader
-    }
-
-    fn input_tasks(&self) -> usize {
-        self.tasks
-    }
-}
+crate::job::impl_sharded_input!(CorpusDedupJob);
 
 impl MultiStepJob for CorpusDedupJob {
     type Error = CorpusDedupError;
@@ -272,13 +260,13 @@ impl MultiStepJob for CorpusDedupJob {
     }
 
     fn validate(&self) -> Result<()> {
-        if self.tasks == 0 || self.workers == 0 || self.partitions == 0 {
+        job::check_sharding(self.inputs.len(), self.tasks, self.workers)
+            .map_err(CorpusDedupError::Config)?;
+        if self.partitions == 0 {
             return Err(CorpusDedupError::Config(
-                "tasks, partitions and workers must be at least 1".into(),
+                "partitions must be at least 1".into(),
             ));
         }
-        refinery_corpus::executor::check_tasks(self.tasks, self.inputs.len())
-            .map_err(CorpusDedupError::Config)?;
         if self.partitions > 999 {
             return Err(CorpusDedupError::Config(format!(
                 "{} partitions: at most 999 (part_PPP file names)",
@@ -287,11 +275,6 @@ impl MultiStepJob for CorpusDedupJob {
         }
         if self.tasks > 99_999 {
             return Err(CorpusDedupError::Config("at most 99999 tasks".into()));
-        }
-        if self.inputs.len() > u32::MAX as usize {
-            return Err(CorpusDedupError::Config(
-                "more than 2^32 input files".into(),
-            ));
         }
         if let Method::Lines {
             max_occurrences: 0, ..
@@ -359,32 +342,7 @@ impl MultiStepJob for CorpusDedupJob {
     }
 }
 
-/// Number of tasks (ranks) of step `step` (an index into [`STEPS`]).
-pub fn step_tasks(job: &CorpusDedupJob, step: usize) -> usize {
-    job.ranks(step)
-}
-
-/// Runs the pending tasks of one step (or only rank `only_task` of it, as a
-/// cluster array task does), skipping completed ones ([`job::run_step`]).
-pub fn run_step(
-    job: &CorpusDedupJob,
-    step: usize,
-    only_task: Option<usize>,
-    cancel: &AtomicBool,
-) -> Result<StepReport> {
-    job::run_step(job, step, only_task, cancel)
-}
-
-/// Checks that every step is complete, merges the filter step's stats into
-/// `stats.json` and the step counters into `summary.json` ([`job::finish`]).
-pub fn finish(job: &CorpusDedupJob, steps: Vec<StepReport>) -> Result<DedupReport> {
-    job::finish(job, steps)
-}
-
-/// Runs the three steps, skipping tasks already complete ([`job::run`]).
-pub fn run(job: &CorpusDedupJob, cancel: &AtomicBool) -> Result<DedupReport> {
-    job::run(job, cancel)
-}
+crate::job::job_functions!(CorpusDedupJob, DedupReport);
 
 fn summarize(job: &CorpusDedupJob) -> Result<DedupSummary> {
     let mut s = DedupSummary::default();

@@ -55,7 +55,7 @@ use refinery_corpus::writers::WriterOptions;
 use refinery_corpus::CorpusError;
 use serde::{Deserialize, Serialize};
 
-use crate::job::{self, MultiStepJob, ShardedInput};
+use crate::job::{self, MultiStepJob};
 
 pub use clusters::ClusterSummary;
 pub use explain::{explain, Explanation};
@@ -286,19 +286,7 @@ pub struct MinhashReport {
     pub stats: RunStats,
 }
 
-impl ShardedInput for MinhashJob {
-    fn inputs(&self) -> &[InputFile] {
-        &self.inputs
-    }
-
-    fn reader(&self) -> &ReaderOptions {
-        &self.reader
-    }
-
-    fn input_tasks(&self) -> usize {
-        self.tasks
-    }
-}
+crate::job::impl_sharded_input!(MinhashJob);
 
 impl MultiStepJob for MinhashJob {
     type Error = MinhashError;
@@ -327,16 +315,8 @@ impl MultiStepJob for MinhashJob {
 
     fn validate(&self) -> Result<()> {
         self.config.validate()?;
-        if self.tasks == 0 || self.workers == 0 {
-            return Err(MinhashError::Config(
-                "tasks and workers must be at least 1".into(),
-            ));
-        }
-        refinery_corpus::executor::check_tasks(self.tasks, self.inputs.len())
+        job::check_sharding(self.inputs.len(), self.tasks, self.workers)
             .map_err(MinhashError::Config)?;
-        if self.inputs.len() > u32::MAX as usize {
-            return Err(MinhashError::Config("more than 2^32 input files".into()));
-        }
         Ok(())
     }
 
@@ -376,32 +356,7 @@ impl MultiStepJob for MinhashJob {
     }
 }
 
-/// Number of tasks (ranks) of step `step` (an index into [`STEPS`]).
-pub fn step_tasks(job: &MinhashJob, step: usize) -> usize {
-    job.ranks(step)
-}
-
-/// Runs the pending tasks of one step (or only rank `only_task` of it, as a
-/// cluster array task does), skipping completed ones ([`job::run_step`]).
-pub fn run_step(
-    job: &MinhashJob,
-    step: usize,
-    only_task: Option<usize>,
-    cancel: &AtomicBool,
-) -> Result<StepReport> {
-    job::run_step(job, step, only_task, cancel)
-}
-
-/// Checks that every step is complete, merges the filter step's stats into
-/// `stats.json` and loads the cluster summary ([`job::finish`]).
-pub fn finish(job: &MinhashJob, steps: Vec<StepReport>) -> Result<MinhashReport> {
-    job::finish(job, steps)
-}
-
-/// Runs the four steps, skipping tasks already complete ([`job::run`]).
-pub fn run(job: &MinhashJob, cancel: &AtomicBool) -> Result<MinhashReport> {
-    job::run(job, cancel)
-}
+crate::job::job_functions!(MinhashJob, MinhashReport);
 
 /// Reads `DIR/minhash/params.json` (for `explain`).
 pub fn load_params(dir: &Path) -> Result<serde_json::Value> {

@@ -66,7 +66,7 @@ use refinery_corpus::writers::WriterOptions;
 use refinery_corpus::CorpusError;
 use serde::{Deserialize, Serialize};
 
-use crate::job::{self, MultiStepJob, ShardedInput};
+use crate::job::{self, MultiStepJob};
 
 pub use merge::MergeSummary;
 pub use units::Unit;
@@ -297,19 +297,7 @@ pub(crate) fn plan(job: &SubstringJob) -> Result<Plan> {
     Ok(p)
 }
 
-impl ShardedInput for SubstringJob {
-    fn inputs(&self) -> &[InputFile] {
-        &self.inputs
-    }
-
-    fn reader(&self) -> &ReaderOptions {
-        &self.reader
-    }
-
-    fn input_tasks(&self) -> usize {
-        self.tasks
-    }
-}
+crate::job::impl_sharded_input!(SubstringJob);
 
 impl MultiStepJob for SubstringJob {
     type Error = SubstringError;
@@ -339,12 +327,7 @@ impl MultiStepJob for SubstringJob {
 
     fn validate(&self) -> Result<()> {
         self.config.validate()?;
-        if self.tasks == 0 || self.workers == 0 {
-            return Err(SubstringError::Config(
-                "tasks and workers must be at least 1".into(),
-            ));
-        }
-        refinery_corpus::executor::check_tasks(self.tasks, self.inputs.len())
+        job::check_sharding(self.inputs.len(), self.tasks, self.workers)
             .map_err(SubstringError::Config)?;
         if self.shard_units < 2 || self.shard_units > MAX_SHARD_UNITS {
             return Err(SubstringError::Config(format!(
@@ -405,36 +388,7 @@ impl MultiStepJob for SubstringJob {
     }
 }
 
-/// Ranks of step `step` for a cluster array (`--task 0..N`), see
-/// [`MultiStepJob::ranks`].
-pub fn step_tasks(job: &SubstringJob, step: usize) -> usize {
-    job.ranks(step)
-}
-
-/// Runs the pending tasks of step `step` (an index into [`STEPS`]), or only
-/// those of rank `only_task` (see [`step_tasks`]), as a cluster array task
-/// does; completed tasks are skipped ([`job::run_step`]).
-pub fn run_step(
-    job: &SubstringJob,
-    step: usize,
-    only_task: Option<usize>,
-    cancel: &AtomicBool,
-) -> Result<StepReport> {
-    job::run_step(job, step, only_task, cancel)
-}
-
-/// Runs the four steps, skipping tasks already complete; a step that reran
-/// anything invalidates the later steps ([`job::run`]).
-pub fn run(job: &SubstringJob, cancel: &AtomicBool) -> Result<SubstringReport> {
-    job::run(job, cancel)
-}
-
-/// After the four steps (run here or as separate tasks): checks that each
-/// is complete, merges the filter tasks' stats into `stats.json` and loads
-/// the merge summary ([`job::finish`]).
-pub fn finish(job: &SubstringJob, steps: Vec<StepReport>) -> Result<SubstringReport> {
-    job::finish(job, steps)
-}
+crate::job::job_functions!(SubstringJob, SubstringReport);
 
 /// Removes `path` and its hidden temp file `.NAME.tmp`, if present.
 fn remove_with_tmp(path: &Path) -> Result<()> {

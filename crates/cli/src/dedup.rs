@@ -56,18 +56,8 @@ pub enum DedupCommand {
 
 #[derive(Args)]
 pub struct MinhashArgs {
-    /// Input files or directories (refinery output shards or any reader input).
-    #[arg(long, short, num_args = 1.., required = true)]
-    pub input: Vec<PathBuf>,
-    /// Output directory: data/, rejects/, stats.json and minhash/ (intermediate steps).
-    #[arg(long, short)]
-    pub output: PathBuf,
-    /// Tasks of the signatures and filter steps; task i reads files i, i+N, …
-    #[arg(long, default_value_t = 1)]
-    pub tasks: usize,
-    /// Worker threads. Never changes the output.
-    #[arg(long, default_value_t = 1)]
-    pub workers: usize,
+    #[command(flatten)]
+    pub io: JobIo,
     /// fineweb (14x8, t≈0.72), refinedweb (450x20, t≈0.74) or refinedweb-literal (20x450, t≈0.99).
     #[arg(long, default_value = "fineweb")]
     pub preset: String,
@@ -100,12 +90,6 @@ pub struct MinhashArgs {
     /// Common Crawl snapshot separately in one run (default: global).
     #[arg(long, value_name = "FIELD")]
     pub group_by: Option<String>,
-    /// JSONL field holding the text.
-    #[arg(long)]
-    pub text_field: Option<String>,
-    /// JSONL field holding the id.
-    #[arg(long)]
-    pub id_field: Option<String>,
     /// After the run, explain this document id.
     #[arg(long)]
     pub explain: Option<String>,
@@ -190,13 +174,13 @@ fn run_minhash(a: MinhashArgs) -> Result<ExitCode> {
     }
     let make = || -> Result<MinhashJob> {
         Ok(MinhashJob {
-            inputs: discover(&a.input)?,
-            reader: reader_options(None, None, a.text_field.as_deref(), a.id_field.as_deref()),
+            inputs: discover(&a.io.input)?,
+            reader: reader_options(None, None, &a.io),
             writer: WriterOptions::default(),
-            output: a.output.clone(),
+            output: a.io.output.clone(),
             config: config.clone(),
-            tasks: a.tasks,
-            workers: a.workers,
+            tasks: a.io.tasks,
+            workers: a.io.workers,
             rejects: a.rejects,
             sig_buffer_records: a.sig_buffer_records,
             max_memory_bytes: a.max_memory_mb.saturating_mul(1 << 20),
@@ -205,7 +189,7 @@ fn run_minhash(a: MinhashArgs) -> Result<ExitCode> {
     };
     // What each Slurm rank runs.
     let ranks = |job: &MinhashJob| -> Result<String> {
-        let mut base = rank_command("minhash", &a.input, &a.output, job.tasks, &a.run)?;
+        let mut base = rank_command("minhash", &a.io, &a.run)?;
         base.push_str(&format!(
             " --ngram {} --bands {} --rows {} --seed {} --sig-buffer-records {} --max-memory-mb {}",
             job.config.ngram,
@@ -221,12 +205,11 @@ fn run_minhash(a: MinhashArgs) -> Result<ExitCode> {
         if let Some(field) = &a.group_by {
             base.push_str(&format!(" --group-by {}", shell_quote(field)));
         }
-        push_field_flags(&mut base, a.text_field.as_deref(), a.id_field.as_deref());
         Ok(base)
     };
     let command = JobCommand {
         kind: "minhash",
-        output: &a.output,
+        output: &a.io.output,
         args: &a.run,
         legacy_finish: Some("merge"),
     };
@@ -259,9 +242,34 @@ fn run_minhash(a: MinhashArgs) -> Result<ExitCode> {
     };
     let code = run_job(&command, make, ranks, summary)?;
     if let (Some(id), None, ExecutorArg::Local) = (&a.explain, &a.run.step, a.run.executor) {
-        println!("{}", minhash::explain(&a.output, id)?);
+        println!("{}", minhash::explain(&a.io.output, id)?);
     }
     Ok(code)
+}
+
+/// The input and output flags every multi-step dedup command shares.
+#[derive(Args)]
+pub struct JobIo {
+    /// Input files or directories (refinery output shards or any reader input).
+    #[arg(long, short, num_args = 1.., required = true)]
+    pub input: Vec<PathBuf>,
+    /// Output directory: data/, rejects/, stats.json and the intermediate
+    /// steps (minhash/, exact/, urls/, lines/ or substring/).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Tasks of the first and the last step (signatures, hash or sequences;
+    /// filter); task i reads files i, i+N, …
+    #[arg(long, default_value_t = 1)]
+    pub tasks: usize,
+    /// Worker threads. Never changes the output.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// JSONL field holding the text.
+    #[arg(long)]
+    pub text_field: Option<String>,
+    /// JSONL field holding the id.
+    #[arg(long)]
+    pub id_field: Option<String>,
 }
 
 /// The flags every multi-step dedup command shares: overwrite, report,
@@ -403,8 +411,7 @@ where
 fn reader_options(
     format: Option<crate::run::FormatArg>,
     text_unit: Option<crate::run::TextUnitArg>,
-    text_field: Option<&str>,
-    id_field: Option<&str>,
+    io: &JobIo,
 ) -> ReaderOptions {
     let mut reader = ReaderOptions::default();
     if let Some(f) = format {
@@ -413,45 +420,39 @@ fn reader_options(
     if let Some(u) = text_unit {
         reader.text_unit = u.into();
     }
-    if let Some(f) = text_field {
-        reader.text_field = f.to_string();
+    if let Some(f) = &io.text_field {
+        reader.text_field = f.clone();
     }
-    if let Some(f) = id_field {
-        reader.id_field = f.to_string();
+    if let Some(f) = &io.id_field {
+        reader.id_field = f.clone();
     }
     reader
 }
 
-/// `EXE dedup KIND --input IN… --output OUT --tasks N --workers CPUS`: the
-/// start of every rank's command line.
-fn rank_command(
-    kind: &str,
-    inputs: &[PathBuf],
-    output: &Path,
-    tasks: usize,
-    args: &StepArgs,
-) -> Result<String> {
+/// `EXE dedup KIND --input IN… --output OUT --tasks N --workers CPUS
+/// [--text-field F] [--id-field F]`: the start of every rank's command line.
+fn rank_command(kind: &str, io: &JobIo, args: &StepArgs) -> Result<String> {
     let exe = shell_quote(&self_exe()?.display().to_string());
     let mut base = format!("{exe} dedup {kind} --input");
-    for p in inputs {
+    for p in &io.input {
         base.push(' ');
         base.push_str(&shell_quote(&p.display().to_string()));
     }
     base.push_str(&format!(
-        " --output {} --tasks {tasks} --workers {}",
-        shell_quote(&output.display().to_string()),
+        " --output {} --tasks {} --workers {}",
+        shell_quote(&io.output.display().to_string()),
+        io.tasks,
         args.slurm.slurm_cpus.max(1),
     ));
-    Ok(base)
-}
-
-/// Appends `--text-field` / `--id-field` when they are set.
-fn push_field_flags(base: &mut String, text_field: Option<&str>, id_field: Option<&str>) {
-    for (flag, value) in [(" --text-field", text_field), (" --id-field", id_field)] {
+    for (flag, value) in [
+        (" --text-field", &io.text_field),
+        (" --id-field", &io.id_field),
+    ] {
         if let Some(v) = value {
             base.push_str(&format!("{flag} {}", shell_quote(v)));
         }
     }
+    Ok(base)
 }
 
 /// Submits one Slurm array per step (array task i runs `BASE --step S --task i`), then
@@ -486,21 +487,11 @@ fn submit_chain<J: MultiStepJob>(c: &JobCommand, job: &J, base: &str) -> Result<
 /// Arguments shared by `dedup exact`, `dedup urls` and `dedup lines`.
 #[derive(Args)]
 pub struct CorpusDedupArgs {
-    /// Input files or directories (refinery output shards or any reader input).
-    #[arg(long, short, num_args = 1.., required = true)]
-    pub input: Vec<PathBuf>,
-    /// Output directory: data/, rejects/, stats.json and exact|urls|lines/ (intermediate steps).
-    #[arg(long, short)]
-    pub output: PathBuf,
-    /// Tasks of the hash and filter steps; task i reads files i, i+N, …
-    #[arg(long, default_value_t = 1)]
-    pub tasks: usize,
+    #[command(flatten)]
+    pub io: JobIo,
     /// Hash partitions = tasks of the decide step; memory of a decide task shrinks with it.
     #[arg(long, default_value_t = 16)]
     pub partitions: usize,
-    /// Worker threads. Never changes the output.
-    #[arg(long, default_value_t = 1)]
-    pub workers: usize,
     /// MiB a hash task buffers before spilling sorted runs. Never changes the output.
     #[arg(long, default_value_t = 256)]
     pub buffer_mb: usize,
@@ -517,12 +508,6 @@ pub struct CorpusDedupArgs {
     /// Plain text: one document per file, line or paragraph.
     #[arg(long, value_enum)]
     pub text_unit: Option<crate::run::TextUnitArg>,
-    /// JSONL field holding the text.
-    #[arg(long)]
-    pub text_field: Option<String>,
-    /// JSONL field holding the id.
-    #[arg(long)]
-    pub id_field: Option<String>,
     #[command(flatten)]
     pub run: StepArgs,
 }
@@ -622,30 +607,25 @@ fn run_lines(a: LinesArgs) -> Result<ExitCode> {
 
 fn run_corpus_dedup(a: &CorpusDedupArgs, method: Method, extra: &str) -> Result<ExitCode> {
     let kind = method.dir_name();
-    let reader = reader_options(
-        a.format,
-        a.text_unit,
-        a.text_field.as_deref(),
-        a.id_field.as_deref(),
-    );
+    let reader = reader_options(a.format, a.text_unit, &a.io);
     let make = || -> Result<CorpusDedupJob> {
         Ok(CorpusDedupJob {
-            inputs: discover(&a.input)?,
+            inputs: discover(&a.io.input)?,
             reader: reader.clone(),
             writer: WriterOptions::default(),
-            output: a.output.clone(),
+            output: a.io.output.clone(),
             method: method.clone(),
             normalize: !a.raw,
-            tasks: a.tasks,
+            tasks: a.io.tasks,
             partitions: a.partitions,
-            workers: a.workers,
+            workers: a.io.workers,
             rejects: a.rejects,
             buffer_bytes: a.buffer_mb.saturating_mul(1 << 20),
         })
     };
     // What each Slurm rank runs.
     let ranks = |job: &CorpusDedupJob| -> Result<String> {
-        let mut base = rank_command(kind, &a.input, &a.output, job.tasks, &a.run)?;
+        let mut base = rank_command(kind, &a.io, &a.run)?;
         base.push_str(&format!(
             " --partitions {} --buffer-mb {}{extra}",
             job.partitions, a.buffer_mb,
@@ -664,12 +644,11 @@ fn run_corpus_dedup(a: &CorpusDedupArgs, method: Method, extra: &str) -> Result<
                 .as_str()
                 .unwrap_or("file")
         ));
-        push_field_flags(&mut base, a.text_field.as_deref(), a.id_field.as_deref());
         Ok(base)
     };
     let command = JobCommand {
         kind,
-        output: &a.output,
+        output: &a.io.output,
         args: &a.run,
         legacy_finish: Some("merge"),
     };
@@ -705,12 +684,8 @@ fn run_corpus_dedup(a: &CorpusDedupArgs, method: Method, extra: &str) -> Result<
 
 #[derive(Args)]
 pub struct SubstringArgs {
-    /// Input files or directories (refinery output shards or any reader input).
-    #[arg(long, short, num_args = 1.., required = true)]
-    pub input: Vec<PathBuf>,
-    /// Output directory: data/, rejects/, stats.json and substring/ (intermediate steps).
-    #[arg(long, short)]
-    pub output: PathBuf,
+    #[command(flatten)]
+    pub io: JobIo,
     /// Shortest repeated span removed, in units (RefinedWeb: 50 tokens).
     #[arg(long, default_value_t = 50)]
     pub min_len: usize,
@@ -731,21 +706,9 @@ pub struct SubstringArgs {
     /// spill to sorted runs on disk. Never changes the output.
     #[arg(long, default_value_t = 1024)]
     pub merge_memory_mb: u64,
-    /// Tasks of the sequences and filter steps; task i reads files i, i+N, …
-    #[arg(long, default_value_t = 1)]
-    pub tasks: usize,
-    /// Worker threads. Never changes the output.
-    #[arg(long, default_value_t = 1)]
-    pub workers: usize,
     /// Write documents dropped as empty to OUT/rejects/.
     #[arg(long)]
     pub rejects: bool,
-    /// JSONL field holding the text.
-    #[arg(long)]
-    pub text_field: Option<String>,
-    /// JSONL field holding the id.
-    #[arg(long)]
-    pub id_field: Option<String>,
     #[command(flatten)]
     pub run: StepArgs,
 }
@@ -768,13 +731,13 @@ fn run_substring(a: SubstringArgs) -> Result<ExitCode> {
     let unit = config.unit;
     let make = || -> Result<SubstringJob> {
         Ok(SubstringJob {
-            inputs: discover(&a.input)?,
-            reader: reader_options(None, None, a.text_field.as_deref(), a.id_field.as_deref()),
+            inputs: discover(&a.io.input)?,
+            reader: reader_options(None, None, &a.io),
             writer: WriterOptions::default(),
-            output: a.output.clone(),
+            output: a.io.output.clone(),
             config,
-            tasks: a.tasks,
-            workers: a.workers,
+            tasks: a.io.tasks,
+            workers: a.io.workers,
             rejects: a.rejects,
             shard_units: a.shard_units,
             merge_memory_bytes: a.merge_memory_mb.saturating_mul(1 << 20),
@@ -782,7 +745,7 @@ fn run_substring(a: SubstringArgs) -> Result<ExitCode> {
     };
     // What each Slurm rank runs.
     let ranks = |job: &SubstringJob| -> Result<String> {
-        let mut base = rank_command("substring", &a.input, &a.output, job.tasks, &a.run)?;
+        let mut base = rank_command("substring", &a.io, &a.run)?;
         base.push_str(&format!(
             " --min-len {} --unit {} --keep {} --min-doc-len {} --shard-units {} --merge-memory-mb {}",
             job.config.min_len,
@@ -795,12 +758,11 @@ fn run_substring(a: SubstringArgs) -> Result<ExitCode> {
         if a.rejects {
             base.push_str(" --rejects");
         }
-        push_field_flags(&mut base, a.text_field.as_deref(), a.id_field.as_deref());
         Ok(base)
     };
     let command = JobCommand {
         kind: "substring",
-        output: &a.output,
+        output: &a.io.output,
         args: &a.run,
         legacy_finish: None,
     };

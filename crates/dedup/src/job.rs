@@ -482,3 +482,107 @@ impl<E: From<CorpusError> + From<StepError>> Iterator for FileDocs<'_, E> {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::minhash::{MinhashConfig, MinhashError, MinhashJob};
+    use refinery_corpus::writers::WriterOptions;
+
+    fn job(dir: &Path, files: &[&str]) -> MinhashJob {
+        let input = dir.join("in");
+        std::fs::create_dir_all(&input).unwrap();
+        for (i, text) in files.iter().enumerate() {
+            std::fs::write(input.join(format!("{i}.jsonl")), text).unwrap();
+        }
+        MinhashJob {
+            inputs: refinery_corpus::input::discover(&[input]).unwrap(),
+            reader: ReaderOptions::default(),
+            writer: WriterOptions::default(),
+            output: dir.join("out"),
+            config: MinhashConfig::default(),
+            tasks: 2,
+            workers: 1,
+            rejects: false,
+            sig_buffer_records: 1 << 10,
+            max_memory_bytes: 1 << 20,
+            group_by: None,
+        }
+    }
+
+    #[test]
+    fn task_docs_key_documents_by_file_and_index() {
+        let d = tempfile::tempdir().unwrap();
+        let doc = |id: &str| format!("{{\"id\":\"{id}\",\"text\":\"t {id}\"}}\n");
+        let j = job(
+            d.path(),
+            &[
+                &(doc("a") + "not json\n" + &doc("b")),
+                &doc("c"),
+                &(doc("d") + &doc("e")),
+            ],
+        );
+        let cancel = AtomicBool::new(false);
+        let mut seen = Vec::new();
+        for (f, _, mut docs) in task_docs(&j, 0, &cancel) {
+            for k in docs.by_ref() {
+                let (key, item) = k.unwrap();
+                if let Item::Doc(doc) = item {
+                    seen.push((key.file, key.doc, doc.id));
+                }
+            }
+            seen.push((f as u32, u32::MAX, format!("{} docs", docs.docs())));
+        }
+        // Task 0 of 2 reads files 0 and 2; the malformed line takes no index.
+        let want = [
+            (0, 0, "a"),
+            (0, 1, "b"),
+            (0, u32::MAX, "2 docs"),
+            (2, 0, "d"),
+            (2, 1, "e"),
+            (2, u32::MAX, "2 docs"),
+        ];
+        let want: Vec<_> = want
+            .iter()
+            .map(|&(f, i, s)| (f, i, s.to_string()))
+            .collect();
+        assert_eq!(seen, want);
+
+        cancel.store(true, std::sync::atomic::Ordering::Relaxed);
+        let (_, _, mut docs) = task_docs(&j, 1, &cancel).next().unwrap();
+        let first = docs.next().unwrap();
+        assert!(matches!(
+            first,
+            Err(MinhashError::Corpus(CorpusError::Cancelled))
+        ));
+    }
+
+    #[test]
+    fn overwrite_guard_and_step_errors_name_the_job() {
+        let d = tempfile::tempdir().unwrap();
+        let j = job(d.path(), &["{\"id\":\"a\",\"text\":\"x\"}\n", ""]);
+        let out = d.path().join("out");
+        let e = check_overwrite(&j, &out).unwrap_err().to_string();
+        assert!(
+            e.contains("holds no MinHash run (minhash/params.json missing)"),
+            "{e}"
+        );
+        let cancel = AtomicBool::new(false);
+        let e = run_step(&j, 1, None, &cancel).unwrap_err().to_string();
+        assert!(e.contains("step signatures is not complete"), "{e}");
+        let e = run_step(&j, 0, Some(2), &cancel).unwrap_err().to_string();
+        assert!(
+            e.contains("step signatures has 2 rank(s); no task 2"),
+            "{e}"
+        );
+        assert!(run_step(&j, 4, None, &cancel).is_err());
+        // params.json now exists: the guard lets --overwrite clear the output.
+        check_overwrite(&j, &out).unwrap();
+        let other = MinhashJob { tasks: 1, ..j };
+        let e = run_step(&other, 0, None, &cancel).unwrap_err().to_string();
+        assert!(
+            e.contains("holds a MinHash run with different `tasks`"),
+            "{e}"
+        );
+    }
+}

@@ -9,7 +9,12 @@ use clap::{Args, Subcommand};
 use refinery_corpus::input::discover;
 use refinery_corpus::readers::ReaderOptions;
 use refinery_corpus::writers::WriterOptions;
-use refinery_dedup::minhash::{self, MinhashConfig, MinhashJob, MINHASH_DIR, PARAMS_FILE};
+use refinery_dedup::corpus::{CorpusDedupJob, DedupReport, Keep, Method, Unit};
+use refinery_dedup::job::{self, JobReport, MultiStepJob};
+use refinery_dedup::minhash::{self, MinhashConfig, MinhashJob, MinhashReport};
+use refinery_dedup::substring::{
+    Keep as SubKeep, SubstringConfig, SubstringJob, SubstringReport, Unit as SubUnit,
+};
 
 use crate::report;
 use crate::run::ExecutorArg;
@@ -51,18 +56,8 @@ pub enum DedupCommand {
 
 #[derive(Args)]
 pub struct MinhashArgs {
-    /// Input files or directories (refinery output shards or any reader input).
-    #[arg(long, short, num_args = 1.., required = true)]
-    pub input: Vec<PathBuf>,
-    /// Output directory: data/, rejects/, stats.json and minhash/ (intermediate steps).
-    #[arg(long, short)]
-    pub output: PathBuf,
-    /// Tasks of the signatures and filter steps; task i reads files i, i+N, …
-    #[arg(long, default_value_t = 1)]
-    pub tasks: usize,
-    /// Worker threads. Never changes the output.
-    #[arg(long, default_value_t = 1)]
-    pub workers: usize,
+    #[command(flatten)]
+    pub io: JobIo,
     /// fineweb (14x8, t≈0.72), refinedweb (450x20, t≈0.74) or refinedweb-literal (20x450, t≈0.99).
     #[arg(long, default_value = "fineweb")]
     pub preset: String,
@@ -95,33 +90,11 @@ pub struct MinhashArgs {
     /// Common Crawl snapshot separately in one run (default: global).
     #[arg(long, value_name = "FIELD")]
     pub group_by: Option<String>,
-    /// JSONL field holding the text.
-    #[arg(long)]
-    pub text_field: Option<String>,
-    /// JSONL field holding the id.
-    #[arg(long)]
-    pub id_field: Option<String>,
-    /// Delete an earlier dedup run in the output directory first.
-    #[arg(long)]
-    pub overwrite: bool,
     /// After the run, explain this document id.
     #[arg(long)]
     pub explain: Option<String>,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Run only this step (signatures, buckets, clusters, filter, or merge
-    /// for the final stats), e.g. from a cluster array job.
-    #[arg(long, value_parser = ["signatures", "buckets", "clusters", "filter", "merge"])]
-    pub step: Option<String>,
-    /// With --step: run only this rank of the step.
-    #[arg(long, requires = "step")]
-    pub task: Option<usize>,
-    /// Where the steps run: threads here, or chained Slurm job arrays.
-    #[arg(long, value_enum, default_value = "local", conflicts_with = "step")]
-    pub executor: crate::run::ExecutorArg,
     #[command(flatten)]
-    pub slurm: SlurmArgs,
+    pub run: StepArgs,
 }
 
 #[derive(Args)]
@@ -199,79 +172,51 @@ fn run_minhash(a: MinhashArgs) -> Result<ExitCode> {
     if a.threshold_report {
         eprint!("{}", threshold_report(&config));
     }
-    if a.tasks == 0 || a.workers == 0 {
-        bail!("--tasks and --workers must be at least 1");
-    }
-    let lock = refinery_corpus::lock::lock_output(&a.output, a.task)?;
-    if a.overwrite && !lock.is_empty()? {
-        let mh = a.output.join(MINHASH_DIR);
-        if !mh.join(PARAMS_FILE).exists() {
-            bail!(
-                "refusing to --overwrite {}: it holds no MinHash run ({}/{} missing)",
-                a.output.display(),
-                MINHASH_DIR,
-                PARAMS_FILE
-            );
-        }
-        lock.clear()
-            .with_context(|| format!("--overwrite {}", a.output.display()))?;
-    }
-    let mut reader = ReaderOptions::default();
-    if let Some(f) = &a.text_field {
-        reader.text_field = f.clone();
-    }
-    if let Some(f) = &a.id_field {
-        reader.id_field = f.clone();
-    }
-    let job = MinhashJob {
-        inputs: discover(&a.input)?,
-        reader,
-        writer: WriterOptions::default(),
-        output: a.output.clone(),
-        config,
-        tasks: a.tasks,
-        workers: a.workers,
-        rejects: a.rejects,
-        sig_buffer_records: a.sig_buffer_records,
-        max_memory_bytes: a.max_memory_mb.saturating_mul(1 << 20),
-        group_by: a.group_by.clone(),
+    let make = || -> Result<MinhashJob> {
+        Ok(MinhashJob {
+            inputs: discover(&a.io.input)?,
+            reader: reader_options(None, None, &a.io),
+            writer: WriterOptions::default(),
+            output: a.io.output.clone(),
+            config: config.clone(),
+            tasks: a.io.tasks,
+            workers: a.io.workers,
+            rejects: a.rejects,
+            sig_buffer_records: a.sig_buffer_records,
+            max_memory_bytes: a.max_memory_mb.saturating_mul(1 << 20),
+            group_by: a.group_by.clone(),
+        })
     };
-    if a.executor == ExecutorArg::Slurm {
-        return submit_minhash(&a, &job);
-    }
-    let cancel = AtomicBool::new(false);
-    if let Some(step) = &a.step {
-        if step == "merge" {
-            let r = minhash::finish(&job, Vec::new())?;
-            print!("{}", report::table(&r.stats));
-            return Ok(ExitCode::SUCCESS);
+    // What each Slurm rank runs.
+    let ranks = |job: &MinhashJob| -> Result<String> {
+        let mut base = rank_command("minhash", &a.io, &a.run)?;
+        base.push_str(&format!(
+            " --ngram {} --bands {} --rows {} --seed {} --sig-buffer-records {} --max-memory-mb {}",
+            job.config.ngram,
+            job.config.bands,
+            job.config.rows,
+            job.config.seed,
+            job.sig_buffer_records,
+            a.max_memory_mb
+        ));
+        if a.rejects {
+            base.push_str(" --rejects");
         }
-        let idx = minhash::STEPS
-            .iter()
-            .position(|s| s == step)
-            .context("unknown step")?;
-        let r = minhash::run_step(&job, idx, a.task, &cancel)
-            .with_context(|| format!("MinHash step {step} into {}", a.output.display()))?;
-        println!(
-            "{}: {} task(s) run, {} skipped",
-            r.name, r.tasks_run, r.tasks_skipped
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    let r = minhash::run(&job, &cancel)
-        .with_context(|| format!("MinHash dedup into {}", a.output.display()))?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
-    } else {
-        for s in &r.steps {
-            println!(
-                "{:<10} {:>5} task(s) run, {:>5} skipped  {:>8.2}s",
-                s.name, s.tasks_run, s.tasks_skipped, s.seconds
-            );
+        if let Some(field) = &a.group_by {
+            base.push_str(&format!(" --group-by {}", shell_quote(field)));
         }
+        Ok(base)
+    };
+    let command = JobCommand {
+        kind: "minhash",
+        output: &a.io.output,
+        args: &a.run,
+        legacy_finish: Some("merge"),
+    };
+    let summary = |r: &MinhashReport| {
         let c = &r.clusters;
-        println!(
-            "\n{} docs ({} too short to sign), {} in duplicate pairs, {} clusters, {} removed ({:.2}%)",
+        let mut s = format!(
+            "\n{} docs ({} too short to sign), {} in duplicate pairs, {} clusters, {} removed ({:.2}%)\n",
             c.docs,
             c.too_short,
             c.docs_in_pairs,
@@ -280,129 +225,273 @@ fn run_minhash(a: MinhashArgs) -> Result<ExitCode> {
             100.0 * c.removed as f64 / c.docs.max(1) as f64
         );
         if c.method == "external" {
-            println!(
-                "clusters: external, {} rounds, {:.1} MiB of buffers for {} docs in pairs\n",
+            s.push_str(&format!(
+                "clusters: external, {} rounds, {:.1} MiB of buffers for {} docs in pairs\n\n",
                 c.rounds,
                 c.external_buffer_bytes as f64 / (1 << 20) as f64,
                 c.docs_in_pairs
-            );
+            ));
         } else {
-            println!(
-                "union-find: {:.1} MiB for {} docs in pairs\n",
+            s.push_str(&format!(
+                "union-find: {:.1} MiB for {} docs in pairs\n\n",
                 c.union_find_bytes as f64 / (1 << 20) as f64,
                 c.docs_in_pairs
+            ));
+        }
+        s
+    };
+    let code = run_job(&command, make, ranks, summary)?;
+    if let (Some(id), None, ExecutorArg::Local) = (&a.explain, &a.run.step, a.run.executor) {
+        println!("{}", minhash::explain(&a.io.output, id)?);
+    }
+    Ok(code)
+}
+
+/// The input and output flags every multi-step dedup command shares.
+#[derive(Args)]
+pub struct JobIo {
+    /// Input files or directories (refinery output shards or any reader input).
+    #[arg(long, short, num_args = 1.., required = true)]
+    pub input: Vec<PathBuf>,
+    /// Output directory: data/, rejects/, stats.json and the intermediate
+    /// steps (minhash/, exact/, urls/, lines/ or substring/).
+    #[arg(long, short)]
+    pub output: PathBuf,
+    /// Tasks of the first and the last step (signatures, hash or sequences;
+    /// filter); task i reads files i, i+N, …
+    #[arg(long, default_value_t = 1)]
+    pub tasks: usize,
+    /// Worker threads. Never changes the output.
+    #[arg(long, default_value_t = 1)]
+    pub workers: usize,
+    /// JSONL field holding the text.
+    #[arg(long)]
+    pub text_field: Option<String>,
+    /// JSONL field holding the id.
+    #[arg(long)]
+    pub id_field: Option<String>,
+}
+
+/// The flags every multi-step dedup command shares: overwrite, report,
+/// one step or rank, and where the steps run.
+#[derive(Args)]
+pub struct StepArgs {
+    /// Delete an earlier run of this command in the output directory first.
+    #[arg(long)]
+    pub overwrite: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Run only this step, e.g. from a cluster array job: one of the
+    /// command's steps (minhash: signatures, buckets, clusters, filter;
+    /// exact/urls/lines: hash, decide, filter; substring: sequences,
+    /// suffixes, merge, filter), or `finish`: check that every step is
+    /// complete and write stats.json. minhash and exact/urls/lines also
+    /// accept `merge`, the old name of their `finish`.
+    #[arg(long, value_name = "STEP")]
+    pub step: Option<String>,
+    /// With --step: run only this rank of the step (0..ranks; rank i runs
+    /// the step's tasks i, i+ranks, …).
+    #[arg(long, requires = "step")]
+    pub task: Option<usize>,
+    /// Where the steps run: threads here, or chained Slurm job arrays.
+    #[arg(long, value_enum, default_value = "local", conflicts_with = "step")]
+    pub executor: ExecutorArg,
+    #[command(flatten)]
+    pub slurm: SlurmArgs,
+}
+
+/// The name of the final step of every multi-step dedup command.
+pub const FINISH: &str = "finish";
+
+/// One multi-step dedup command, as the CLI wires it.
+struct JobCommand<'a> {
+    /// `refinery dedup KIND`.
+    kind: &'static str,
+    output: &'a Path,
+    args: &'a StepArgs,
+    /// An old spelling of `--step finish` that scripts may still use; the
+    /// final Slurm script keeps that name too (`NN-KIND-merge.sbatch`).
+    legacy_finish: Option<&'static str>,
+}
+
+/// What `--step NAME` asks for.
+#[derive(Debug, PartialEq, Eq)]
+enum StepChoice {
+    Step(usize),
+    Finish,
+}
+
+/// Resolves `--step NAME` against the job's steps; `finish` (or the
+/// command's old spelling of it) is the final step.
+fn parse_step(steps: &[&str], legacy_finish: Option<&str>, name: &str) -> Result<StepChoice> {
+    if let Some(i) = steps.iter().position(|s| *s == name) {
+        return Ok(StepChoice::Step(i));
+    }
+    if name == FINISH || legacy_finish == Some(name) {
+        return Ok(StepChoice::Finish);
+    }
+    bail!(
+        "unknown --step `{name}`; this command's steps: {}, {FINISH}",
+        steps.join(", ")
+    )
+}
+
+/// The one wiring of a multi-step dedup command: locks the output, builds
+/// the job (`make`), applies `--overwrite` (refused unless the output holds
+/// a run of this job), then submits the steps to Slurm (`ranks` gives the
+/// command line every rank runs), runs one step or rank (`--step/--task`),
+/// or runs every step and prints the report (`summary`, then the stats).
+fn run_job<J>(
+    c: &JobCommand,
+    make: impl FnOnce() -> Result<J>,
+    ranks: impl FnOnce(&J) -> Result<String>,
+    summary: impl FnOnce(&J::Report) -> String,
+) -> Result<ExitCode>
+where
+    J: MultiStepJob,
+    J::Error: std::error::Error + Send + Sync + 'static,
+    J::Report: serde::Serialize,
+{
+    let a = c.args;
+    let lock = refinery_corpus::lock::lock_output(c.output, a.task)?;
+    let job = make()?;
+    job.validate()?;
+    if a.overwrite && !lock.is_empty()? {
+        job::check_overwrite(&job, c.output)?;
+        lock.clear()
+            .with_context(|| format!("--overwrite {}", c.output.display()))?;
+    }
+    if a.executor == ExecutorArg::Slurm {
+        return submit_chain(c, &job, &ranks(&job)?);
+    }
+    let cancel = AtomicBool::new(false);
+    let what = format!("dedup {}", c.kind);
+    let step = match &a.step {
+        Some(name) => Some(parse_step(job.steps(), c.legacy_finish, name)?),
+        None => None,
+    };
+    match step {
+        Some(StepChoice::Finish) => {
+            let r = job::finish(&job, Vec::new())
+                .with_context(|| format!("{what} finish in {}", c.output.display()))?;
+            print!("{}", report::table(r.stats()));
+        }
+        Some(StepChoice::Step(i)) => {
+            let r = job::run_step(&job, i, a.task, &cancel).with_context(|| {
+                format!("{what} step {} into {}", job.steps()[i], c.output.display())
+            })?;
+            println!(
+                "{}: {} task(s) run, {} skipped",
+                r.name, r.tasks_run, r.tasks_skipped
             );
         }
-        print!("{}", report::table(&r.stats));
-        println!("\noutput in {}", a.output.display());
-    }
-    if let Some(id) = &a.explain {
-        println!("{}", minhash::explain(&a.output, id)?);
+        None => {
+            let r = job::run(&job, &cancel)
+                .with_context(|| format!("{what} into {}", c.output.display()))?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+                return Ok(ExitCode::SUCCESS);
+            }
+            for s in r.steps() {
+                println!(
+                    "{:<10} {:>5} task(s) run, {:>5} skipped  {:>8.2}s",
+                    s.name, s.tasks_run, s.tasks_skipped, s.seconds
+                );
+            }
+            print!("{}", summary(&r));
+            print!("{}", report::table(r.stats()));
+            println!("\noutput in {}", c.output.display());
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `EXE dedup KIND --input IN…`: the start of every rank's command line.
-fn rank_command(kind: &str, inputs: &[PathBuf]) -> Result<String> {
+/// Reader options from the input flags the dedup commands share.
+fn reader_options(
+    format: Option<crate::run::FormatArg>,
+    text_unit: Option<crate::run::TextUnitArg>,
+    io: &JobIo,
+) -> ReaderOptions {
+    let mut reader = ReaderOptions::default();
+    if let Some(f) = format {
+        reader.format = f.into();
+    }
+    if let Some(u) = text_unit {
+        reader.text_unit = u.into();
+    }
+    if let Some(f) = &io.text_field {
+        reader.text_field = f.clone();
+    }
+    if let Some(f) = &io.id_field {
+        reader.id_field = f.clone();
+    }
+    reader
+}
+
+/// `EXE dedup KIND --input IN… --output OUT --tasks N --workers CPUS
+/// [--text-field F] [--id-field F]`: the start of every rank's command line.
+fn rank_command(kind: &str, io: &JobIo, args: &StepArgs) -> Result<String> {
     let exe = shell_quote(&self_exe()?.display().to_string());
     let mut base = format!("{exe} dedup {kind} --input");
-    for p in inputs {
+    for p in &io.input {
         base.push(' ');
         base.push_str(&shell_quote(&p.display().to_string()));
     }
-    Ok(base)
-}
-
-/// Appends `--text-field` / `--id-field` when they are set.
-fn push_field_flags(base: &mut String, text_field: Option<&str>, id_field: Option<&str>) {
-    for (flag, value) in [(" --text-field", text_field), (" --id-field", id_field)] {
+    base.push_str(&format!(
+        " --output {} --tasks {} --workers {}",
+        shell_quote(&io.output.display().to_string()),
+        io.tasks,
+        args.slurm.slurm_cpus.max(1),
+    ));
+    for (flag, value) in [
+        (" --text-field", &io.text_field),
+        (" --id-field", &io.id_field),
+    ] {
         if let Some(v) = value {
             base.push_str(&format!("{flag} {}", shell_quote(v)));
         }
     }
+    Ok(base)
 }
 
 /// Submits one Slurm array per step (array task i runs `BASE --step S --task i`), then
-/// `final_step` as a single task, chained with `afterok`; scripts and logs go to OUTPUT/slurm.
-fn submit_chain<'a>(
-    kind: &str,
-    base: &str,
-    ranks: impl Iterator<Item = (&'a str, usize)>,
-    final_step: &str,
-    output: &Path,
-    slurm: &SlurmArgs,
-) -> Result<ExitCode> {
-    let mut steps: Vec<Step> = ranks
-        .map(|(name, tasks)| Step {
+/// `--step finish` as a single task, chained with `afterok`; scripts and logs go to
+/// OUTPUT/slurm.
+fn submit_chain<J: MultiStepJob>(c: &JobCommand, job: &J, base: &str) -> Result<ExitCode> {
+    let kind = c.kind;
+    let mut steps: Vec<Step> = job
+        .steps()
+        .iter()
+        .enumerate()
+        .map(|(i, name)| Step {
             name: format!("{kind}-{name}"),
-            tasks,
+            tasks: job.ranks(i),
             command: format!("{base} --step {name} --task \"$SLURM_ARRAY_TASK_ID\""),
         })
         .collect();
     steps.push(Step {
-        name: format!("{kind}-{final_step}"),
+        name: format!("{kind}-{}", c.legacy_finish.unwrap_or(FINISH)),
         tasks: 1,
-        command: format!("{base} --step {final_step}"),
+        command: format!("{base} --step {FINISH}"),
     });
-    std::fs::create_dir_all(output)?;
-    let dir = output.join("slurm");
-    submit(&dir, &steps, slurm)?;
+    std::fs::create_dir_all(c.output)?;
+    let dir = c.output.join("slurm");
+    submit(&dir, &steps, &c.args.slurm)?;
     println!("scripts and logs in {}", dir.display());
     Ok(ExitCode::SUCCESS)
 }
 
-/// Submits the four steps and the final merge as chained Slurm job arrays.
-/// Each array task runs one rank of one step (`--step S --task i`).
-fn submit_minhash(a: &MinhashArgs, job: &MinhashJob) -> Result<ExitCode> {
-    let mut base = rank_command("minhash", &a.input)?;
-    base.push_str(&format!(
-        " --output {} --tasks {} --workers {} --ngram {} --bands {} --rows {} --seed {} --sig-buffer-records {} --max-memory-mb {}",
-        shell_quote(&a.output.display().to_string()),
-        job.tasks,
-        a.slurm.slurm_cpus.max(1),
-        job.config.ngram,
-        job.config.bands,
-        job.config.rows,
-        job.config.seed,
-        job.sig_buffer_records,
-        a.max_memory_mb
-    ));
-    if a.rejects {
-        base.push_str(" --rejects");
-    }
-    if let Some(field) = &a.group_by {
-        base.push_str(&format!(" --group-by {}", shell_quote(field)));
-    }
-    push_field_flags(&mut base, a.text_field.as_deref(), a.id_field.as_deref());
-    let ranks = minhash::STEPS
-        .iter()
-        .enumerate()
-        .map(|(i, name)| (*name, minhash::step_tasks(job, i)));
-    submit_chain("minhash", &base, ranks, "merge", &a.output, &a.slurm)
-}
-
 // ---- `refinery dedup exact|urls|lines`: corpus-wide exact dedup ----------
-
-use refinery_dedup::corpus::{self as cdedup, CorpusDedupJob, Keep, Method, Unit};
 
 /// Arguments shared by `dedup exact`, `dedup urls` and `dedup lines`.
 #[derive(Args)]
 pub struct CorpusDedupArgs {
-    /// Input files or directories (refinery output shards or any reader input).
-    #[arg(long, short, num_args = 1.., required = true)]
-    pub input: Vec<PathBuf>,
-    /// Output directory: data/, rejects/, stats.json and exact|urls|lines/ (intermediate steps).
-    #[arg(long, short)]
-    pub output: PathBuf,
-    /// Tasks of the hash and filter steps; task i reads files i, i+N, …
-    #[arg(long, default_value_t = 1)]
-    pub tasks: usize,
+    #[command(flatten)]
+    pub io: JobIo,
     /// Hash partitions = tasks of the decide step; memory of a decide task shrinks with it.
     #[arg(long, default_value_t = 16)]
     pub partitions: usize,
-    /// Worker threads. Never changes the output.
-    #[arg(long, default_value_t = 1)]
-    pub workers: usize,
     /// MiB a hash task buffers before spilling sorted runs. Never changes the output.
     #[arg(long, default_value_t = 256)]
     pub buffer_mb: usize,
@@ -419,30 +508,8 @@ pub struct CorpusDedupArgs {
     /// Plain text: one document per file, line or paragraph.
     #[arg(long, value_enum)]
     pub text_unit: Option<crate::run::TextUnitArg>,
-    /// JSONL field holding the text.
-    #[arg(long)]
-    pub text_field: Option<String>,
-    /// JSONL field holding the id.
-    #[arg(long)]
-    pub id_field: Option<String>,
-    /// Delete an earlier run of the same method in the output directory first.
-    #[arg(long)]
-    pub overwrite: bool,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Run only this step (hash, decide, filter, or merge for the final
-    /// stats), e.g. from a cluster array job.
-    #[arg(long, value_parser = ["hash", "decide", "filter", "merge"])]
-    pub step: Option<String>,
-    /// With --step: run only this rank of the step.
-    #[arg(long, requires = "step")]
-    pub task: Option<usize>,
-    /// Where the steps run: threads here, or chained Slurm job arrays.
-    #[arg(long, value_enum, default_value = "local", conflicts_with = "step")]
-    pub executor: crate::run::ExecutorArg,
     #[command(flatten)]
-    pub slurm: SlurmArgs,
+    pub run: StepArgs,
 }
 
 #[derive(Args)]
@@ -538,161 +605,87 @@ fn run_lines(a: LinesArgs) -> Result<ExitCode> {
     )
 }
 
-fn corpus_job(a: &CorpusDedupArgs, method: Method) -> Result<CorpusDedupJob> {
-    let mut reader = ReaderOptions::default();
-    if let Some(f) = a.format {
-        reader.format = f.into();
-    }
-    if let Some(u) = a.text_unit {
-        reader.text_unit = u.into();
-    }
-    if let Some(f) = &a.text_field {
-        reader.text_field = f.clone();
-    }
-    if let Some(f) = &a.id_field {
-        reader.id_field = f.clone();
-    }
-    Ok(CorpusDedupJob {
-        inputs: discover(&a.input)?,
-        reader,
-        writer: WriterOptions::default(),
-        output: a.output.clone(),
-        method,
-        normalize: !a.raw,
-        tasks: a.tasks,
-        partitions: a.partitions,
-        workers: a.workers,
-        rejects: a.rejects,
-        buffer_bytes: a.buffer_mb.saturating_mul(1 << 20),
-    })
-}
-
 fn run_corpus_dedup(a: &CorpusDedupArgs, method: Method, extra: &str) -> Result<ExitCode> {
-    if a.tasks == 0 || a.workers == 0 || a.partitions == 0 {
-        bail!("--tasks, --partitions and --workers must be at least 1");
-    }
-    let lock = refinery_corpus::lock::lock_output(&a.output, a.task)?;
     let kind = method.dir_name();
-    if a.overwrite && !lock.is_empty()? {
-        if !a.output.join(kind).join(cdedup::PARAMS_FILE).exists() {
-            bail!(
-                "refusing to --overwrite {}: it holds no `dedup {kind}` run ({kind}/{} missing)",
-                a.output.display(),
-                cdedup::PARAMS_FILE
-            );
+    let reader = reader_options(a.format, a.text_unit, &a.io);
+    let make = || -> Result<CorpusDedupJob> {
+        Ok(CorpusDedupJob {
+            inputs: discover(&a.io.input)?,
+            reader: reader.clone(),
+            writer: WriterOptions::default(),
+            output: a.io.output.clone(),
+            method: method.clone(),
+            normalize: !a.raw,
+            tasks: a.io.tasks,
+            partitions: a.partitions,
+            workers: a.io.workers,
+            rejects: a.rejects,
+            buffer_bytes: a.buffer_mb.saturating_mul(1 << 20),
+        })
+    };
+    // What each Slurm rank runs.
+    let ranks = |job: &CorpusDedupJob| -> Result<String> {
+        let mut base = rank_command(kind, &a.io, &a.run)?;
+        base.push_str(&format!(
+            " --partitions {} --buffer-mb {}{extra}",
+            job.partitions, a.buffer_mb,
+        ));
+        for (flag, on) in [(" --raw", a.raw), (" --rejects", a.rejects)] {
+            if on {
+                base.push_str(flag);
+            }
         }
-        lock.clear()
-            .with_context(|| format!("--overwrite {}", a.output.display()))?;
-    }
-    let job = corpus_job(a, method)?;
-    if a.executor == ExecutorArg::Slurm {
-        return submit_corpus_dedup(a, &job, extra);
-    }
-    let cancel = AtomicBool::new(false);
-    if let Some(step) = &a.step {
-        if step == "merge" {
-            let r = cdedup::finish(&job, Vec::new())?;
-            print!("{}", report::table(&r.stats));
-            return Ok(ExitCode::SUCCESS);
+        base.push_str(&format!(
+            " --format {} --text-unit {}",
+            serde_json::to_value(reader.format)?
+                .as_str()
+                .unwrap_or("auto"),
+            serde_json::to_value(reader.text_unit)?
+                .as_str()
+                .unwrap_or("file")
+        ));
+        Ok(base)
+    };
+    let command = JobCommand {
+        kind,
+        output: &a.io.output,
+        args: &a.run,
+        legacy_finish: Some("merge"),
+    };
+    let summary = |r: &DedupReport| {
+        let s = &r.summary;
+        match &r.method {
+            Method::Lines { unit, .. } => format!(
+                "\n{} docs, {} {}s ({} distinct), {} distinct seen too often; {} {}s removed, {} docs edited, {} emptied and dropped\n\n",
+                s.docs,
+                s.segments,
+                if *unit == Unit::Line { "line" } else { "paragraph" },
+                s.distinct,
+                s.duplicated,
+                s.segments_removed,
+                if *unit == Unit::Line { "line" } else { "paragraph" },
+                s.docs_modified,
+                s.docs_emptied
+            ),
+            _ => format!(
+                "\n{} docs ({} keyed, {} without URL), {} distinct, {} with copies, {} removed ({:.2}%)\n\n",
+                s.docs,
+                s.keyed,
+                s.no_url,
+                s.distinct,
+                s.duplicated,
+                s.removed_docs,
+                100.0 * s.removed_docs as f64 / s.docs.max(1) as f64
+            ),
         }
-        let idx = cdedup::STEPS
-            .iter()
-            .position(|s| s == step)
-            .context("unknown step")?;
-        let r = cdedup::run_step(&job, idx, a.task, &cancel)
-            .with_context(|| format!("dedup {kind} step {step} into {}", a.output.display()))?;
-        println!(
-            "{}: {} task(s) run, {} skipped",
-            r.name, r.tasks_run, r.tasks_skipped
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    let r = cdedup::run(&job, &cancel)
-        .with_context(|| format!("dedup {kind} into {}", a.output.display()))?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    for s in &r.steps {
-        println!(
-            "{:<8} {:>5} task(s) run, {:>5} skipped  {:>8.2}s",
-            s.name, s.tasks_run, s.tasks_skipped, s.seconds
-        );
-    }
-    let s = &r.summary;
-    match &r.method {
-        Method::Lines { unit, .. } => println!(
-            "\n{} docs, {} {}s ({} distinct), {} distinct seen too often; {} {}s removed, {} docs edited, {} emptied and dropped",
-            s.docs,
-            s.segments,
-            if *unit == Unit::Line { "line" } else { "paragraph" },
-            s.distinct,
-            s.duplicated,
-            s.segments_removed,
-            if *unit == Unit::Line { "line" } else { "paragraph" },
-            s.docs_modified,
-            s.docs_emptied
-        ),
-        _ => println!(
-            "\n{} docs ({} keyed, {} without URL), {} distinct, {} with copies, {} removed ({:.2}%)",
-            s.docs,
-            s.keyed,
-            s.no_url,
-            s.distinct,
-            s.duplicated,
-            s.removed_docs,
-            100.0 * s.removed_docs as f64 / s.docs.max(1) as f64
-        ),
-    }
-    println!();
-    print!("{}", report::table(&r.stats));
-    println!("\noutput in {}", a.output.display());
-    Ok(ExitCode::SUCCESS)
-}
-
-/// Submits the three steps and the final merge as chained Slurm job arrays.
-fn submit_corpus_dedup(a: &CorpusDedupArgs, job: &CorpusDedupJob, extra: &str) -> Result<ExitCode> {
-    let kind = job.method.dir_name();
-    let mut base = rank_command(kind, &a.input)?;
-    base.push_str(&format!(
-        " --output {} --tasks {} --partitions {} --workers {} --buffer-mb {}{extra}",
-        shell_quote(&a.output.display().to_string()),
-        job.tasks,
-        job.partitions,
-        a.slurm.slurm_cpus.max(1),
-        a.buffer_mb,
-    ));
-    for (flag, on) in [(" --raw", a.raw), (" --rejects", a.rejects)] {
-        if on {
-            base.push_str(flag);
-        }
-    }
-    let reader = &job.reader;
-    base.push_str(&format!(
-        " --format {} --text-unit {}",
-        serde_json::to_value(reader.format)?
-            .as_str()
-            .unwrap_or("auto"),
-        serde_json::to_value(reader.text_unit)?
-            .as_str()
-            .unwrap_or("file")
-    ));
-    push_field_flags(&mut base, a.text_field.as_deref(), a.id_field.as_deref());
-    let ranks = cdedup::STEPS
-        .iter()
-        .enumerate()
-        .map(|(i, name)| (*name, cdedup::step_tasks(job, i)));
-    submit_chain(kind, &base, ranks, "merge", &a.output, &a.slurm)
+    };
+    run_job(&command, make, ranks, summary)
 }
 
 #[derive(Args)]
 pub struct SubstringArgs {
-    /// Input files or directories (refinery output shards or any reader input).
-    #[arg(long, short, num_args = 1.., required = true)]
-    pub input: Vec<PathBuf>,
-    /// Output directory: data/, rejects/, stats.json and substring/ (intermediate steps).
-    #[arg(long, short)]
-    pub output: PathBuf,
+    #[command(flatten)]
+    pub io: JobIo,
     /// Shortest repeated span removed, in units (RefinedWeb: 50 tokens).
     #[arg(long, default_value_t = 50)]
     pub min_len: usize,
@@ -713,172 +706,112 @@ pub struct SubstringArgs {
     /// spill to sorted runs on disk. Never changes the output.
     #[arg(long, default_value_t = 1024)]
     pub merge_memory_mb: u64,
-    /// Tasks of the sequences and filter steps; task i reads files i, i+N, …
-    #[arg(long, default_value_t = 1)]
-    pub tasks: usize,
-    /// Worker threads. Never changes the output.
-    #[arg(long, default_value_t = 1)]
-    pub workers: usize,
     /// Write documents dropped as empty to OUT/rejects/.
     #[arg(long)]
     pub rejects: bool,
-    /// JSONL field holding the text.
-    #[arg(long)]
-    pub text_field: Option<String>,
-    /// JSONL field holding the id.
-    #[arg(long)]
-    pub id_field: Option<String>,
-    /// Delete an earlier substring dedup run in the output directory first.
-    #[arg(long)]
-    pub overwrite: bool,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Run only this step (sequences, suffixes, merge, filter, or finish for
-    /// the final stats), e.g. from a cluster array job.
-    #[arg(long, value_parser = ["sequences", "suffixes", "merge", "filter", "finish"])]
-    pub step: Option<String>,
-    /// With --step: run only this rank of the step (0..tasks; suffixes rank
-    /// i builds shards i, i+tasks, …; merge has rank 0 only).
-    #[arg(long, requires = "step")]
-    pub task: Option<usize>,
-    /// Where the steps run: threads here, or chained Slurm job arrays.
-    #[arg(long, value_enum, default_value = "local", conflicts_with = "step")]
-    pub executor: crate::run::ExecutorArg,
     #[command(flatten)]
-    pub slurm: SlurmArgs,
+    pub run: StepArgs,
 }
 
 fn run_substring(a: SubstringArgs) -> Result<ExitCode> {
-    use refinery_dedup::substring::{self, Keep, SubstringConfig, SubstringJob, Unit};
-    let lock = refinery_corpus::lock::lock_output(&a.output, a.task)?;
-    if a.overwrite && !lock.is_empty()? {
-        if !a
-            .output
-            .join(substring::SUBSTRING_DIR)
-            .join(substring::PARAMS_FILE)
-            .exists()
-        {
-            bail!(
-                "refusing to --overwrite {}: it holds no substring dedup run",
-                a.output.display()
-            );
-        }
-        lock.clear()
-            .with_context(|| format!("--overwrite {}", a.output.display()))?;
-    }
-    let mut reader = ReaderOptions::default();
-    if let Some(f) = &a.text_field {
-        reader.text_field = f.clone();
-    }
-    if let Some(f) = &a.id_field {
-        reader.id_field = f.clone();
-    }
-    let job = SubstringJob {
-        inputs: discover(&a.input)?,
-        reader,
-        writer: WriterOptions::default(),
-        output: a.output.clone(),
-        config: SubstringConfig {
-            min_len: a.min_len,
-            unit: if a.unit == "tokens" {
-                Unit::Tokens
-            } else {
-                Unit::Bytes
-            },
-            keep: if a.keep == "none" {
-                Keep::None
-            } else {
-                Keep::First
-            },
-            min_doc_len: a.min_doc_len,
+    let config = SubstringConfig {
+        min_len: a.min_len,
+        unit: if a.unit == "tokens" {
+            SubUnit::Tokens
+        } else {
+            SubUnit::Bytes
         },
-        tasks: a.tasks,
-        workers: a.workers,
-        rejects: a.rejects,
-        shard_units: a.shard_units,
-        merge_memory_bytes: a.merge_memory_mb.saturating_mul(1 << 20),
+        keep: if a.keep == "none" {
+            SubKeep::None
+        } else {
+            SubKeep::First
+        },
+        min_doc_len: a.min_doc_len,
     };
-    if a.executor == ExecutorArg::Slurm {
-        return submit_substring(&a, &job);
-    }
-    let cancel = AtomicBool::new(false);
-    if let Some(step) = &a.step {
-        if step == "finish" {
-            let r = substring::finish(&job, Vec::new())?;
-            print!("{}", report::table(&r.stats));
-            return Ok(ExitCode::SUCCESS);
+    let unit = config.unit;
+    let make = || -> Result<SubstringJob> {
+        Ok(SubstringJob {
+            inputs: discover(&a.io.input)?,
+            reader: reader_options(None, None, &a.io),
+            writer: WriterOptions::default(),
+            output: a.io.output.clone(),
+            config,
+            tasks: a.io.tasks,
+            workers: a.io.workers,
+            rejects: a.rejects,
+            shard_units: a.shard_units,
+            merge_memory_bytes: a.merge_memory_mb.saturating_mul(1 << 20),
+        })
+    };
+    // What each Slurm rank runs.
+    let ranks = |job: &SubstringJob| -> Result<String> {
+        let mut base = rank_command("substring", &a.io, &a.run)?;
+        base.push_str(&format!(
+            " --min-len {} --unit {} --keep {} --min-doc-len {} --shard-units {} --merge-memory-mb {}",
+            job.config.min_len,
+            shell_quote(&a.unit),
+            shell_quote(&a.keep),
+            job.config.min_doc_len,
+            job.shard_units,
+            a.merge_memory_mb
+        ));
+        if a.rejects {
+            base.push_str(" --rejects");
         }
-        let idx = substring::STEPS
-            .iter()
-            .position(|s| s == step)
-            .context("unknown step")?;
-        let r = substring::run_step(&job, idx, a.task, &cancel)
-            .with_context(|| format!("substring dedup step {step} into {}", a.output.display()))?;
-        println!(
-            "{}: {} task(s) run, {} skipped",
-            r.name, r.tasks_run, r.tasks_skipped
-        );
-        return Ok(ExitCode::SUCCESS);
-    }
-    let r = substring::run(&job, &cancel)
-        .with_context(|| format!("substring dedup into {}", a.output.display()))?;
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&r)?);
-        return Ok(ExitCode::SUCCESS);
-    }
-    for s in &r.steps {
-        println!(
-            "{:<10} {:>5} task(s) run, {:>5} skipped  {:>8.2}s",
-            s.name, s.tasks_run, s.tasks_skipped, s.seconds
-        );
-    }
-    let m = &r.summary;
-    println!(
-        "\n{} docs, {} {}, {} shard(s); {} repeated windows ({} occurrences); {} {} removed ({:.2}%) from {} docs",
-        m.docs,
-        m.units,
-        job.config.unit.name(),
-        m.shards,
-        m.repeated_windows,
-        m.repeated_occurrences,
-        m.units_removed,
-        job.config.unit.name(),
-        100.0 * m.units_removed as f64 / m.units.max(1) as f64,
-        m.docs_touched
-    );
-    print!("{}", report::table(&r.stats));
-    println!("\noutput in {}", a.output.display());
-    Ok(ExitCode::SUCCESS)
+        Ok(base)
+    };
+    let command = JobCommand {
+        kind: "substring",
+        output: &a.io.output,
+        args: &a.run,
+        legacy_finish: None,
+    };
+    let summary = |r: &SubstringReport| {
+        let m = &r.summary;
+        format!(
+            "\n{} docs, {} {}, {} shard(s); {} repeated windows ({} occurrences); {} {} removed ({:.2}%) from {} docs\n",
+            m.docs,
+            m.units,
+            unit.name(),
+            m.shards,
+            m.repeated_windows,
+            m.repeated_occurrences,
+            m.units_removed,
+            unit.name(),
+            100.0 * m.units_removed as f64 / m.units.max(1) as f64,
+            m.docs_touched
+        )
+    };
+    run_job(&command, make, ranks, summary)
 }
 
-/// Submits the four steps and the final stats merge as chained Slurm job
-/// arrays; array task i runs `--step S --task i`.
-fn submit_substring(
-    a: &SubstringArgs,
-    job: &refinery_dedup::substring::SubstringJob,
-) -> Result<ExitCode> {
-    use refinery_dedup::substring;
-    let mut base = rank_command("substring", &a.input)?;
-    base.push_str(&format!(
-        " --output {} --tasks {} --workers {} --min-len {} --unit {} --keep {} --min-doc-len {} --shard-units {} --merge-memory-mb {}",
-        shell_quote(&a.output.display().to_string()),
-        job.tasks,
-        a.slurm.slurm_cpus.max(1),
-        job.config.min_len,
-        shell_quote(&a.unit),
-        shell_quote(&a.keep),
-        job.config.min_doc_len,
-        job.shard_units,
-        a.merge_memory_mb
-    ));
-    if a.rejects {
-        base.push_str(" --rejects");
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_names_mean_one_thing() {
+        let mh = &minhash::STEPS;
+        assert_eq!(
+            parse_step(mh, Some("merge"), "buckets").unwrap(),
+            StepChoice::Step(1)
+        );
+        assert_eq!(
+            parse_step(mh, Some("merge"), "finish").unwrap(),
+            StepChoice::Finish
+        );
+        assert_eq!(
+            parse_step(mh, Some("merge"), "merge").unwrap(),
+            StepChoice::Finish
+        );
+        // Substring dedup has a step called merge: there it is that step.
+        let sub = &refinery_dedup::substring::STEPS;
+        assert_eq!(parse_step(sub, None, "merge").unwrap(), StepChoice::Step(2));
+        assert_eq!(parse_step(sub, None, "finish").unwrap(), StepChoice::Finish);
+        let err = parse_step(sub, None, "decide").unwrap_err().to_string();
+        assert!(
+            err.contains("sequences, suffixes, merge, filter, finish"),
+            "{err}"
+        );
     }
-    push_field_flags(&mut base, a.text_field.as_deref(), a.id_field.as_deref());
-    let ranks = substring::STEPS
-        .iter()
-        .enumerate()
-        .map(|(i, name)| (*name, substring::step_tasks(job, i)));
-    submit_chain("substring", &base, ranks, "finish", &a.output, &a.slurm)
 }

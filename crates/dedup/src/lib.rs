@@ -13,6 +13,12 @@
 //!   paragraph dedup in three resumable steps (hash → decide → filter), run
 //!   by `refinery dedup exact|urls|lines`; see `docs/dedup.md`.
 //!
+//! * [`job`]: the one runner of those multi-step jobs: the
+//!   [`job::MultiStepJob`] trait (steps, tasks, one task, the report),
+//!   `run` / `run_step` / `finish` with completion markers, `params.json`
+//!   and the `--overwrite` guard, and [`job::task_docs`], a task's documents
+//!   keyed by (file, index).
+//!
 //! Dedup across tasks needs several steps over the whole corpus: every
 //! task writes its hashes, a second step merges them and decides which copy
 //! survives, a third filters. [`ExactDedup`] sees one task.
@@ -37,6 +43,7 @@ pub mod corpus;
 pub mod exact;
 mod filterstep;
 mod fsutil;
+pub mod job;
 pub mod minhash;
 pub mod substring;
 

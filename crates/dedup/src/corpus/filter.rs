@@ -4,12 +4,10 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use refinery_corpus::executor::mark_step_complete;
-use refinery_corpus::readers;
 use refinery_corpus::stage::StageStats;
 use refinery_corpus::stats::{FileStats, RunStats};
 use refinery_corpus::Document;
@@ -23,9 +21,9 @@ use super::normal::{segments, SegmentHasher, Unit};
 use crate::filterstep;
 
 use super::{
-    cancelled, read_json, remove_prefixed, write_json, CorpusDedupError, CorpusDedupJob, DocKey,
-    Method, Result, DUPLICATE_OF_KEY, LINES_REMOVED_KEY, PARAGRAPHS_REMOVED_KEY,
-    REASON_LINES_EMPTY, REASON_URL,
+    read_json, remove_prefixed, write_json, CorpusDedupError, CorpusDedupJob, DocKey, Method,
+    Result, DUPLICATE_OF_KEY, LINES_REMOVED_KEY, PARAGRAPHS_REMOVED_KEY, REASON_LINES_EMPTY,
+    REASON_URL,
 };
 
 pub(super) const STEP: &str = "filter";
@@ -156,28 +154,17 @@ pub(super) fn run_task(
 
     let mut outputs = filterstep::open(out, &name, &job.writer, job.rejects)?;
     let mut files = BTreeMap::new();
-    for (f, input) in job.task_files(task) {
+    for (f, input, mut docs) in crate::job::task_docs(job, task, cancel) {
         let mut fs = FileStats {
             bytes: input.size,
             ..FileStats::default()
         };
-        let mut doc: u32 = 0;
-        for item in readers::open(
-            &input.path,
-            &input.source,
-            &job.reader,
-            Arc::new(AtomicU64::new(0)),
-        ) {
-            cancelled(cancel)?;
+        for keyed in docs.by_ref() {
+            let (key, item) = keyed?;
             let Some(d) = filterstep::document(item, &mut fs) else {
                 continue;
             };
-            let key = DocKey {
-                file: f as u32,
-                doc,
-            }
-            .pack();
-            doc = doc.wrapping_add(1);
+            let key = key.pack();
             stage.docs_in += 1;
             stage.chars_in += d.text.chars().count() as u64;
             let fate = match job.method {
@@ -208,8 +195,9 @@ pub(super) fn run_task(
                 }
             }
         }
+        let doc = docs.docs();
         let seen = hash_stats.files.get(&f).copied();
-        if seen != Some(doc as u64) {
+        if seen != Some(doc) {
             return Err(CorpusDedupError::Mismatch {
                 path: input.path.clone(),
                 message: format!(

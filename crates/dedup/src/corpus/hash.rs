@@ -3,19 +3,17 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use refinery_corpus::executor::mark_step_complete;
-use refinery_corpus::readers::{self, Item};
+use refinery_corpus::readers::Item;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::format::{KeyRecord, Kind, RecordWriter};
 use super::normal::{newest_rank, normalize_url, segments, SegmentHasher};
 use super::{
-    cancelled, partition, remove_prefixed, write_json, CorpusDedupError, CorpusDedupJob, DocKey,
-    Keep, Method, Result,
+    partition, remove_prefixed, write_json, CorpusDedupError, CorpusDedupJob, Keep, Method, Result,
 };
 
 pub(super) const STEP: &str = "hash";
@@ -143,28 +141,11 @@ pub(super) fn run_task(job: &CorpusDedupJob, task: usize, cancel: &AtomicBool) -
     let limit = job.buffer_bytes.max(1);
     let mut stats = HashStats::default();
 
-    for (f, input) in job.task_files(task) {
-        let mut doc: u64 = 0;
-        for item in readers::open(
-            &input.path,
-            &input.source,
-            &job.reader,
-            Arc::new(AtomicU64::new(0)),
-        ) {
-            cancelled(cancel)?;
+    for (f, _, mut docs) in crate::job::task_docs(job, task, cancel) {
+        for keyed in docs.by_ref() {
+            let (key, item) = keyed?;
             let Item::Doc(d) = item else { continue };
-            let idx = u32::try_from(doc).map_err(|_| {
-                CorpusDedupError::Config(format!(
-                    "{}: more than 2^32 documents in one file",
-                    input.source
-                ))
-            })?;
-            let key = DocKey {
-                file: f as u32,
-                doc: idx,
-            }
-            .pack();
-            doc += 1;
+            let key = key.pack();
             stats.docs += 1;
             let (hash, rank) = match &job.method {
                 Method::Exact => (hasher.text(&d.text), 0),
@@ -210,7 +191,7 @@ pub(super) fn run_task(job: &CorpusDedupJob, task: usize, cancel: &AtomicBool) -
                 buffered = 0;
             }
         }
-        stats.files.insert(f, doc);
+        stats.files.insert(f, docs.docs());
     }
     spill.keys(&mut parts)?;
     spill.counts(&mut counts)?;

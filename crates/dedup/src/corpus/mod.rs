@@ -44,15 +44,16 @@ pub mod normal;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
 
-use refinery_corpus::executor::{is_step_complete, run_pool, COMPLETIONS_DIR};
 use refinery_corpus::input::InputFile;
 use refinery_corpus::readers::ReaderOptions;
 use refinery_corpus::stats::RunStats;
 use refinery_corpus::writers::{write_atomic, WriterOptions};
 use refinery_corpus::CorpusError;
 use serde::{Deserialize, Serialize};
+
+use crate::job::{self, MultiStepJob};
+use rustc_hash::FxHashSet;
 
 pub use crate::minhash::DocKey;
 pub use normal::{newest_rank, normalize_url, parse_date, segments, Segment, SegmentHasher, Unit};
@@ -72,7 +73,7 @@ pub const LINES_REMOVED_KEY: &str = "lines_removed";
 /// `metadata` key on documents edited by paragraph dedup.
 pub const PARAGRAPHS_REMOVED_KEY: &str = "paragraphs_removed";
 
-pub const PARAMS_FILE: &str = "params.json";
+pub const PARAMS_FILE: &str = crate::job::PARAMS_FILE;
 pub const SUMMARY_FILE: &str = "summary.json";
 pub const STEPS: [&str; 3] = ["hash", "decide", "filter"];
 
@@ -94,13 +95,15 @@ pub enum CorpusDedupError {
     Config(String),
     #[error("{path}: {message}")]
     Mismatch { path: PathBuf, message: String },
-    #[error("step {step} is not complete (task {task} has no completion marker): run the earlier steps first")]
-    Incomplete { step: &'static str, task: usize },
+    #[error(transparent)]
+    Step(#[from] crate::job::StepError),
 }
 
 pub type Result<T, E = CorpusDedupError> = std::result::Result<T, E>;
 
 crate::binfmt::impl_from_binfmt!(CorpusDedupError);
+crate::job::impl_job_report!(DedupReport);
+crate::job::impl_job_error!(CorpusDedupError);
 
 /// Which copy of a URL survives.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,14 +174,6 @@ impl CorpusDedupJob {
         self.dir().join(step)
     }
 
-    fn task_files(&self, task: usize) -> impl Iterator<Item = (usize, &InputFile)> {
-        self.inputs
-            .iter()
-            .enumerate()
-            .skip(task)
-            .step_by(self.tasks)
-    }
-
     /// The filter task that reads input file `file`.
     fn task_of_file(&self, file: usize) -> usize {
         file % self.tasks
@@ -201,22 +196,7 @@ impl CorpusDedupJob {
     }
 }
 
-/// Number of tasks (ranks) of step `step` (an index into [`STEPS`]).
-pub fn step_tasks(job: &CorpusDedupJob, step: usize) -> usize {
-    match step {
-        1 => job.partitions,
-        _ => job.tasks,
-    }
-}
-
-/// What one step did in this invocation.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct StepReport {
-    pub name: &'static str,
-    pub tasks_run: usize,
-    pub tasks_skipped: usize,
-    pub seconds: f64,
-}
+pub use crate::job::StepReport;
 
 /// The counters of a whole run (`DIR/<method>/summary.json`); deterministic.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -251,157 +231,118 @@ pub struct DedupReport {
     pub stats: RunStats,
 }
 
-fn check_job(job: &CorpusDedupJob) -> Result<()> {
-    if job.tasks == 0 || job.workers == 0 || job.partitions == 0 {
-        return Err(CorpusDedupError::Config(
-            "tasks, partitions and workers must be at least 1".into(),
-        ));
-    }
-    refinery_corpus::executor::check_tasks(job.tasks, job.inputs.len())
-        .map_err(CorpusDedupError::Config)?;
-    if job.partitions > 999 {
-        return Err(CorpusDedupError::Config(format!(
-            "{} partitions: at most 999 (part_PPP file names)",
-            job.partitions
-        )));
-    }
-    if job.tasks > 99_999 {
-        return Err(CorpusDedupError::Config("at most 99999 tasks".into()));
-    }
-    if job.inputs.len() > u32::MAX as usize {
-        return Err(CorpusDedupError::Config(
-            "more than 2^32 input files".into(),
-        ));
-    }
-    if let Method::Lines {
-        max_occurrences: 0, ..
-    } = job.method
-    {
-        return Err(CorpusDedupError::Config(
-            "--max-occurrences must be at least 1".into(),
-        ));
-    }
-    check_params(job)
-}
+crate::job::impl_sharded_input!(CorpusDedupJob);
 
-/// Converts a step error for the executor's pool.
-fn to_corpus(task: usize, e: CorpusDedupError) -> CorpusError {
-    match e {
-        CorpusDedupError::Corpus(c) => c,
-        other => CorpusError::Task {
-            task,
-            message: other.to_string(),
-        },
-    }
-}
+impl MultiStepJob for CorpusDedupJob {
+    type Error = CorpusDedupError;
+    /// Line dedup's filter step: the duplicated hashes its tasks share.
+    type Shared = Option<FxHashSet<u128>>;
+    type Report = DedupReport;
 
-/// Errors unless every task of step `step` has its marker.
-fn require_complete(job: &CorpusDedupJob, step: usize) -> Result<()> {
-    let dir = job.step_dir(STEPS[step]);
-    for t in 0..step_tasks(job, step) {
-        if !is_step_complete(&dir, t) {
-            return Err(CorpusDedupError::Incomplete {
-                step: STEPS[step],
-                task: t,
-            });
+    fn what(&self) -> String {
+        format!("`dedup {}` run", self.method.dir_name())
+    }
+
+    fn dir(&self) -> PathBuf {
+        CorpusDedupJob::dir(self)
+    }
+
+    fn steps(&self) -> &'static [&'static str] {
+        &STEPS
+    }
+
+    fn workers(&self) -> usize {
+        self.workers
+    }
+
+    fn fingerprint(&self) -> serde_json::Value {
+        CorpusDedupJob::fingerprint(self)
+    }
+
+    fn validate(&self) -> Result<()> {
+        job::check_sharding(self.inputs.len(), self.tasks, self.workers)
+            .map_err(CorpusDedupError::Config)?;
+        if self.partitions == 0 {
+            return Err(CorpusDedupError::Config(
+                "partitions must be at least 1".into(),
+            ));
         }
-    }
-    Ok(())
-}
-
-/// Runs the pending tasks of one step (or only rank `only_task` of it, as a
-/// cluster array task does), skipping completed ones.
-pub fn run_step(
-    job: &CorpusDedupJob,
-    step: usize,
-    only_task: Option<usize>,
-    cancel: &AtomicBool,
-) -> Result<StepReport> {
-    check_job(job)?;
-    let name = *STEPS
-        .get(step)
-        .ok_or_else(|| CorpusDedupError::Config(format!("no step {step}")))?;
-    if step > 0 {
-        require_complete(job, step - 1)?;
-    }
-    let n = step_tasks(job, step);
-    let dir = job.step_dir(name);
-    let start = Instant::now();
-    let candidates: Vec<usize> = match only_task {
-        Some(t) if t >= n => {
+        if self.partitions > 999 {
             return Err(CorpusDedupError::Config(format!(
-                "step {name} has {n} task(s); no task {t}"
-            )))
+                "{} partitions: at most 999 (part_PPP file names)",
+                self.partitions
+            )));
         }
-        Some(t) => vec![t],
-        None => (0..n).collect(),
-    };
-    let pending: Vec<usize> = candidates
-        .iter()
-        .copied()
-        .filter(|&t| !is_step_complete(&dir, t))
-        .collect();
-    // The filter step of line dedup shares one set of duplicated hashes
-    // between its tasks.
-    let dups = if step == 2 && !pending.is_empty() && matches!(job.method, Method::Lines { .. }) {
-        Some(decide::load_dups(job)?)
-    } else {
-        None
-    };
-    let task = |t: usize| -> std::result::Result<(), CorpusError> {
-        let r = match step {
-            0 => hash::run_task(job, t, cancel),
-            1 => decide::run_task(job, t, cancel),
-            _ => filter::run_task(job, t, dups.as_ref(), cancel),
-        };
-        r.map_err(|e| to_corpus(t, e))
-    };
-    run_pool(&pending, job.workers, cancel, task)?;
-    Ok(StepReport {
-        name,
-        tasks_run: pending.len(),
-        tasks_skipped: candidates.len() - pending.len(),
-        seconds: start.elapsed().as_secs_f64(),
-    })
-}
-
-/// Merges the filter step's stats into `stats.json` and the step counters
-/// into `summary.json`; call once every step is complete.
-pub fn finish(job: &CorpusDedupJob, steps: Vec<StepReport>) -> Result<DedupReport> {
-    check_job(job)?;
-    require_complete(job, 2)?;
-    let stats = filter::merge(job)?;
-    let summary = summarize(job)?;
-    let path = job.dir().join(SUMMARY_FILE);
-    let json = serde_json::to_vec_pretty(&summary).map_err(|e| CorpusError::Json {
-        path: path.clone(),
-        source: e,
-    })?;
-    write_atomic(&path, &json)?;
-    Ok(DedupReport {
-        method: job.method.clone(),
-        steps,
-        summary,
-        stats,
-    })
-}
-
-/// Runs the three steps, skipping tasks already complete.
-pub fn run(job: &CorpusDedupJob, cancel: &AtomicBool) -> Result<DedupReport> {
-    check_job(job)?;
-    let mut reports = Vec::new();
-    let mut rerun = false;
-    for (i, name) in STEPS.iter().enumerate() {
-        if rerun {
-            // An earlier step redid work: this step's outputs are stale.
-            remove_dir_if_exists(&job.step_dir(name).join(COMPLETIONS_DIR))?;
+        if self.tasks > 99_999 {
+            return Err(CorpusDedupError::Config("at most 99999 tasks".into()));
         }
-        let report = run_step(job, i, None, cancel)?;
-        rerun |= report.tasks_run > 0;
-        reports.push(report);
+        if let Method::Lines {
+            max_occurrences: 0, ..
+        } = self.method
+        {
+            return Err(CorpusDedupError::Config(
+                "--max-occurrences must be at least 1".into(),
+            ));
+        }
+        Ok(())
     }
-    finish(job, reports)
+
+    /// hash and filter: `tasks`; decide: one per partition.
+    fn ranks(&self, step: usize) -> usize {
+        match step {
+            1 => self.partitions,
+            _ => self.tasks,
+        }
+    }
+
+    fn plan(&self, step: usize) -> Result<(usize, Option<FxHashSet<u128>>)> {
+        Ok((self.ranks(step), None))
+    }
+
+    /// The filter step of line dedup shares one set of duplicated hashes
+    /// between its tasks.
+    fn load(
+        &self,
+        step: usize,
+        dups: &mut Option<FxHashSet<u128>>,
+        _pending: &[usize],
+    ) -> Result<()> {
+        if step == 2 && matches!(self.method, Method::Lines { .. }) {
+            *dups = Some(decide::load_dups(self)?);
+        }
+        Ok(())
+    }
+
+    fn run_task(
+        &self,
+        step: usize,
+        dups: &Option<FxHashSet<u128>>,
+        t: usize,
+        cancel: &AtomicBool,
+    ) -> Result<()> {
+        match step {
+            0 => hash::run_task(self, t, cancel),
+            1 => decide::run_task(self, t, cancel),
+            _ => filter::run_task(self, t, dups.as_ref(), cancel),
+        }
+    }
+
+    /// Merges the filter step's stats into `stats.json` and the step
+    /// counters into `summary.json`.
+    fn report(&self, steps: Vec<StepReport>) -> Result<DedupReport> {
+        let stats = filter::merge(self)?;
+        let summary = summarize(self)?;
+        write_json(&self.dir().join(SUMMARY_FILE), &summary)?;
+        Ok(DedupReport {
+            method: self.method.clone(),
+            steps,
+            summary,
+            stats,
+        })
+    }
 }
+
+crate::job::job_functions!(CorpusDedupJob, DedupReport);
 
 fn summarize(job: &CorpusDedupJob) -> Result<DedupSummary> {
     let mut s = DedupSummary::default();
@@ -448,26 +389,9 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     Ok(write_atomic(path, &json)?)
 }
 
-fn check_params(job: &CorpusDedupJob) -> Result<()> {
-    let path = job.dir().join(PARAMS_FILE);
-    match refinery_corpus::executor::check_fingerprint(&path, &job.fingerprint())? {
-        None => Ok(()),
-        Some(key) => Err(CorpusDedupError::Mismatch {
-            path,
-            message: format!(
-                "holds a run with a different `{key}`; use a new output directory, or --overwrite to start over"
-            ),
-        }),
-    }
-}
-
 /// Reads `DIR/<method>/params.json` of an earlier run.
 pub fn load_params(dir: &Path, method: &str) -> Result<serde_json::Value> {
     read_json(&dir.join(method).join(PARAMS_FILE))
-}
-
-fn remove_dir_if_exists(dir: &Path) -> Result<()> {
-    Ok(crate::fsutil::remove_dir_if_exists(dir)?)
 }
 
 fn remove_prefixed(dir: &Path, prefix: &str) -> Result<()> {

@@ -2,20 +2,16 @@
 //! documents; the output layout and accounting are those of `refinery run`.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use refinery_corpus::executor::mark_step_complete;
-use refinery_corpus::readers;
 use refinery_corpus::stats::{FileStats, RunStats};
 
 use super::clusters::removals_path;
 use super::format::{RecordReader, RemovalCursor};
 use super::signatures::ids_path;
-use super::{
-    cancelled, MinhashError, MinhashJob, Result, CLUSTER_KEY, KEPT_ID_KEY, REASON_DUPLICATE,
-};
+use super::{MinhashError, MinhashJob, Result, CLUSTER_KEY, KEPT_ID_KEY, REASON_DUPLICATE};
 use crate::filterstep;
 
 pub(super) const STEP: &str = "filter";
@@ -26,7 +22,7 @@ pub(super) fn run_task(job: &MinhashJob, task: usize, cancel: &AtomicBool) -> Re
     let name = filterstep::clear(out, task)?;
     let mut outputs = filterstep::open(out, &name, &job.writer, job.rejects)?;
     let mut files = BTreeMap::new();
-    for (f, input) in job.task_files(task) {
+    for (f, input, mut docs) in crate::job::task_docs(job, task, cancel) {
         // Sorted by document: a cursor advanced alongside the documents, so
         // memory does not grow with the number of removals.
         let mut next = RemovalCursor::open(&removals_path(out, f))?;
@@ -34,19 +30,12 @@ pub(super) fn run_task(job: &MinhashJob, task: usize, cancel: &AtomicBool) -> Re
             bytes: input.size,
             ..FileStats::default()
         };
-        let mut doc: u64 = 0;
-        for item in readers::open(
-            &input.path,
-            &input.source,
-            &job.reader,
-            Arc::new(AtomicU64::new(0)),
-        ) {
-            cancelled(cancel)?;
+        for keyed in docs.by_ref() {
+            let (key, item) = keyed?;
             let Some(mut d) = filterstep::document(item, &mut fs) else {
                 continue;
             };
-            let removal = next.next_if_doc(doc)?;
-            doc += 1;
+            let removal = next.next_if_doc(key.doc as u64)?;
             match removal {
                 None => {
                     outputs.writer.write(&d)?;
@@ -63,6 +52,7 @@ pub(super) fn run_task(job: &MinhashJob, task: usize, cancel: &AtomicBool) -> Re
                 }
             }
         }
+        let doc = docs.docs();
         if let Some(r) = next.peek() {
             return Err(MinhashError::Mismatch {
                 path: input.path.clone(),

@@ -47,15 +47,15 @@ mod signatures;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
 
-use refinery_corpus::executor::{is_step_complete, run_pool};
 use refinery_corpus::input::InputFile;
 use refinery_corpus::readers::ReaderOptions;
 use refinery_corpus::stats::RunStats;
 use refinery_corpus::writers::WriterOptions;
 use refinery_corpus::CorpusError;
 use serde::{Deserialize, Serialize};
+
+use crate::job::{self, MultiStepJob};
 
 pub use clusters::ClusterSummary;
 pub use explain::{explain, Explanation};
@@ -69,7 +69,7 @@ pub const CLUSTER_KEY: &str = "minhash_cluster";
 pub const KEPT_ID_KEY: &str = "minhash_kept_id";
 
 pub const MINHASH_DIR: &str = "minhash";
-pub const PARAMS_FILE: &str = "params.json";
+pub const PARAMS_FILE: &str = crate::job::PARAMS_FILE;
 pub const STEPS: [&str; 4] = ["signatures", "buckets", "clusters", "filter"];
 
 /// Errors of MinHash dedup; each names the file or step it concerns.
@@ -92,11 +92,15 @@ pub enum MinhashError {
     Mismatch { path: PathBuf, message: String },
     #[error("{0}")]
     NotFound(String),
+    #[error(transparent)]
+    Step(#[from] crate::job::StepError),
 }
 
 pub type Result<T, E = MinhashError> = std::result::Result<T, E>;
 
 crate::binfmt::impl_from_binfmt!(MinhashError);
+crate::job::impl_job_report!(MinhashReport);
+crate::job::impl_job_error!(MinhashError);
 
 /// Shingle and LSH parameters.
 ///
@@ -248,20 +252,12 @@ pub struct MinhashJob {
 pub const DEFAULT_MAX_MEMORY_BYTES: u64 = 1 << 30;
 
 impl MinhashJob {
-    fn dir(&self) -> PathBuf {
-        self.output.join(MINHASH_DIR)
-    }
-
     fn step_dir(&self, step: &str) -> PathBuf {
-        self.dir().join(step)
+        self.output.join(MINHASH_DIR).join(step)
     }
 
     fn task_files(&self, task: usize) -> impl Iterator<Item = (usize, &InputFile)> {
-        self.inputs
-            .iter()
-            .enumerate()
-            .skip(task)
-            .step_by(self.tasks)
+        job::task_files(&self.inputs, self.tasks, task)
     }
 
     /// The identity of the run: a rerun into the same directory must match.
@@ -280,14 +276,7 @@ impl MinhashJob {
     }
 }
 
-/// What one step did in this invocation.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct StepReport {
-    pub name: &'static str,
-    pub tasks_run: usize,
-    pub tasks_skipped: usize,
-    pub seconds: f64,
-}
+pub use crate::job::StepReport;
 
 /// What a call to [`run`] did.
 #[derive(Clone, Debug, Serialize)]
@@ -297,132 +286,77 @@ pub struct MinhashReport {
     pub stats: RunStats,
 }
 
-/// Converts a step error for the executor's pool.
-fn to_corpus(task: usize, e: MinhashError) -> CorpusError {
-    match e {
-        MinhashError::Corpus(c) => c,
-        other => CorpusError::Task {
-            task,
-            message: other.to_string(),
-        },
-    }
-}
+crate::job::impl_sharded_input!(MinhashJob);
 
-/// Number of tasks (ranks) of step `step` (an index into [`STEPS`]).
-pub fn step_tasks(job: &MinhashJob, step: usize) -> usize {
-    match step {
-        0 | 3 => job.tasks,
-        1 => job.config.bands,
-        _ => 1,
-    }
-}
+impl MultiStepJob for MinhashJob {
+    type Error = MinhashError;
+    type Shared = ();
+    type Report = MinhashReport;
 
-fn check_job(job: &MinhashJob) -> Result<()> {
-    job.config.validate()?;
-    if job.tasks == 0 || job.workers == 0 {
-        return Err(MinhashError::Config(
-            "tasks and workers must be at least 1".into(),
-        ));
+    fn what(&self) -> String {
+        "MinHash run".into()
     }
-    refinery_corpus::executor::check_tasks(job.tasks, job.inputs.len())
-        .map_err(MinhashError::Config)?;
-    if job.inputs.len() > u32::MAX as usize {
-        return Err(MinhashError::Config("more than 2^32 input files".into()));
-    }
-    check_params(job)
-}
 
-/// Runs the pending tasks of one step (or only rank `only_task` of it, as a
-/// cluster array task does), skipping completed ones.
-pub fn run_step(
-    job: &MinhashJob,
-    step: usize,
-    only_task: Option<usize>,
-    cancel: &AtomicBool,
-) -> Result<StepReport> {
-    check_job(job)?;
-    let name = *STEPS
-        .get(step)
-        .ok_or_else(|| MinhashError::Config(format!("no step {step}")))?;
-    let n = step_tasks(job, step);
-    let dir = job.step_dir(name);
-    let start = Instant::now();
-    let candidates: Vec<usize> = match only_task {
-        Some(t) if t >= n => {
-            return Err(MinhashError::Config(format!(
-                "step {name} has {n} task(s); no task {t}"
-            )))
+    fn dir(&self) -> PathBuf {
+        self.output.join(MINHASH_DIR)
+    }
+
+    fn steps(&self) -> &'static [&'static str] {
+        &STEPS
+    }
+
+    fn workers(&self) -> usize {
+        self.workers
+    }
+
+    fn fingerprint(&self) -> serde_json::Value {
+        MinhashJob::fingerprint(self)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.config.validate()?;
+        job::check_sharding(self.inputs.len(), self.tasks, self.workers)
+            .map_err(MinhashError::Config)?;
+        Ok(())
+    }
+
+    /// The signatures and filter steps: `tasks`; buckets: one per band;
+    /// clusters: one.
+    fn ranks(&self, step: usize) -> usize {
+        match step {
+            0 | 3 => self.tasks,
+            1 => self.config.bands,
+            _ => 1,
         }
-        Some(t) => vec![t],
-        None => (0..n).collect(),
-    };
-    let pending: Vec<usize> = candidates
-        .iter()
-        .copied()
-        .filter(|&t| !is_step_complete(&dir, t))
-        .collect();
-    let task = |t: usize| -> std::result::Result<(), CorpusError> {
-        let r = match step {
-            0 => signatures::run_task(job, t, cancel),
-            1 => buckets::run_task(job, t, cancel),
-            2 => clusters::run_task(job, cancel),
-            _ => filter::run_task(job, t, cancel),
-        };
-        r.map_err(|e| to_corpus(t, e))
-    };
-    run_pool(&pending, job.workers, cancel, task)?;
-    Ok(StepReport {
-        name,
-        tasks_run: pending.len(),
-        tasks_skipped: candidates.len() - pending.len(),
-        seconds: start.elapsed().as_secs_f64(),
-    })
-}
+    }
 
-/// Merges the filter step's stats into `stats.json` and loads the cluster
-/// summary; call once every step is complete.
-pub fn finish(job: &MinhashJob, steps: Vec<StepReport>) -> Result<MinhashReport> {
-    let stats = filter::merge(job)?;
-    let clusters = clusters::load_summary(job)?;
-    Ok(MinhashReport {
-        steps,
-        clusters,
-        stats,
-    })
-}
+    fn plan(&self, step: usize) -> Result<(usize, ())> {
+        Ok((self.ranks(step), ()))
+    }
 
-/// Runs the four steps, skipping tasks already complete.
-pub fn run(job: &MinhashJob, cancel: &AtomicBool) -> Result<MinhashReport> {
-    check_job(job)?;
-    let mut reports = Vec::new();
-    let mut rerun = false;
-    for (i, name) in STEPS.iter().enumerate() {
-        if rerun {
-            // An earlier step redid work: this step's outputs are stale.
-            remove_dir_if_exists(
-                &job.step_dir(name)
-                    .join(refinery_corpus::executor::COMPLETIONS_DIR),
-            )?;
+    fn run_task(&self, step: usize, _: &(), t: usize, cancel: &AtomicBool) -> Result<()> {
+        match step {
+            0 => signatures::run_task(self, t, cancel),
+            1 => buckets::run_task(self, t, cancel),
+            2 => clusters::run_task(self, cancel),
+            _ => filter::run_task(self, t, cancel),
         }
-        let report = run_step(job, i, None, cancel)?;
-        rerun |= report.tasks_run > 0;
-        reports.push(report);
     }
-    finish(job, reports)
+
+    /// Merges the filter step's stats into `stats.json` and loads the
+    /// cluster summary.
+    fn report(&self, steps: Vec<StepReport>) -> Result<MinhashReport> {
+        let stats = filter::merge(self)?;
+        let clusters = clusters::load_summary(self)?;
+        Ok(MinhashReport {
+            steps,
+            clusters,
+            stats,
+        })
+    }
 }
 
-fn check_params(job: &MinhashJob) -> Result<()> {
-    let path = job.dir().join(PARAMS_FILE);
-    match refinery_corpus::executor::check_fingerprint(&path, &job.fingerprint())? {
-        None => Ok(()),
-        Some(key) => Err(MinhashError::Mismatch {
-            path,
-            message: format!(
-                "holds a MinHash run with different `{key}`; use a new output directory, or --overwrite to start over"
-            ),
-        }),
-    }
-}
+crate::job::job_functions!(MinhashJob, MinhashReport);
 
 /// Reads `DIR/minhash/params.json` (for `explain`).
 pub fn load_params(dir: &Path) -> Result<serde_json::Value> {
@@ -432,10 +366,6 @@ pub fn load_params(dir: &Path) -> Result<serde_json::Value> {
         source: e,
     })?;
     Ok(serde_json::from_slice(&bytes).map_err(|e| CorpusError::Json { path, source: e })?)
-}
-
-fn remove_dir_if_exists(dir: &Path) -> Result<()> {
-    Ok(crate::fsutil::remove_dir_if_exists(dir)?)
 }
 
 fn remove_prefixed(dir: &Path, prefix: &str) -> Result<()> {

@@ -1,17 +1,16 @@
 //! Step 1: per task, the band hashes of every document, as sorted runs per
 //! band, and the document ids of each input file.
 
-use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use refinery_corpus::executor::mark_step_complete;
-use refinery_corpus::readers::{self, Item};
+use refinery_corpus::readers::Item;
 use refinery_corpus::writers::write_atomic;
 use refinery_corpus::CorpusError;
 use serde::{Deserialize, Serialize};
 
 use super::format::{Kind, RecordWriter};
-use super::{cancelled, remove_prefixed, DocKey, MinHasher, MinhashError, MinhashJob, Result};
+use super::{remove_prefixed, MinHasher, MinhashError, MinhashJob, Result};
 
 pub(super) const STEP: &str = "signatures";
 pub(super) const IDS_DIR: &str = "ids";
@@ -120,30 +119,13 @@ pub(super) fn run_task(job: &MinhashJob, task: usize, cancel: &AtomicBool) -> Re
     };
     let limit = job.sig_buffer_records.max(job.config.bands);
     let mut stats = SignatureStats::default();
-    for (f, input) in job.task_files(task) {
+    for (f, _, docs) in crate::job::task_docs(job, task, cancel) {
         let mut ids = RecordWriter::create(&ids_path(&job.output, f), Kind::Ids)?;
-        let mut doc: u64 = 0;
-        for item in readers::open(
-            &input.path,
-            &input.source,
-            &job.reader,
-            Arc::new(AtomicU64::new(0)),
-        ) {
-            cancelled(cancel)?;
+        for keyed in docs {
+            let (key, item) = keyed?;
             let Item::Doc(d) = item else { continue };
-            let idx = u32::try_from(doc).map_err(|_| {
-                MinhashError::Config(format!(
-                    "{}: more than 2^32 documents in one file",
-                    input.source
-                ))
-            })?;
-            let key = DocKey {
-                file: f as u32,
-                doc: idx,
-            }
-            .pack();
+            let key = key.pack();
             ids.push_id(&d.id)?;
-            doc += 1;
             stats.docs += 1;
             if hasher.band_hashes(&d.text, &mut bands) {
                 stats.signed += 1;

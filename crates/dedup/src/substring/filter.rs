@@ -3,19 +3,15 @@
 //! those of `refinery run`.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Instant;
 
 use refinery_corpus::executor::mark_step_complete;
-use refinery_corpus::readers;
 use refinery_corpus::stats::{FileStats, RunStats};
 
 use super::format::{self, Kind};
 use super::merge::marks_path;
-use super::{
-    cancelled, units, Result, SubstringError, SubstringJob, REASON_EMPTY, REMOVED_KEY, STEPS,
-};
+use super::{units, Result, SubstringError, SubstringJob, REASON_EMPTY, REMOVED_KEY, STEPS};
 use crate::filterstep;
 
 pub(super) fn run_task(job: &SubstringJob, task: usize, cancel: &AtomicBool) -> Result<()> {
@@ -25,7 +21,7 @@ pub(super) fn run_task(job: &SubstringJob, task: usize, cancel: &AtomicBool) -> 
     let mut outputs = filterstep::open(out, &name, &job.writer, job.rejects)?;
     let unit = job.config.unit;
     let mut files = BTreeMap::new();
-    for (f, input) in job.task_files(task) {
+    for (f, input, items) in crate::job::task_docs(job, task, cancel) {
         let lens = format::read_u64s(&job.docs_path(f), Kind::Docs)?;
         let marks = format::read_marks(&marks_path(job, f), &lens)?;
         let mut next = marks.iter().peekable();
@@ -33,18 +29,14 @@ pub(super) fn run_task(job: &SubstringJob, task: usize, cancel: &AtomicBool) -> 
             bytes: input.size,
             ..FileStats::default()
         };
-        let mut doc: usize = 0;
+        let mut seen: usize = 0;
         let mut ranges = Vec::new();
-        for item in readers::open(
-            &input.path,
-            &input.source,
-            &job.reader,
-            Arc::new(AtomicU64::new(0)),
-        ) {
-            cancelled(cancel)?;
+        for keyed in items {
+            let (key, item) = keyed?;
             let Some(mut d) = filterstep::document(item, &mut fs) else {
                 continue;
             };
+            let doc = key.doc as usize;
             let have = units::unit_count(&d.text, unit) as u64;
             if lens.get(doc) != Some(&have) {
                 return Err(changed(job, f, doc, have, lens.get(doc).copied()));
@@ -53,7 +45,7 @@ pub(super) fn run_task(job: &SubstringJob, task: usize, cancel: &AtomicBool) -> 
             while let Some(m) = next.next_if(|m| m.doc as usize == doc) {
                 ranges.push((m.start as usize, m.end as usize));
             }
-            doc += 1;
+            seen = doc + 1;
             let mut empty = false;
             if !ranges.is_empty() {
                 let (text, removed) = units::remove_ranges(&d.text, unit, &ranges);
@@ -74,8 +66,8 @@ pub(super) fn run_task(job: &SubstringJob, task: usize, cancel: &AtomicBool) -> 
                 fs.kept += 1;
             }
         }
-        if doc != lens.len() {
-            return Err(changed(job, f, doc, 0, None));
+        if seen != lens.len() {
+            return Err(changed(job, f, seen, 0, None));
         }
         fs.check(&input.source)?;
         files.insert(input.source.clone(), fs);

@@ -58,15 +58,15 @@ pub mod units;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
-use std::time::Instant;
 
-use refinery_corpus::executor::{is_step_complete, run_pool, COMPLETIONS_DIR};
 use refinery_corpus::input::InputFile;
 use refinery_corpus::readers::ReaderOptions;
 use refinery_corpus::stats::RunStats;
 use refinery_corpus::writers::WriterOptions;
 use refinery_corpus::CorpusError;
 use serde::{Deserialize, Serialize};
+
+use crate::job::{self, MultiStepJob};
 
 pub use merge::MergeSummary;
 pub use units::Unit;
@@ -77,7 +77,7 @@ pub const REASON_EMPTY: &str = "substring_dedup:empty";
 pub const REMOVED_KEY: &str = "substrings_removed";
 
 pub const SUBSTRING_DIR: &str = "substring";
-pub const PARAMS_FILE: &str = "params.json";
+pub const PARAMS_FILE: &str = crate::job::PARAMS_FILE;
 pub const STEPS: [&str; 4] = ["sequences", "suffixes", "merge", "filter"];
 /// Largest shard (units plus one separator per document): SA-IS indexes
 /// with u32.
@@ -103,11 +103,15 @@ pub enum SubstringError {
     Mismatch { path: PathBuf, message: String },
     #[error("{path}: building the suffix array: {message}")]
     SuffixArray { path: PathBuf, message: String },
+    #[error(transparent)]
+    Step(#[from] crate::job::StepError),
 }
 
 pub type Result<T, E = SubstringError> = std::result::Result<T, E>;
 
 crate::binfmt::impl_from_binfmt!(SubstringError);
+crate::job::impl_job_report!(SubstringReport);
+crate::job::impl_job_error!(SubstringError);
 
 /// Which occurrence of a repeated span survives.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,20 +184,12 @@ pub struct SubstringJob {
 }
 
 impl SubstringJob {
-    fn dir(&self) -> PathBuf {
-        self.output.join(SUBSTRING_DIR)
-    }
-
     fn step_dir(&self, step: &str) -> PathBuf {
-        self.dir().join(step)
+        self.output.join(SUBSTRING_DIR).join(step)
     }
 
     fn task_files(&self, task: usize) -> impl Iterator<Item = (usize, &InputFile)> {
-        self.inputs
-            .iter()
-            .enumerate()
-            .skip(task)
-            .step_by(self.tasks)
+        job::task_files(&self.inputs, self.tasks, task)
     }
 
     fn units_path(&self, file: usize) -> PathBuf {
@@ -227,14 +223,7 @@ impl SubstringJob {
     }
 }
 
-/// What one step did in this invocation.
-#[derive(Clone, Debug, Default, Serialize)]
-pub struct StepReport {
-    pub name: &'static str,
-    pub tasks_run: usize,
-    pub tasks_skipped: usize,
-    pub seconds: f64,
-}
+pub use crate::job::StepReport;
 
 /// What a call to [`run`] did.
 #[derive(Clone, Debug, Serialize)]
@@ -246,7 +235,7 @@ pub struct SubstringReport {
 
 /// The input files' unit bases and the shards (runs of whole documents).
 #[derive(Clone, Debug, Default)]
-pub(crate) struct Plan {
+pub struct Plan {
     /// Global position of each file's first unit; one more entry: the total.
     pub bases: Vec<u64>,
     pub docs: u64,
@@ -254,7 +243,7 @@ pub(crate) struct Plan {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Shard {
+pub struct Shard {
     /// Global positions `g0..g1` (documents back to back, no separators).
     pub g0: u64,
     pub g1: u64,
@@ -308,164 +297,98 @@ pub(crate) fn plan(job: &SubstringJob) -> Result<Plan> {
     Ok(p)
 }
 
-fn to_corpus(task: usize, e: SubstringError) -> CorpusError {
-    match e {
-        SubstringError::Corpus(c) => c,
-        other => CorpusError::Task {
-            task,
-            message: other.to_string(),
-        },
-    }
-}
+crate::job::impl_sharded_input!(SubstringJob);
 
-fn check_job(job: &SubstringJob) -> Result<()> {
-    job.config.validate()?;
-    if job.tasks == 0 || job.workers == 0 {
-        return Err(SubstringError::Config(
-            "tasks and workers must be at least 1".into(),
-        ));
-    }
-    refinery_corpus::executor::check_tasks(job.tasks, job.inputs.len())
-        .map_err(SubstringError::Config)?;
-    if job.shard_units < 2 || job.shard_units > MAX_SHARD_UNITS {
-        return Err(SubstringError::Config(format!(
-            "shard_units {}: must be in 2..={MAX_SHARD_UNITS}",
-            job.shard_units
-        )));
-    }
-    check_params(job)
-}
+impl MultiStepJob for SubstringJob {
+    type Error = SubstringError;
+    /// The plan, for the suffixes and merge steps.
+    type Shared = Option<Plan>;
+    type Report = SubstringReport;
 
-/// Ranks of step `step` for a cluster array (`--task 0..N`): `tasks` for
-/// sequences and filter, `tasks` for suffixes too (rank r builds shards r,
-/// r+N, …, since the shard count is known only after sequences), 1 for
-/// the merge.
-pub fn step_tasks(job: &SubstringJob, step: usize) -> usize {
-    match step {
-        2 => 1,
-        _ => job.tasks,
+    fn what(&self) -> String {
+        "substring dedup run".into()
     }
-}
 
-/// Runs the pending tasks of step `step` (an index into [`STEPS`]), or only
-/// those of rank `only_task` (see [`step_tasks`]), as a cluster array task
-/// does; completed tasks are skipped.
-pub fn run_step(
-    job: &SubstringJob,
-    step: usize,
-    only_task: Option<usize>,
-    cancel: &AtomicBool,
-) -> Result<StepReport> {
-    check_job(job)?;
-    let name = *STEPS
-        .get(step)
-        .ok_or_else(|| SubstringError::Config(format!("no step {step}")))?;
-    let start = Instant::now();
-    let plan = if step == 1 || step == 2 {
-        Some(plan(job)?)
-    } else {
-        None
-    };
-    let n = match (step, &plan) {
-        (1, Some(p)) => p.shards.len(),
-        (2, _) => 1,
-        _ => job.tasks,
-    };
-    let candidates: Vec<usize> = match only_task {
-        Some(t) if t >= step_tasks(job, step) => {
+    fn dir(&self) -> PathBuf {
+        self.output.join(SUBSTRING_DIR)
+    }
+
+    fn steps(&self) -> &'static [&'static str] {
+        &STEPS
+    }
+
+    fn workers(&self) -> usize {
+        self.workers
+    }
+
+    fn fingerprint(&self) -> serde_json::Value {
+        SubstringJob::fingerprint(self)
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.config.validate()?;
+        job::check_sharding(self.inputs.len(), self.tasks, self.workers)
+            .map_err(SubstringError::Config)?;
+        if self.shard_units < 2 || self.shard_units > MAX_SHARD_UNITS {
             return Err(SubstringError::Config(format!(
-                "step {name} has {} rank(s); no task {t}",
-                step_tasks(job, step)
-            )))
-        }
-        // Rank t of the suffixes step: shards t, t+N, …
-        Some(t) => (t..n).step_by(step_tasks(job, step)).collect(),
-        None => (0..n).collect(),
-    };
-    let dir = job.step_dir(name);
-    let pending: Vec<usize> = candidates
-        .iter()
-        .copied()
-        .filter(|&t| !is_step_complete(&dir, t))
-        .collect();
-    let task = |t: usize| -> std::result::Result<(), CorpusError> {
-        let r = match (step, &plan) {
-            (0, _) => sequences::run_task(job, t, cancel),
-            (1, Some(p)) => suffixes::run_task(job, p, t, cancel),
-            (2, Some(p)) => merge::run_task(job, p, cancel),
-            _ => filter::run_task(job, t, cancel),
-        };
-        r.map_err(|e| to_corpus(t, e))
-    };
-    run_pool(&pending, job.workers, cancel, task)?;
-    Ok(StepReport {
-        name,
-        tasks_run: pending.len(),
-        tasks_skipped: candidates.len() - pending.len(),
-        seconds: start.elapsed().as_secs_f64(),
-    })
-}
-
-/// Runs the four steps, skipping tasks already complete; a step that reran
-/// anything invalidates the later steps.
-pub fn run(job: &SubstringJob, cancel: &AtomicBool) -> Result<SubstringReport> {
-    check_job(job)?;
-    let mut steps = Vec::new();
-    let mut rerun = false;
-    for (i, name) in STEPS.iter().enumerate() {
-        if rerun {
-            remove_dir_if_exists(&job.step_dir(name).join(COMPLETIONS_DIR))?;
-        }
-        let report = run_step(job, i, None, cancel)?;
-        rerun |= report.tasks_run > 0;
-        steps.push(report);
-    }
-    finish(job, steps)
-}
-
-/// After the four steps (run here or as separate tasks): merges the filter
-/// tasks' stats into `stats.json` and loads the merge summary.
-pub fn finish(job: &SubstringJob, steps: Vec<StepReport>) -> Result<SubstringReport> {
-    check_job(job)?;
-    for (i, name) in STEPS.iter().enumerate() {
-        let n = if i == 1 {
-            plan(job)?.shards.len()
-        } else {
-            step_tasks(job, i)
-        };
-        let dir = job.step_dir(name);
-        if let Some(t) = (0..n).find(|&t| !is_step_complete(&dir, t)) {
-            return Err(SubstringError::Config(format!(
-                "step {name} is not complete (task {t} has no completion marker in {})",
-                dir.join(COMPLETIONS_DIR).display()
+                "shard_units {}: must be in 2..={MAX_SHARD_UNITS}",
+                self.shard_units
             )));
         }
+        Ok(())
     }
-    let stats = filter::merge(job)?;
-    let summary = merge::load_summary(job)?;
-    Ok(SubstringReport {
-        steps,
-        summary,
-        stats,
-    })
+
+    /// `tasks` for sequences and filter, `tasks` for suffixes too (rank r
+    /// builds shards r, r+N, …, since the shard count is known only after
+    /// sequences), 1 for the merge.
+    fn ranks(&self, step: usize) -> usize {
+        match step {
+            2 => 1,
+            _ => self.tasks,
+        }
+    }
+
+    /// Suffixes: one task per shard of the plan; merge: one task.
+    fn plan(&self, step: usize) -> Result<(usize, Option<Plan>)> {
+        match step {
+            1 => {
+                let p = plan(self)?;
+                Ok((p.shards.len(), Some(p)))
+            }
+            2 => Ok((1, Some(plan(self)?))),
+            _ => Ok((self.tasks, None)),
+        }
+    }
+
+    fn run_task(
+        &self,
+        step: usize,
+        plan: &Option<Plan>,
+        t: usize,
+        cancel: &AtomicBool,
+    ) -> Result<()> {
+        match (step, plan) {
+            (0, _) => sequences::run_task(self, t, cancel),
+            (1, Some(p)) => suffixes::run_task(self, p, t, cancel),
+            (2, Some(p)) => merge::run_task(self, p, cancel),
+            _ => filter::run_task(self, t, cancel),
+        }
+    }
+
+    /// Merges the filter tasks' stats into `stats.json` and loads the merge
+    /// summary.
+    fn report(&self, steps: Vec<StepReport>) -> Result<SubstringReport> {
+        let stats = filter::merge(self)?;
+        let summary = merge::load_summary(self)?;
+        Ok(SubstringReport {
+            steps,
+            summary,
+            stats,
+        })
+    }
 }
 
-fn check_params(job: &SubstringJob) -> Result<()> {
-    let path = job.dir().join(PARAMS_FILE);
-    match refinery_corpus::executor::check_fingerprint(&path, &job.fingerprint())? {
-        None => Ok(()),
-        Some(key) => Err(SubstringError::Mismatch {
-            path,
-            message: format!(
-                "holds a substring dedup run with different `{key}`; use a new output directory, or --overwrite to start over"
-            ),
-        }),
-    }
-}
-
-fn remove_dir_if_exists(dir: &Path) -> Result<()> {
-    Ok(crate::fsutil::remove_dir_if_exists(dir)?)
-}
+crate::job::job_functions!(SubstringJob, SubstringReport);
 
 /// Removes `path` and its hidden temp file `.NAME.tmp`, if present.
 fn remove_with_tmp(path: &Path) -> Result<()> {

@@ -1,13 +1,12 @@
 //! Step 1: the units of every document, per input file.
 
-use std::sync::atomic::{AtomicBool, AtomicU64};
-use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use refinery_corpus::executor::mark_step_complete;
-use refinery_corpus::readers::{self, Item};
+use refinery_corpus::readers::Item;
 
 use super::format::{Kind, RecordWriter};
-use super::{cancelled, remove_with_tmp, units, Result, SubstringError, SubstringJob, STEPS};
+use super::{remove_with_tmp, units, Result, SubstringJob, STEPS};
 
 pub(super) fn run_task(job: &SubstringJob, task: usize, cancel: &AtomicBool) -> Result<()> {
     for (f, _) in job.task_files(task) {
@@ -15,29 +14,15 @@ pub(super) fn run_task(job: &SubstringJob, task: usize, cancel: &AtomicBool) -> 
         remove_with_tmp(&job.docs_path(f))?;
     }
     let mut buf = Vec::new();
-    for (f, input) in job.task_files(task) {
+    for (f, _, items) in crate::job::task_docs(job, task, cancel) {
         let mut unit_file = RecordWriter::create(&job.units_path(f), job.unit_kind())?;
         let mut docs = RecordWriter::create(&job.docs_path(f), Kind::Docs)?;
-        let mut n: u64 = 0;
-        for item in readers::open(
-            &input.path,
-            &input.source,
-            &job.reader,
-            Arc::new(AtomicU64::new(0)),
-        ) {
-            cancelled(cancel)?;
-            let Item::Doc(d) = item else { continue };
-            if n >= u32::MAX as u64 {
-                return Err(SubstringError::Config(format!(
-                    "{}: more than 2^32 documents in one file",
-                    input.source
-                )));
-            }
+        for keyed in items {
+            let Item::Doc(d) = keyed?.1 else { continue };
             buf.clear();
             let len = units::encode(&d.text, job.config.unit, &mut buf);
             unit_file.push(&buf)?;
             docs.push_u64(len)?;
-            n += 1;
         }
         unit_file.finish()?;
         docs.finish()?;

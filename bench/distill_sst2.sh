@@ -142,6 +142,8 @@ first=$(echo "$SEEDS" | awk '{print $1}')
 for v in kd soft nokd; do
   student=$WORK/$v-$N-s$first/final
   [ -d "$student" ] || continue
-  "$PY" crates/model/tests/fixtures/check_hf_load_classifier.py "$student" "$BIN" "$SST/dev.tsv"
+  tail -n +2 "$SST/dev.tsv" | cut -f2 >"$WORK/dev.txt"
+  "$BIN" classify --model "$student" <"$WORK/dev.txt" >"$WORK/student_probs.jsonl"
+  "$PY" bench/check_hf_classifier.py "$student" "$WORK/dev.txt" "$WORK/student_probs.jsonl" 64
   break
 done

@@ -87,24 +87,4 @@ seed=$(echo "$SEEDS" | awk '{print $1}')
 best=$WORK/refinery-s$seed/final
 tail -n +2 "$SST/dev.tsv" | cut -f2 >"$WORK/dev.txt"
 "$BIN" classify --model "$best" <"$WORK/dev.txt" >"$WORK/ours_probs.jsonl"
-"$PY" - "$best" "$WORK/dev.txt" "$WORK/ours_probs.jsonl" <<'PY'
-import json, sys, torch
-from transformers import AutoModelForSequenceClassification, AutoTokenizer
-model = AutoModelForSequenceClassification.from_pretrained(sys.argv[1], attn_implementation="eager").eval()
-tok = AutoTokenizer.from_pretrained(sys.argv[1])
-texts = [l.rstrip("\n") for l in open(sys.argv[2])]
-ours = [json.loads(l) for l in open(sys.argv[3])]
-labels = [model.config.id2label[i] for i in range(model.config.num_labels)]
-worst, same = 0.0, 0
-with torch.no_grad():
-    for i in range(0, len(texts), 64):
-        enc = tok(texts[i:i + 64], truncation=True, max_length=64, padding=True, return_tensors="pt")
-        p = torch.softmax(model(**enc).logits, -1)
-        for j, row in enumerate(p):
-            o = ours[i + j]["probs"]
-            worst = max(worst, max(abs(float(row[k]) - o[labels[k]]) for k in range(len(labels))))
-            same += labels[int(row.argmax())] == ours[i + j]["label"]
-print(f"transformers vs refinery on {len(texts)} dev sentences: max |Δ prob| = {worst:.2e}, "
-      f"identical predictions {same}/{len(texts)}")
-sys.exit(0 if worst < 1e-4 and same == len(texts) else 1)
-PY
+"$PY" bench/check_hf_classifier.py "$best" "$WORK/dev.txt" "$WORK/ours_probs.jsonl" 64

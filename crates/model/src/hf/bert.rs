@@ -23,7 +23,9 @@
 //! These are PyTorch `nn.Linear` weights, `[out, in]`: transposed to burn's `[in, out]` on load
 //! and back on save ([`Vb::linear`]).
 //!
-//! **Adding a head** (e.g. HF `BertForSequenceClassification`: `bert.*` (pooler included) +
+//! **Adding a head.** `crate::hf_classify` does this for the sequence classifiers (one
+//! `HfParams` impl for the body, one line per head). In general (e.g. HF
+//! `BertForSequenceClassification`: `bert.*` (pooler included) +
 //! `classifier.{weight,bias}` `[num_labels, D]` / `[num_labels]`): a struct with the body
 //! `bert: BertModel`, `dropout: Dropout` and `classifier: Linear` (forward: pooled → dropout →
 //! classifier), then here:

@@ -18,7 +18,9 @@
 //!
 //! GPT-2's `Conv1D` stores `[in, out]`, the same as burn's `Linear`: no transposes.
 //!
-//! **Adding a head** (e.g. HF `GPT2ForSequenceClassification`: `transformer.*` + `score.weight`
+//! **Adding a head.** `crate::hf_classify` does this for the sequence classifiers (one
+//! `HfParams` impl for the body, one line per head). In general (e.g. HF
+//! `GPT2ForSequenceClassification`: `transformer.*` + `score.weight`
 //! `[num_labels, D]`, an `nn.Linear` without bias, and no `lm_head`): a struct with the body
 //! `gpt: Gpt` and the head `score: Linear` (`LinearConfig::new(d, num_labels).with_bias(false)`),
 //! then here:

@@ -26,10 +26,15 @@ if [ ! -f "$DATA" ]; then
 import gzip, json, sys
 with gzip.open(sys.argv[1], "rt", encoding="utf-8") as f, open(sys.argv[2], "w") as out:
     out.write("label\ttext\n")
+    # IMDb train is sorted by label: every 6th review gives both labels.
+    n = 0
     for i, line in enumerate(f):
+        if i % 6:
+            continue
         r = json.loads(line)
         out.write(f"{r['label']}\t{' '.join(r['text'].split())}\n")
-        if i >= 4095:
+        n += 1
+        if n == 4096:
             break
 PY
 fi
@@ -59,8 +64,9 @@ PY
 }
 ours_classify() { # threads
   local best=$WORK/ours-1-64/final
-  cut -f2 "$DATA" | tail -n +2 | head -n 2048 >"$WORK/texts.txt"
-  head -n 1 "$WORK/texts.txt" >"$WORK/one.txt"
+  # awk, not `tail | head`: under pipefail a closed pipe (SIGPIPE) would end the script.
+  awk -F'\t' 'NR > 1 && NR <= 2049 { print $2 }' "$DATA" >"$WORK/texts.txt"
+  awk 'NR == 1' "$WORK/texts.txt" >"$WORK/one.txt"
   local t0 t1 t2
   t0=$(date +%s.%N)
   RAYON_NUM_THREADS=$1 "$BIN" classify --model "$best" --batch-size 32 <"$WORK/one.txt" >/dev/null

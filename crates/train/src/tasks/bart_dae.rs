@@ -20,11 +20,10 @@ use refinery_model::hf_bart::{load_bart, read_bart_config, save_bart};
 use refinery_model::{BartConfig, BartForConditionalGeneration, OutputOptions};
 use serde::{Deserialize, Serialize};
 
-use super::{argmax_hits, check_same_config, Loss, Outputs, Task, TaskSpec};
+use super::{check_same_config, token_metrics, Loss, Outputs, Task, TaskSpec};
 use crate::config::TokenizerIds;
 use crate::data::{lm_batches, BatchSource, DataConfig, DataSplit, LmBatch};
 use crate::error::TrainError;
-use crate::metrics::MetricSums;
 use crate::objectives::dae::{
     collate, seq2seq_loss, NoisedRow, Seq2SeqBatch, SpanCorruption, TextInfilling,
 };
@@ -349,15 +348,7 @@ impl Task for BartDaeTask {
         let b = &b.seq2seq;
         let labels = b.to_tensors(device).labels; // [B, T]
         let loss = seq2seq_loss(out.logits.clone(), labels); // [1]
-        let metrics = metrics.then(|| {
-            let (correct, n) = argmax_hits(&out.logits, &b.labels);
-            let n = n as f64;
-            let mean = f64::from(loss.clone().into_scalar::<f32>());
-            let mut m = MetricSums::default();
-            m.add("dae_loss", mean * n, n);
-            m.add("dae_accuracy", correct as f64, n);
-            m
-        });
+        let metrics = metrics.then(|| token_metrics("dae", &loss, &out.logits, &b.labels));
         Ok(Loss { loss, metrics })
     }
 

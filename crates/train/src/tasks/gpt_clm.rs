@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use super::{check_same_config, Loss, Outputs, Task, TaskSpec};
 use crate::data::{lm_batches, BatchSource, DataConfig, DataSplit, LmBatch};
 use crate::error::TrainError;
-use crate::metrics::MetricSums;
 use crate::objectives::clm_loss;
 
 /// GPT-2 with causal language modelling: the spec is the model config.
@@ -117,12 +116,7 @@ impl Task for GptClmTask {
                     }
                 }
             }
-            let (correct, targets) = super::argmax_hits(&logits, &labels);
-            let mean = f64::from(loss.clone().into_scalar::<f32>());
-            let mut m = MetricSums::default();
-            m.add("lm_loss", mean * targets as f64, targets as f64);
-            m.add("lm_accuracy", correct as f64, targets as f64);
-            m
+            super::token_metrics("lm", &loss, &logits, &labels)
         });
         Ok(Loss { loss, metrics })
     }

@@ -474,6 +474,24 @@ pub(crate) fn argmax_hits(logits: &Tensor<3>, labels: &[i64]) -> (usize, usize) 
     (correct, n)
 }
 
+/// The metric sums of a token-level objective: `{prefix}_loss` (the mean `loss` weighted by
+/// the scored tokens) and `{prefix}_accuracy` (argmax hits of `logits [B, P, C]` against
+/// `labels [B*P]`, entries `< 0` not scored).
+pub(crate) fn token_metrics(
+    prefix: &str,
+    loss: &Tensor<1>,
+    logits: &Tensor<3>,
+    labels: &[i64],
+) -> MetricSums {
+    let (correct, n) = argmax_hits(logits, labels);
+    let n = n as f64;
+    let mean = f64::from(loss.clone().into_scalar::<f32>());
+    let mut m = MetricSums::default();
+    m.add(&format!("{prefix}_loss"), mean * n, n);
+    m.add(&format!("{prefix}_accuracy"), correct as f64, n);
+    m
+}
+
 /// Evaluates the model saved in `dir` (a checkpoint [`open`] understands) as task `spec` on
 /// `split` of `data`: `max_batches` batches, or one pass over sources with epochs (labelled
 /// data), or 100.

@@ -22,10 +22,9 @@ use refinery_model::hf::{load_gpt_weights, save_gpt};
 use refinery_model::{OutputOptions, Plm, PlmConfig};
 use serde::{Deserialize, Serialize};
 
-use super::{argmax_hits, check_same_config, Loss, Outputs, Task, TaskSpec};
+use super::{check_same_config, token_metrics, Loss, Outputs, Task, TaskSpec};
 use crate::data::{lm_batches, BatchSource, DataConfig, DataSplit, LmBatch};
 use crate::error::TrainError;
-use crate::metrics::MetricSums;
 use crate::objectives::plm::{plm_loss, PlmObjective, PlmTargets, XLNET_K};
 
 /// The PLM-specific part of a checkpoint directory.
@@ -193,15 +192,8 @@ impl Task for PlmTask {
         metrics: bool,
     ) -> Result<Loss, TrainError> {
         let loss = plm_loss(out.logits.clone(), input.targets.labels(device)); // [1]
-        let metrics = metrics.then(|| {
-            let (correct, n) = argmax_hits(&out.logits, &input.targets.labels);
-            let n = n as f64;
-            let mean = f64::from(loss.clone().into_scalar::<f32>());
-            let mut m = MetricSums::default();
-            m.add("plm_loss", mean * n, n);
-            m.add("plm_accuracy", correct as f64, n);
-            m
-        });
+        let metrics =
+            metrics.then(|| token_metrics("plm", &loss, &out.logits, &input.targets.labels));
         Ok(Loss { loss, metrics })
     }
 

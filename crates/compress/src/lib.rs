@@ -1,10 +1,23 @@
 //! Compression: make a trained model cheaper to run, measurably (`refinery quantize`,
 //! `refinery prune`, `refinery compare`; docs/compress.md).
 //!
+//! - [`kernels`]: int8 × int8 → i32 GEMM (AVX-512 VNNI, AVX2, portable; run-time dispatch).
+//! - [`quant`]: the int8 checkpoint format (I8 weights + F32 scales in safetensors, the
+//!   `refinery_quantization` config entry) and [`quant::quantize_dir`] (dynamic, static,
+//!   linear or log2 codes).
+//! - [`bert`]: [`bert::Engine`], BERT classifiers f32 or int8 (fused QKV, f32 attention),
+//!   and static-scale calibration; [`ops`]: its f32 pieces (LayerNorm, GELU, softmax, gemm).
+//! - [`classify`]: [`classify::EngineClassifier`], a classifier directory run by the engine
+//!   with the task's tokenizer and metrics (`classify`/`evaluate` on quantized models).
 //! - [`error`]: [`CompressError`].
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
+pub mod bert;
+pub mod classify;
 pub mod error;
+pub mod kernels;
+pub mod ops;
+pub mod quant;
 
 pub use error::CompressError;

@@ -1,0 +1,776 @@
+//! The inference engine for BERT sequence classifiers, f32 or int8 (`refinery classify`,
+//! `evaluate` and `compare` run quantized checkpoints through it).
+//!
+//! It reads the HF `BertForSequenceClassification` layout (the key table is in
+//! `crates/model/src/hf/bert.rs`; `tests/engine.rs` checks this engine's logits against the
+//! burn model's on the same checkpoint, so a diverging name fails there) and computes:
+//!
+//! ```text
+//! x = LN(word[ids] + pos[0..T] + type[types])                  x: [B·T, D]
+//! for each layer:
+//!   qkv = x · [Wq; Wk; Wv]ᵀ + b                                 [B·T, 3D] (one fused GEMM)
+//!   ctx = softmax(q kᵀ / √dh + mask) v  per row and head        [B·T, D]
+//!   x = LN(x + ctx · Woᵀ + bo)
+//!   x = LN(x + gelu(x · Wiᵀ + bi) · Wfᵀ + bf)                   inner [B·T, I]
+//! pooled = tanh(x[:, 0] · Wpᵀ + bp)  (or the masked mean)      [B, D]
+//! logits = pooled · Wcᵀ + bc                                    [B, C]
+//! ```
+//!
+//! Every Linear is int8 ([`crate::kernels`], activations quantized per token, per tensor or
+//! with a calibrated static scale) when the checkpoint stores it as I8, else f32 (the `gemm`
+//! crate). Attention scores, softmax, LayerNorm, GELU and the residual path stay f32.
+//! Heads are counted per layer from the query rows (`rows / head_dim`), so physically pruned
+//! heads need no extra config here.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use refinery_model::bert::BertConfig;
+use refinery_model::classify::{BackboneConfig, Pooling};
+use refinery_model::hf_classify::read_classifier_config;
+use safetensors::{Dtype, SafeTensors};
+use serde::Serialize;
+
+use crate::error::CompressError;
+use crate::kernels::{Int8Gemm, KernelPath};
+use crate::ops::{self, View};
+use crate::quant::{
+    f32_values, read_quant_config, with_tensors, Calibration, Granularity, QuantConfig, Scheme,
+    SCALE_SUFFIX,
+};
+
+/// Weights of one Linear layer (`[n, k]`, HF `[out, in]`).
+enum Weights {
+    F32(Vec<f32>),
+    Int8 {
+        gemm: Int8Gemm,
+        scales: Vec<f32>,
+        /// Static scheme: the calibrated input scale.
+        input_scale: Option<f32>,
+        per_tensor: bool,
+    },
+}
+
+/// A Linear layer: `y = x · Wᵀ + b`.
+struct Linear {
+    /// The weight prefix (`bert.encoder.layer.0.attention.self.query`; the fused QKV uses the
+    /// query's), the key of static scales and calibration.
+    name: String,
+    n: usize,
+    k: usize,
+    w: Weights,
+    bias: Vec<f32>,
+}
+
+/// Something that watches each Linear's input (calibration).
+pub type Observer<'a> = &'a mut dyn FnMut(&str, &[f32]);
+
+impl Linear {
+    /// `x`: `[m, k]` → `[m, n]`.
+    fn forward(
+        &self,
+        x: &[f32],
+        m: usize,
+        threads: usize,
+        observe: &mut Option<Observer>,
+    ) -> Result<Vec<f32>, CompressError> {
+        if let Some(f) = observe.as_mut() {
+            f(&self.name, x);
+        }
+        let mut y = vec![0f32; m * self.n];
+        match &self.w {
+            Weights::F32(w) => {
+                // SAFETY: x is [m, k], w is [n, k] read as its transpose [k, n], y is [m, n].
+                unsafe {
+                    ops::matmul(
+                        m,
+                        self.n,
+                        self.k,
+                        y.as_mut_ptr(),
+                        self.n as isize,
+                        View {
+                            ptr: x.as_ptr(),
+                            rs: self.k as isize,
+                            cs: 1,
+                        },
+                        View {
+                            ptr: w.as_ptr(),
+                            rs: 1,
+                            cs: self.k as isize,
+                        },
+                        1.0,
+                        threads,
+                    );
+                }
+                for row in y.chunks_exact_mut(self.n) {
+                    for (v, b) in row.iter_mut().zip(&self.bias) {
+                        *v += b;
+                    }
+                }
+            }
+            Weights::Int8 {
+                gemm,
+                scales,
+                input_scale,
+                per_tensor,
+            } => {
+                let mut a = gemm.activations(m);
+                let scale = match input_scale {
+                    Some(s) => Some(*s),
+                    None if *per_tensor => {
+                        let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+                        Some(if amax > 0.0 && amax.is_finite() {
+                            amax / 127.0
+                        } else {
+                            1.0
+                        })
+                    }
+                    None => None,
+                };
+                a.quantize(x, scale)?;
+                gemm.run(&a, scales, Some(&self.bias), &mut y)?;
+            }
+        }
+        Ok(y)
+    }
+
+    fn kernel(&self) -> &'static str {
+        match &self.w {
+            Weights::F32(_) => "f32-gemm",
+            Weights::Int8 { gemm, .. } => gemm.path().name(),
+        }
+    }
+}
+
+/// An embedding table, f32 or int8 per row.
+enum Embedding {
+    F32 {
+        w: Vec<f32>,
+        d: usize,
+    },
+    Int8 {
+        q: Vec<i8>,
+        scales: Vec<f32>,
+        d: usize,
+    },
+}
+
+impl Embedding {
+    fn rows(&self) -> usize {
+        match self {
+            Embedding::F32 { w, d } => w.len() / d,
+            Embedding::Int8 { scales, .. } => scales.len(),
+        }
+    }
+
+    /// `out += table[row]` (the caller checked `row < rows`).
+    fn add_row(&self, row: usize, out: &mut [f32]) {
+        match self {
+            Embedding::F32 { w, d } => {
+                for (o, v) in out.iter_mut().zip(&w[row * d..(row + 1) * d]) {
+                    *o += v;
+                }
+            }
+            Embedding::Int8 { q, scales, d } => {
+                let s = scales[row];
+                for (o, &v) in out.iter_mut().zip(&q[row * d..(row + 1) * d]) {
+                    *o += f32::from(v) * s;
+                }
+            }
+        }
+    }
+}
+
+struct LayerNorm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+struct Layer {
+    qkv: Linear,
+    /// Heads of this layer (`qkv.n / 3 / head_dim`).
+    heads: usize,
+    attn_out: Linear,
+    ln1: LayerNorm,
+    inter: Linear,
+    out: Linear,
+    ln2: LayerNorm,
+}
+
+/// Which kernel each layer shape runs (`refinery quantize` and `compare` print it).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct KernelUse {
+    pub layers: String,
+    /// `[out, in]`.
+    pub shape: [usize; 2],
+    pub kernel: &'static str,
+}
+
+/// A BERT sequence classifier ready to run.
+pub struct Engine {
+    pub dir: PathBuf,
+    pub config: BertConfig,
+    pub labels: Vec<String>,
+    pub pooling: Pooling,
+    pub quant: Option<QuantConfig>,
+    word: Embedding,
+    position: Embedding,
+    token_type: Embedding,
+    emb_ln: LayerNorm,
+    layers: Vec<Layer>,
+    pooler: Linear,
+    classifier: Linear,
+    eps: f32,
+}
+
+/// A padded batch: `[B, T]` ids, token types and mask (1 = token), right-padded.
+pub struct Batch<'a> {
+    pub batch_size: usize,
+    pub seq_len: usize,
+    pub input_ids: &'a [i64],
+    pub token_type_ids: &'a [i64],
+    pub attention_mask: &'a [i64],
+}
+
+struct Loader<'a> {
+    path: &'a Path,
+    st: &'a SafeTensors<'a>,
+    kernel: KernelPath,
+    quant: Option<&'a QuantConfig>,
+}
+
+impl Loader<'_> {
+    fn err(&self, msg: String) -> CompressError {
+        CompressError::checkpoint(self.path, msg)
+    }
+
+    fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, CompressError> {
+        let t = self
+            .st
+            .tensor(name)
+            .map_err(|_| self.err(format!("missing tensor {name}")))?;
+        if t.shape() != shape {
+            return Err(self.err(format!(
+                "tensor {name}: shape {:?}, expected {shape:?}",
+                t.shape()
+            )));
+        }
+        f32_values(self.path, name, &t)
+    }
+
+    fn layer_norm(&self, prefix: &str, d: usize) -> Result<LayerNorm, CompressError> {
+        Ok(LayerNorm {
+            gamma: self.f32(&format!("{prefix}.weight"), &[d])?,
+            beta: self.f32(&format!("{prefix}.bias"), &[d])?,
+        })
+    }
+
+    /// `(rows, weights as i8 + scales or f32)` of `<prefix>.weight` with `k` columns.
+    fn matrix(&self, name: &str, k: usize) -> Result<(usize, Matrix), CompressError> {
+        let t = self
+            .st
+            .tensor(name)
+            .map_err(|_| self.err(format!("missing tensor {name}")))?;
+        let shape = t.shape().to_vec();
+        if shape.len() != 2 || shape[1] != k || shape[0] == 0 {
+            return Err(self.err(format!(
+                "tensor {name}: shape {shape:?}, expected [rows, {k}]"
+            )));
+        }
+        match t.dtype() {
+            Dtype::F32 => Ok((shape[0], Matrix::F32(f32_values(self.path, name, &t)?))),
+            Dtype::I8 => {
+                let scale_name = format!("{name}{SCALE_SUFFIX}");
+                let scales = self
+                    .st
+                    .tensor(&scale_name)
+                    .map_err(|_| self.err(format!("int8 tensor {name} has no {scale_name}")))?;
+                if scales.shape() != [shape[0]] {
+                    return Err(self.err(format!(
+                        "tensor {scale_name}: shape {:?}, expected [{}]",
+                        scales.shape(),
+                        shape[0]
+                    )));
+                }
+                let scales = f32_values(self.path, &scale_name, &scales)?;
+                if let Some(i) = scales.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
+                    return Err(self.err(format!(
+                        "tensor {scale_name}[{i}]: {} is not a positive scale",
+                        scales[i]
+                    )));
+                }
+                let q: Vec<i8> = t.data().iter().map(|&b| b as i8).collect();
+                if let Some(i) = q.iter().position(|&v| v == i8::MIN) {
+                    return Err(self.err(format!(
+                        "tensor {name}[{i}]: -128 (symmetric int8 stays in [-127, 127])"
+                    )));
+                }
+                Ok((shape[0], Matrix::Int8(q, scales)))
+            }
+            other => Err(self.err(format!(
+                "tensor {name}: dtype {other:?}, expected F32 or I8"
+            ))),
+        }
+    }
+
+    /// A Linear from one or more prefixes stacked by rows (the fused QKV).
+    fn linear(&self, prefixes: &[String], k: usize) -> Result<Linear, CompressError> {
+        let mut f32s = Vec::new();
+        let mut i8s = Vec::new();
+        let mut scales = Vec::new();
+        let mut bias = Vec::new();
+        let mut n = 0;
+        for p in prefixes {
+            let (rows, m) = self.matrix(&format!("{p}.weight"), k)?;
+            match m {
+                Matrix::F32(w) => f32s.extend(w),
+                Matrix::Int8(q, s) => {
+                    i8s.extend(q);
+                    scales.extend(s);
+                }
+            }
+            bias.extend(self.f32(&format!("{p}.bias"), &[rows])?);
+            n += rows;
+        }
+        let name = prefixes.first().cloned().unwrap_or_default();
+        let w = match (f32s.is_empty(), i8s.is_empty()) {
+            (false, true) => Weights::F32(f32s),
+            (true, false) => {
+                let input_scale = match self.quant {
+                    Some(q) if q.scheme == Scheme::Static => {
+                        Some(*q.activation_scales.get(&name).ok_or_else(|| {
+                            self.err(format!(
+                                "static scheme: no activation scale for {name} in config.json"
+                            ))
+                        })?)
+                    }
+                    _ => None,
+                };
+                Weights::Int8 {
+                    gemm: Int8Gemm::new(&i8s, n, k, self.kernel)?,
+                    scales,
+                    input_scale,
+                    per_tensor: self
+                        .quant
+                        .is_some_and(|q| q.activations == Granularity::PerTensor),
+                }
+            }
+            _ => {
+                return Err(self.err(format!(
+                    "{}: mixed int8 and f32 weights in one fused layer",
+                    prefixes.join(", ")
+                )))
+            }
+        };
+        Ok(Linear {
+            name,
+            n,
+            k,
+            w,
+            bias,
+        })
+    }
+
+    fn embedding(&self, name: &str, d: usize) -> Result<Embedding, CompressError> {
+        let (_, m) = self.matrix(name, d)?;
+        Ok(match m {
+            Matrix::F32(w) => Embedding::F32 { w, d },
+            Matrix::Int8(q, scales) => Embedding::Int8 { q, scales, d },
+        })
+    }
+}
+
+enum Matrix {
+    F32(Vec<f32>),
+    Int8(Vec<i8>, Vec<f32>),
+}
+
+impl Engine {
+    /// Loads a BERT classifier directory (f32 or quantized) for `kernel`.
+    pub fn load(dir: &Path, kernel: KernelPath) -> Result<Engine, CompressError> {
+        let cc = read_classifier_config(dir)?;
+        let BackboneConfig::Bert(config) = cc.backbone else {
+            return Err(CompressError::Invalid(format!(
+                "{}: the int8 engine runs BERT classifiers only (this is a GPT-2 one)",
+                dir.display()
+            )));
+        };
+        let quant = read_quant_config(dir)?;
+        let d = config.hidden_size;
+        let heads = config.num_attention_heads;
+        if heads == 0 || d % heads != 0 {
+            return Err(CompressError::Invalid(format!(
+                "{}: hidden_size {d} is not a multiple of num_attention_heads {heads}",
+                dir.display()
+            )));
+        }
+        let head_dim = d / heads;
+        let labels = cc.labels.clone();
+        let built = with_tensors(dir, |path, st| {
+            let l = Loader {
+                path,
+                st,
+                kernel,
+                quant: quant.as_ref(),
+            };
+            let e = "bert.embeddings";
+            let word = l.embedding(&format!("{e}.word_embeddings.weight"), d)?;
+            let position = l.embedding(&format!("{e}.position_embeddings.weight"), d)?;
+            let token_type = l.embedding(&format!("{e}.token_type_embeddings.weight"), d)?;
+            let emb_ln = l.layer_norm(&format!("{e}.LayerNorm"), d)?;
+            let mut layers = Vec::new();
+            for i in 0..config.num_hidden_layers {
+                let p = format!("bert.encoder.layer.{i}");
+                let a = format!("{p}.attention");
+                let qkv = l.linear(
+                    &[
+                        format!("{a}.self.query"),
+                        format!("{a}.self.key"),
+                        format!("{a}.self.value"),
+                    ],
+                    d,
+                )?;
+                if qkv.n % (3 * head_dim) != 0 {
+                    return Err(l.err(format!(
+                        "layer {i}: query/key/value rows {} are not 3 × heads × {head_dim}",
+                        qkv.n
+                    )));
+                }
+                let h = qkv.n / 3 / head_dim;
+                let attn_out = l.linear(&[format!("{a}.output.dense")], h * head_dim)?;
+                if attn_out.n != d {
+                    return Err(l.err(format!(
+                        "{a}.output.dense: {} rows, expected {d}",
+                        attn_out.n
+                    )));
+                }
+                let ln1 = l.layer_norm(&format!("{a}.output.LayerNorm"), d)?;
+                let inter = l.linear(&[format!("{p}.intermediate.dense")], d)?;
+                let out = l.linear(&[format!("{p}.output.dense")], inter.n)?;
+                if out.n != d {
+                    return Err(l.err(format!("{p}.output.dense: {} rows, expected {d}", out.n)));
+                }
+                let ln2 = l.layer_norm(&format!("{p}.output.LayerNorm"), d)?;
+                layers.push(Layer {
+                    qkv,
+                    heads: h,
+                    attn_out,
+                    ln1,
+                    inter,
+                    out,
+                    ln2,
+                });
+            }
+            let pooler = l.linear(&["bert.pooler.dense".to_string()], d)?;
+            let classifier = l.linear(&["classifier".to_string()], d)?;
+            if classifier.n != labels.len() {
+                return Err(l.err(format!(
+                    "classifier: {} rows for {} labels",
+                    classifier.n,
+                    labels.len()
+                )));
+            }
+            Ok((
+                word, position, token_type, emb_ln, layers, pooler, classifier,
+            ))
+        })?;
+        let (word, position, token_type, emb_ln, layers, pooler, classifier) = built;
+        Ok(Engine {
+            dir: dir.to_path_buf(),
+            eps: config.layer_norm_eps as f32,
+            config,
+            labels,
+            pooling: cc.pooling,
+            quant,
+            word,
+            position,
+            token_type,
+            emb_ln,
+            layers,
+            pooler,
+            classifier,
+        })
+    }
+
+    /// Which kernel each distinct layer shape runs.
+    pub fn kernels(&self) -> Vec<KernelUse> {
+        let mut out: Vec<KernelUse> = Vec::new();
+        let mut add = |what: &str, l: &Linear| {
+            let k = KernelUse {
+                layers: what.to_string(),
+                shape: [l.n, l.k],
+                kernel: l.kernel(),
+            };
+            if !out
+                .iter()
+                .any(|o| o.layers == k.layers && o.shape == k.shape)
+            {
+                out.push(k);
+            }
+        };
+        for l in &self.layers {
+            add("attention q/k/v (fused)", &l.qkv);
+            add("attention output", &l.attn_out);
+            add("intermediate", &l.inter);
+            add("output", &l.out);
+        }
+        add("pooler", &self.pooler);
+        add("classifier", &self.classifier);
+        out
+    }
+
+    /// Logits `[B, C]` of a batch.
+    pub fn logits(&self, batch: &Batch) -> Result<Vec<f32>, CompressError> {
+        self.forward(batch, None)
+    }
+
+    /// Logits, with `observe` seeing every Linear's input.
+    pub fn forward(
+        &self,
+        batch: &Batch,
+        mut observe: Option<Observer>,
+    ) -> Result<Vec<f32>, CompressError> {
+        let (b, t, d) = (batch.batch_size, batch.seq_len, self.config.hidden_size);
+        let bt = b * t;
+        if batch.input_ids.len() != bt
+            || batch.token_type_ids.len() != bt
+            || batch.attention_mask.len() != bt
+            || b == 0
+            || t == 0
+        {
+            return Err(CompressError::Invalid(format!(
+                "batch: {} ids, {} types, {} mask values for [{b}, {t}]",
+                batch.input_ids.len(),
+                batch.token_type_ids.len(),
+                batch.attention_mask.len()
+            )));
+        }
+        if t > self.position.rows() {
+            return Err(CompressError::Invalid(format!(
+                "batch: {t} tokens, the model has {} positions",
+                self.position.rows()
+            )));
+        }
+        let threads = rayon::current_num_threads();
+        // Embeddings. x: [B·T, D]
+        let mut x = vec![0f32; bt * d];
+        for (i, row) in x.chunks_exact_mut(d).enumerate() {
+            let id = usize::try_from(batch.input_ids[i])
+                .ok()
+                .filter(|&v| v < self.word.rows())
+                .ok_or_else(|| {
+                    CompressError::Invalid(format!(
+                        "token id {} outside the vocabulary ({})",
+                        batch.input_ids[i],
+                        self.word.rows()
+                    ))
+                })?;
+            let ty = usize::try_from(batch.token_type_ids[i])
+                .ok()
+                .filter(|&v| v < self.token_type.rows())
+                .ok_or_else(|| {
+                    CompressError::Invalid(format!(
+                        "token type {} outside 0..{}",
+                        batch.token_type_ids[i],
+                        self.token_type.rows()
+                    ))
+                })?;
+            self.word.add_row(id, row);
+            self.position.add_row(i % t, row);
+            self.token_type.add_row(ty, row);
+        }
+        ops::layer_norm(&mut x, d, &self.emb_ln.gamma, &self.emb_ln.beta, self.eps);
+        // Live tokens per row (right padding).
+        let live: Vec<usize> = batch
+            .attention_mask
+            .chunks_exact(t)
+            .map(|m| m.iter().take_while(|&&v| v != 0).count().max(1))
+            .collect();
+        for layer in &self.layers {
+            let qkv = layer.qkv.forward(&x, bt, threads, &mut observe)?; // [B·T, 3·H·dh]
+            let ctx = self.attention(&qkv, layer.heads, b, t, &live); // [B·T, H·dh]
+            let a = layer.attn_out.forward(&ctx, bt, threads, &mut observe)?; // [B·T, D]
+            for (v, r) in x.iter_mut().zip(&a) {
+                *v += r;
+            }
+            ops::layer_norm(&mut x, d, &layer.ln1.gamma, &layer.ln1.beta, self.eps);
+            let mut h = layer.inter.forward(&x, bt, threads, &mut observe)?; // [B·T, I]
+            ops::gelu(&mut h);
+            let f = layer.out.forward(&h, bt, threads, &mut observe)?; // [B·T, D]
+            for (v, r) in x.iter_mut().zip(&f) {
+                *v += r;
+            }
+            ops::layer_norm(&mut x, d, &layer.ln2.gamma, &layer.ln2.beta, self.eps);
+        }
+        // Pooling. pooled: [B, D]
+        let mut pooled = vec![0f32; b * d];
+        for (r, p) in pooled.chunks_exact_mut(d).enumerate() {
+            match self.pooling {
+                Pooling::Mean => {
+                    for tok in 0..live[r] {
+                        for (o, v) in p
+                            .iter_mut()
+                            .zip(&x[(r * t + tok) * d..(r * t + tok + 1) * d])
+                        {
+                            *o += v;
+                        }
+                    }
+                    let inv = 1.0 / live[r] as f32;
+                    p.iter_mut().for_each(|v| *v *= inv);
+                }
+                _ => p.copy_from_slice(&x[r * t * d..(r * t + 1) * d]),
+            }
+        }
+        let pooled = if self.pooling == Pooling::Pooler {
+            let mut p = self.pooler.forward(&pooled, b, threads, &mut observe)?;
+            ops::tanh(&mut p);
+            p
+        } else {
+            pooled
+        };
+        self.classifier.forward(&pooled, b, threads, &mut observe) // [B, C]
+    }
+
+    /// Scaled dot-product attention per row and head; padding keys get no weight.
+    fn attention(&self, qkv: &[f32], heads: usize, b: usize, t: usize, live: &[usize]) -> Vec<f32> {
+        let dh = self.config.hidden_size / self.config.num_attention_heads;
+        let hd = heads * dh;
+        let stride = 3 * hd;
+        let scale = 1.0 / (dh as f32).sqrt();
+        let mut ctx = vec![0f32; b * t * hd];
+        ctx.par_chunks_mut(t * hd)
+            .zip(qkv.par_chunks(t * stride))
+            .zip(live.par_iter())
+            .for_each(|((ctx_b, qkv_b), &n)| {
+                let mut scores = vec![0f32; t * t];
+                for h in 0..heads {
+                    let q = qkv_b[h * dh..].as_ptr();
+                    let k = qkv_b[hd + h * dh..].as_ptr();
+                    let v = qkv_b[2 * hd + h * dh..].as_ptr();
+                    // SAFETY: q, k, v address t rows of dh values `stride` apart inside
+                    // qkv_b ([t, 3·hd]); scores is [t, t]; ctx_b is [t, hd] and written at
+                    // column h·dh with dh columns; no output overlaps an input.
+                    unsafe {
+                        ops::matmul(
+                            t,
+                            n,
+                            dh,
+                            scores.as_mut_ptr(),
+                            t as isize,
+                            View {
+                                ptr: q,
+                                rs: stride as isize,
+                                cs: 1,
+                            },
+                            View {
+                                ptr: k,
+                                rs: 1,
+                                cs: stride as isize,
+                            },
+                            scale,
+                            1,
+                        );
+                    }
+                    for row in scores.chunks_exact_mut(t) {
+                        ops::softmax_prefix(row, n);
+                    }
+                    // SAFETY: as above; only the first n keys have non-zero weight.
+                    unsafe {
+                        ops::matmul(
+                            t,
+                            dh,
+                            n,
+                            ctx_b[h * dh..].as_mut_ptr(),
+                            hd as isize,
+                            View {
+                                ptr: scores.as_ptr(),
+                                rs: t as isize,
+                                cs: 1,
+                            },
+                            View {
+                                ptr: v,
+                                rs: stride as isize,
+                                cs: 1,
+                            },
+                            1.0,
+                            1,
+                        );
+                    }
+                }
+            });
+        ctx
+    }
+
+    /// Parameter count (all tensors the engine holds).
+    pub fn parameters(&self) -> usize {
+        let lin = |l: &Linear| l.n * l.k + l.bias.len();
+        let emb = |e: &Embedding| match e {
+            Embedding::F32 { w, .. } => w.len(),
+            Embedding::Int8 { q, .. } => q.len(),
+        };
+        let d = self.config.hidden_size;
+        emb(&self.word)
+            + emb(&self.position)
+            + emb(&self.token_type)
+            + 2 * d
+            + self
+                .layers
+                .iter()
+                .map(|l| lin(&l.qkv) + lin(&l.attn_out) + lin(&l.inter) + lin(&l.out) + 4 * d)
+                .sum::<usize>()
+            + lin(&self.pooler)
+            + lin(&self.classifier)
+    }
+}
+
+/// Calibrates static input scales: runs `batches` through `engine` (f32) and returns one
+/// scale per Linear (by weight prefix): `max|x| / 127` or the `p`-th percentile of `|x|`
+/// (over up to 1 M sampled values per layer) / 127.
+pub fn calibrate<'a>(
+    engine: &Engine,
+    batches: impl IntoIterator<Item = Batch<'a>>,
+    method: Calibration,
+) -> Result<BTreeMap<String, f32>, CompressError> {
+    const SAMPLE_CAP: usize = 1 << 20;
+    let mut maxes: BTreeMap<String, f32> = BTreeMap::new();
+    let mut samples: BTreeMap<String, Vec<f32>> = BTreeMap::new();
+    let mut rows = 0usize;
+    for batch in batches {
+        rows += batch.batch_size;
+        let mut watch = |name: &str, x: &[f32]| {
+            let m = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+            let e = maxes.entry(name.to_string()).or_insert(0.0);
+            *e = e.max(m);
+            if let Calibration::Percentile { .. } = method {
+                let s = samples.entry(name.to_string()).or_default();
+                let step = (x.len() / 4096).max(1);
+                for v in x.iter().step_by(step) {
+                    if s.len() < SAMPLE_CAP {
+                        s.push(v.abs());
+                    }
+                }
+            }
+        };
+        engine.forward(&batch, Some(&mut watch))?;
+    }
+    if rows == 0 {
+        return Err(CompressError::Invalid(
+            "calibration: no usable rows".to_string(),
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for (name, max) in maxes {
+        let amax = match method {
+            Calibration::MinMax => max,
+            Calibration::Percentile { p } => {
+                let mut s = samples.remove(&name).unwrap_or_default();
+                s.sort_by(f32::total_cmp);
+                let i = ((p / 100.0) * (s.len().saturating_sub(1)) as f64).round() as usize;
+                s.get(i).copied().unwrap_or(max)
+            }
+        };
+        out.insert(name, if amax > 0.0 { amax / 127.0 } else { 1.0 });
+    }
+    Ok(out)
+}

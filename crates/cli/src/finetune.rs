@@ -10,6 +10,9 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
+use refinery_compress::classify::EngineClassifier;
+use refinery_compress::quant::read_quant_config;
+use refinery_model::classify::SequenceClassifier;
 use refinery_model::device::parse_device;
 use refinery_model::hf::{load_bert_model, load_gpt};
 use refinery_tokenize::Tokenizer;
@@ -24,7 +27,7 @@ use refinery_train::tasks::classify::few_shot;
 use refinery_train::tasks::cloze::ClozeSpec;
 use refinery_train::tasks::multitask::{export_task, MultiTaskSection, TaskFiles};
 use refinery_train::tasks::{evaluate_checkpoint, open, Task};
-use refinery_train::{AnyTaskSpec, TaskSpec};
+use refinery_train::{AnyTaskSpec, ClassifyTask, TaskSpec};
 
 use crate::pretrain::{bar, eval_line, Bar};
 
@@ -542,14 +545,16 @@ pub fn evaluate(a: EvaluateArgs) -> Result<ExitCode> {
         batch_size: a.batch_size,
         ..DataConfig::default()
     };
-    let report = evaluate_checkpoint(
-        &a.model,
-        &opened.spec,
-        &data,
-        DataSplit::Validation,
-        None,
-        &device,
-    )?;
+    let report = match (&opened.spec, read_quant_config(&a.model)?) {
+        // An int8 checkpoint runs on the engine, with the same encoding and metrics.
+        (AnyTaskSpec::Classify(spec), Some(_)) => {
+            EngineClassifier::open(&a.model, spec)?.evaluate(&data, DataSplit::Validation)?
+        }
+        (_, Some(_)) => bail!("{}: int8 models are BERT classifiers", a.model.display()),
+        (spec, None) => {
+            evaluate_checkpoint(&a.model, spec, &data, DataSplit::Validation, None, &device)?
+        }
+    };
     if a.json {
         let m = &report.metrics;
         let per_class: BTreeMap<&String, f64> = m
@@ -575,6 +580,12 @@ pub fn evaluate(a: EvaluateArgs) -> Result<ExitCode> {
         print_metrics(&report);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What `classify` runs: the burn model (f32) or the engine (int8 checkpoints).
+enum Predictor {
+    Burn(ClassifyTask, SequenceClassifier),
+    Engine(EngineClassifier),
 }
 
 /// `refinery classify`.
@@ -609,8 +620,13 @@ pub fn classify(a: ClassifyArgs) -> Result<ExitCode> {
             opened.spec.kind()
         );
     };
-    let task = spec.build(Some(&a.model))?;
-    let model = task.load_model(&a.model, &device)?;
+    let predictor = if read_quant_config(&a.model)?.is_some() {
+        Predictor::Engine(EngineClassifier::open(&a.model, spec)?)
+    } else {
+        let task = spec.build(Some(&a.model))?;
+        let model = task.load_model(&a.model, &device)?;
+        Predictor::Burn(task, model)
+    };
     let text_key = a.text_field.clone().or(spec.fields.text_field.clone());
     let pair_key = a
         .text_pair_field
@@ -621,7 +637,10 @@ pub fn classify(a: ClassifyArgs) -> Result<ExitCode> {
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut chunk: Vec<(String, Option<String>)> = Vec::new();
     let flush = |chunk: &mut Vec<(String, Option<String>)>, out: &mut dyn Write| -> Result<()> {
-        let probs = task.predict(&model, chunk, a.batch_size, &device)?;
+        let probs = match &predictor {
+            Predictor::Burn(task, model) => task.predict(model, chunk, a.batch_size, &device)?,
+            Predictor::Engine(e) => e.predict(chunk, a.batch_size)?,
+        };
         for p in probs {
             let best = p
                 .iter()

@@ -2,6 +2,7 @@
 //! connects the library crates; all the work happens in them.
 
 mod ablate;
+mod compress;
 mod dedup;
 mod demo;
 mod distill;
@@ -97,6 +98,10 @@ enum Command {
     ExportTask(finetune::ExportTaskArgs),
     /// Distil a teacher into a smaller student (soft labels, attention, hidden states, stages).
     Distill(distill::DistillArgs),
+    /// int8 post-training quantization of a BERT classifier (dynamic or static, linear or log2).
+    Quantize(compress::QuantizeArgs),
+    /// Size, latency, throughput, peak RSS and accuracy of classifiers, one table.
+    Compare(compress::CompareArgs),
     /// Did a filter help? Train small models on pipeline variants, compare bits per byte.
     Ablate(ablate::AblateArgs),
 }
@@ -161,6 +166,11 @@ fn main() -> ExitCode {
         Command::Distill(a) => {
             refinery_train::alloc::tune_allocator_for_training();
             distill::distill(a)
+        }
+        Command::Quantize(a) => compress::quantize(a),
+        Command::Compare(a) => {
+            refinery_train::alloc::tune_allocator_for_training();
+            compress::compare(a)
         }
         Command::Ablate(a) => {
             refinery_train::alloc::tune_allocator_for_training();

@@ -539,3 +539,157 @@ fn distill_a_finetuned_teacher() {
         "{e}"
     );
 }
+
+#[test]
+fn quantize_then_evaluate_classify_and_compare() {
+    let st = setup();
+    let out = st.d.join("clf");
+    let r = run_args(&finetune_args(&st, &s(&out), &[]));
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    let f32_acc = v["best"]["eval"]["metrics"]["accuracy"].as_f64().unwrap();
+    let best = out.join("best");
+    let int8 = st.d.join("int8");
+    let r = ok(&["quantize", "--model", &s(&best), "--out", &s(&int8)]);
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        text.contains("int8") && text.contains("intermediate"),
+        "{text}"
+    );
+    let cfg = std::fs::read_to_string(int8.join("config.json")).unwrap();
+    assert!(cfg.contains("refinery_quantization"), "{cfg}");
+
+    // evaluate and classify run the int8 model transparently.
+    let r = ok(&[
+        "evaluate",
+        "--model",
+        &s(&int8),
+        "--data",
+        &s(&st.dev),
+        "--json",
+    ]);
+    let e: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(e["n"], 90);
+    let q_acc = e["accuracy"].as_f64().unwrap();
+    assert!(
+        (q_acc - f32_acc).abs() <= 0.05,
+        "int8 {q_acc} vs f32 {f32_acc}"
+    );
+    let classify = |model: &Path| -> Vec<String> {
+        let mut child = refinery()
+            .args(["classify", "--model", &s(model)])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"the film alpha was very\n{\"text\": \"some gamma of it\"}\nit beta and\n")
+            .unwrap();
+        let r = child.wait_with_output().unwrap();
+        assert!(r.status.success());
+        String::from_utf8_lossy(&r.stdout)
+            .lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                v["label"].as_str().unwrap().to_string()
+            })
+            .collect()
+    };
+    assert_eq!(classify(&int8), classify(&best));
+
+    // Static scheme with calibration; its bad inputs.
+    let stat = st.d.join("static");
+    ok(&[
+        "quantize",
+        "--model",
+        &s(&best),
+        "--out",
+        &s(&stat),
+        "--scheme",
+        "static",
+        "--calibration",
+        &s(&st.train),
+        "--calibration-rows",
+        "64",
+    ]);
+    let r = ok(&[
+        "evaluate",
+        "--model",
+        &s(&stat),
+        "--data",
+        &s(&st.dev),
+        "--json",
+    ]);
+    let e: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert!(
+        (e["accuracy"].as_f64().unwrap() - f32_acc).abs() <= 0.1,
+        "{e}"
+    );
+    let err = fail(&[
+        "quantize",
+        "--model",
+        &s(&best),
+        "--out",
+        &s(&st.d.join("x")),
+        "--scheme",
+        "static",
+    ]);
+    assert!(err.contains("--calibration"), "{err}");
+    let empty = st.d.join("empty.tsv");
+    std::fs::write(&empty, "text\tlabel\n").unwrap();
+    let err = fail(&[
+        "quantize",
+        "--model",
+        &s(&best),
+        "--out",
+        &s(&st.d.join("y")),
+        "--scheme",
+        "static",
+        "--calibration",
+        &s(&empty),
+    ]);
+    assert!(err.contains("empty.tsv"), "{err}");
+    let err = fail(&[
+        "quantize",
+        "--model",
+        &s(&int8),
+        "--out",
+        &s(&st.d.join("z")),
+    ]);
+    assert!(err.contains("already quantized"), "{err}");
+
+    // compare: one row per model, each measured in its own process.
+    let json = st.d.join("compare.json");
+    let r = ok(&[
+        "compare",
+        &s(&best),
+        &format!("engine:{}", s(&best)),
+        &s(&int8),
+        "--data",
+        &s(&st.dev),
+        "--latency-n",
+        "5",
+        "--repeats",
+        "1",
+        "--json",
+        &s(&json),
+    ]);
+    let table = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        table.contains("burn-f32") && table.contains("engine-f32") && table.contains("engine-int8"),
+        "{table}"
+    );
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!((rows[0]["accuracy"].as_f64().unwrap() - f32_acc).abs() < 1e-9);
+    assert!((rows[1]["accuracy"].as_f64().unwrap() - f32_acc).abs() <= 0.02);
+    assert!((rows[2]["accuracy"].as_f64().unwrap() - q_acc).abs() < 1e-9);
+    assert!(rows[2]["size_bytes"].as_u64().unwrap() * 2 < rows[0]["size_bytes"].as_u64().unwrap());
+    for r in &rows {
+        assert!(r["peak_rss_mb"].as_f64().unwrap() > 1.0, "{r}");
+        assert!(r["throughput_sps"].as_f64().unwrap() > 0.0, "{r}");
+    }
+}

@@ -30,10 +30,10 @@ use refinery_model::bert::BertConfig;
 use refinery_model::classify::{BackboneConfig, Pooling};
 use refinery_model::hf_classify::read_classifier_config;
 use safetensors::{Dtype, SafeTensors};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::error::CompressError;
-use crate::kernels::{Int8Gemm, KernelPath};
+use crate::kernels::{scale_of, Int8Gemm, KernelPath};
 use crate::ops::{self, View};
 use crate::quant::{
     f32_values, read_quant_config, with_tensors, Calibration, Granularity, QuantConfig, Scheme,
@@ -118,14 +118,7 @@ impl Linear {
                 let mut a = gemm.activations(m);
                 let scale = match input_scale {
                     Some(s) => Some(*s),
-                    None if *per_tensor => {
-                        let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
-                        Some(if amax > 0.0 && amax.is_finite() {
-                            amax / 127.0
-                        } else {
-                            1.0
-                        })
-                    }
+                    None if *per_tensor => Some(scale_of(x)),
                     None => None,
                 };
                 a.quantize(x, scale)?;
@@ -199,12 +192,12 @@ struct Layer {
 }
 
 /// Which kernel each layer shape runs (`refinery quantize` and `compare` print it).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct KernelUse {
     pub layers: String,
     /// `[out, in]`.
     pub shape: [usize; 2],
-    pub kernel: &'static str,
+    pub kernel: String,
 }
 
 /// A BERT sequence classifier ready to run.
@@ -500,7 +493,7 @@ impl Engine {
             let k = KernelUse {
                 layers: what.to_string(),
                 shape: [l.n, l.k],
-                kernel: l.kernel(),
+                kernel: l.kernel().to_string(),
             };
             if !out
                 .iter()

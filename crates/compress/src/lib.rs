@@ -9,12 +9,14 @@
 //!   and static-scale calibration; [`ops`]: its f32 pieces (LayerNorm, GELU, softmax, gemm).
 //! - [`classify`]: [`classify::EngineClassifier`], a classifier directory run by the engine
 //!   with the task's tokenizer and metrics (`classify`/`evaluate` on quantized models).
+//! - [`compare`]: the measurement protocol and table of `refinery compare`.
 //! - [`error`]: [`CompressError`].
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
 pub mod bert;
 pub mod classify;
+pub mod compare;
 pub mod error;
 pub mod kernels;
 pub mod ops;

@@ -1,0 +1,270 @@
+//! `refinery quantize` and `refinery compare`.
+
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use refinery_compress::bert::{calibrate, Engine};
+use refinery_compress::classify::batch_of;
+use refinery_compress::compare::{measure, peak_rss_mb, table, ModelArg, Protocol, Row};
+use refinery_compress::kernels::KernelPath;
+use refinery_compress::quant::{
+    quantize_dir, Calibration, CalibrationRecord, Granularity, QuantOptions, WeightCode,
+};
+use refinery_train::data::labelled::{ClassBatch, Encoded};
+use refinery_train::data::{DataConfig, DataSplit};
+use refinery_train::tasks::classify::pad_id;
+use refinery_train::tasks::open;
+use refinery_train::{AnyTaskSpec, TaskSpec};
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SchemeArg {
+    /// Activation scales computed per token at run time.
+    Dynamic,
+    /// Activation scales calibrated once on --calibration data.
+    Static,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CalibrationArg {
+    Minmax,
+    Percentile,
+}
+
+/// `refinery quantize`.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  refinery quantize --model runs/sst2/best --out runs/sst2/int8
+  refinery quantize --model runs/sst2/best --out runs/sst2/int8-static --scheme static \\
+      --calibration train.tsv --calibration-rows 512 --calibration-method percentile
+  refinery quantize --model runs/sst2/best --out runs/sst2/log2 --weights log2
+
+The output is an HF-style directory (I8 weights + F32 scales in model.safetensors, the scheme
+in config.json); `refinery classify`, `evaluate` and `compare` run it on the int8 kernels, and
+scripts/dequantize.py turns it back into f32 safetensors for transformers.")]
+pub struct QuantizeArgs {
+    /// A fine-tuned BERT classifier directory (f32).
+    #[arg(long)]
+    model: PathBuf,
+    /// The new directory.
+    #[arg(long)]
+    out: PathBuf,
+    #[arg(long, value_enum, default_value = "dynamic")]
+    scheme: SchemeArg,
+    /// Weight levels: linear (-127..127) or log2 (0, ±1, ±2, …, ±64).
+    #[arg(long, value_enum, default_value = "linear")]
+    weights: WeightsArg,
+    /// Dynamic scheme: one activation scale per token or per tensor.
+    #[arg(long, value_enum, default_value = "per-token")]
+    activations: ActivationsArg,
+    /// Keep embedding tables f32 (default: int8 per row).
+    #[arg(long)]
+    f32_embeddings: bool,
+    /// Static scheme: labelled data in the model's format (TSV, CSV, JSONL) to calibrate on.
+    #[arg(long)]
+    calibration: Option<PathBuf>,
+    /// Static scheme: at most this many calibration rows.
+    #[arg(long, default_value_t = 512)]
+    calibration_rows: usize,
+    #[arg(long, value_enum, default_value = "minmax")]
+    calibration_method: CalibrationArg,
+    /// Percentile of |x| for --calibration-method percentile.
+    #[arg(long, default_value_t = 99.99)]
+    percentile: f64,
+    /// Print the report as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum WeightsArg {
+    Linear,
+    Log2,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ActivationsArg {
+    PerToken,
+    PerTensor,
+}
+
+pub fn quantize(a: QuantizeArgs) -> Result<ExitCode> {
+    let opened = open(&a.model)?;
+    let AnyTaskSpec::Classify(spec) = &opened.spec else {
+        bail!(
+            "{}: a {} model; `refinery quantize` handles BERT classifiers for now",
+            a.model.display(),
+            opened.spec.kind()
+        );
+    };
+    let options = QuantOptions {
+        weights: match a.weights {
+            WeightsArg::Linear => WeightCode::Linear,
+            WeightsArg::Log2 => WeightCode::Log2,
+        },
+        activations: match a.activations {
+            ActivationsArg::PerToken => Granularity::PerToken,
+            ActivationsArg::PerTensor => Granularity::PerTensor,
+        },
+        int8_embeddings: !a.f32_embeddings,
+    };
+    let static_scales = match (a.scheme, &a.calibration) {
+        (SchemeArg::Dynamic, None) => None,
+        (SchemeArg::Dynamic, Some(_)) => bail!("--calibration needs --scheme static"),
+        (SchemeArg::Static, None) => bail!("--scheme static needs --calibration FILE"),
+        (SchemeArg::Static, Some(file)) => {
+            if !(a.percentile > 0.0 && a.percentile <= 100.0) {
+                bail!("--percentile {}: expected (0, 100]", a.percentile);
+            }
+            let method = match a.calibration_method {
+                CalibrationArg::Minmax => Calibration::MinMax,
+                CalibrationArg::Percentile => Calibration::Percentile { p: a.percentile },
+            };
+            let task = spec.build(Some(&a.model))?;
+            let data = DataConfig {
+                dev: Some(file.clone()),
+                ..DataConfig::default()
+            };
+            let (rows, _) = task
+                .encode_split(&data, DataSplit::Validation)
+                .with_context(|| format!("calibration data {}", file.display()))?;
+            let rows: Vec<&Encoded> = rows.iter().take(a.calibration_rows).collect();
+            if rows.is_empty() {
+                bail!("{}: no usable calibration rows", file.display());
+            }
+            let engine = Engine::load(&a.model, KernelPath::from_env()?)?;
+            let pad = pad_id(&spec.model, &task.encoder);
+            let batches: Vec<ClassBatch> = rows
+                .chunks(32)
+                .map(|c| ClassBatch::pad(c, pad, 0))
+                .collect();
+            let scales = calibrate(&engine, batches.iter().map(batch_of), method)?;
+            let record = CalibrationRecord {
+                method,
+                file: file.display().to_string(),
+                rows: rows.len(),
+            };
+            Some((scales, record))
+        }
+    };
+    let report = quantize_dir(&a.model, &a.out, &options, static_scales)?;
+    let engine = Engine::load(&a.out, KernelPath::from_env()?)
+        .with_context(|| format!("loading the result {}", a.out.display()))?;
+    let kernels = engine.kernels();
+    if a.json {
+        let v = serde_json::json!({ "report": report, "kernels": kernels });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!(
+            "{} → {}: {} tensors int8 ({:?} scheme, {:?} weights); weights {:.1} MB → {:.1} MB",
+            a.model.display(),
+            a.out.display(),
+            report.quantized.len(),
+            report.config.scheme,
+            report.config.weights,
+            report.f32_bytes as f64 / 1e6,
+            report.int8_bytes as f64 / 1e6,
+        );
+        println!("kernels:");
+        for k in kernels {
+            println!(
+                "  {:<26} [{}, {}]  {}",
+                k.layers, k.shape[0], k.shape[1], k.kernel
+            );
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `refinery compare`.
+#[derive(Args)]
+#[command(after_help = "Examples:
+  refinery compare runs/sst2/best runs/sst2/int8 runs/student/best --data dev.tsv
+  refinery compare runs/sst2/best engine:runs/sst2/best runs/sst2/int8 --data dev.tsv \\
+      --threads 1 --json table.json
+
+Each model runs in its own process (so peak RSS is its own). `engine:DIR` runs an f32 model
+through the int8 engine's f32 path instead of burn. Protocol: crates/compress/src/compare.rs.")]
+pub struct CompareArgs {
+    /// Classifier directories (f32, int8, pruned, distilled; `engine:DIR` for the engine's f32).
+    #[arg(required = true)]
+    models: Vec<String>,
+    /// Labelled data (each model's saved fields are used).
+    #[arg(long)]
+    data: PathBuf,
+    /// Threads per model (RAYON_NUM_THREADS of each child process).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Rows timed one at a time for latency.
+    #[arg(long, default_value_t = 200)]
+    latency_n: usize,
+    #[arg(long, default_value_t = 32)]
+    batch_size: usize,
+    /// Batched passes over the data (the median is reported).
+    #[arg(long, default_value_t = 3)]
+    repeats: usize,
+    /// Also write the rows as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Internal: measure one model in this process and print its row as JSON.
+    #[arg(long, hide = true)]
+    one: bool,
+}
+
+pub fn compare(a: CompareArgs) -> Result<ExitCode> {
+    if a.threads == 0 || a.batch_size == 0 {
+        bail!("--threads and --batch-size must be at least 1");
+    }
+    let protocol = Protocol {
+        latency_n: a.latency_n,
+        batch_size: a.batch_size,
+        repeats: a.repeats,
+    };
+    if a.one {
+        let [m] = a.models.as_slice() else {
+            bail!("--one takes one model");
+        };
+        let model = ModelArg::parse(m);
+        let opened = open(&model.dir)?;
+        let mut row = measure(&model, &opened.spec, &a.data, &protocol)?;
+        row.peak_rss_mb = peak_rss_mb();
+        println!("{}", serde_json::to_string(&row)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let exe = std::env::current_exe().context("locating the refinery binary")?;
+    let mut rows: Vec<Row> = Vec::new();
+    for m in &a.models {
+        eprintln!("compare: {m} ({} thread(s))", a.threads);
+        let out = Command::new(&exe)
+            .args(["compare", "--one", m, "--data"])
+            .arg(&a.data)
+            .args(["--threads", &a.threads.to_string()])
+            .args(["--latency-n", &a.latency_n.to_string()])
+            .args(["--batch-size", &a.batch_size.to_string()])
+            .args(["--repeats", &a.repeats.to_string()])
+            .env("RAYON_NUM_THREADS", a.threads.to_string())
+            .output()
+            .with_context(|| format!("running {}", exe.display()))?;
+        if !out.status.success() {
+            bail!("{m}: {}", String::from_utf8_lossy(&out.stderr).trim());
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let line = text.lines().last().unwrap_or("");
+        rows.push(serde_json::from_str(line).with_context(|| format!("{m}: row {line:?}"))?);
+    }
+    print!("{}", table(&rows));
+    for r in rows.iter().filter(|r| !r.kernels.is_empty()) {
+        let k: Vec<String> = r
+            .kernels
+            .iter()
+            .map(|k| format!("{} [{}, {}] {}", k.layers, k.shape[0], k.shape[1], k.kernel))
+            .collect();
+        println!("{}: {}", r.model, k.join("; "));
+    }
+    if let Some(path) = &a.json {
+        std::fs::write(path, serde_json::to_string_pretty(&rows)? + "\n")
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

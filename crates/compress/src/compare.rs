@@ -1,0 +1,301 @@
+//! One row of the size / speed / accuracy table (`refinery compare`), measured by one
+//! protocol for every kind of classifier — the burn model (f32) or the engine (int8, or f32
+//! with `engine:`). `bench/quantize_peers.py` follows the same protocol for PyTorch and ONNX
+//! Runtime:
+//!
+//! 1. Encode the whole data file up front (tokenization is not timed).
+//! 2. Warm-up: the first 32 rows alone, then one batch of 32.
+//! 3. Latency at batch 1: the first `latency_n` rows alone (no padding), in file order; the
+//!    median (mean of the middle two for an even count) and p90 (nearest rank) of the
+//!    per-row forward time.
+//! 4. Throughput at batch 32: all rows in file order, chunks of `batch_size`, each padded to
+//!    its longest row; `repeats` passes; the median rows/s.
+//! 5. Accuracy and macro-F1 from the first batched pass.
+//! 6. Size: the bytes of `model.safetensors`; parameters: the model's tensors' element count.
+//! 7. Peak RSS: the caller runs each model in its own process and reads `VmHWM`.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use refinery_model::classify::SequenceClassifier;
+use refinery_model::OutputOptions;
+use refinery_train::data::labelled::{ClassBatch, Encoded};
+use refinery_train::data::{DataConfig, DataSplit};
+use refinery_train::objectives::classify::Confusion;
+use refinery_train::tasks::classify::pad_id;
+use refinery_train::{AnyTaskSpec, ClassifyTask, Task, TaskSpec};
+use serde::{Deserialize, Serialize};
+
+use crate::bert::KernelUse;
+use crate::classify::{batch_of, EngineClassifier};
+use crate::error::CompressError;
+use crate::quant::{read_quant_config, WEIGHTS_FILE};
+
+/// Measurement settings.
+#[derive(Debug, Clone)]
+pub struct Protocol {
+    pub latency_n: usize,
+    pub batch_size: usize,
+    pub repeats: usize,
+}
+
+impl Default for Protocol {
+    fn default() -> Self {
+        Protocol {
+            latency_n: 200,
+            batch_size: 32,
+            repeats: 3,
+        }
+    }
+}
+
+/// One model's row.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Row {
+    pub model: String,
+    /// `burn-f32`, `engine-f32`, `engine-int8 (vnni)`, …
+    pub runner: String,
+    pub threads: usize,
+    pub parameters: usize,
+    pub size_bytes: u64,
+    pub latency_ms_median: f64,
+    pub latency_ms_p90: f64,
+    pub throughput_sps: f64,
+    pub accuracy: f64,
+    pub macro_f1: f64,
+    pub n: usize,
+    /// Filled by the parent process (`VmHWM` of the child).
+    #[serde(default)]
+    pub peak_rss_mb: Option<f64>,
+    #[serde(default)]
+    pub kernels: Vec<KernelUse>,
+}
+
+/// A classifier the protocol can time.
+enum Runner {
+    Burn {
+        task: ClassifyTask,
+        model: SequenceClassifier,
+        device: burn::tensor::Device,
+    },
+    Engine(EngineClassifier),
+}
+
+impl Runner {
+    fn logits(&self, b: &ClassBatch) -> Result<Vec<f32>, CompressError> {
+        match self {
+            Runner::Burn { model, device, .. } => {
+                let (ids, types, mask) = b.tensors(device); // [B, T] each
+                Ok(model
+                    .forward(ids, Some(types), mask, OutputOptions::default())
+                    .logits // [B, C]
+                    .into_data()
+                    .iter::<f32>()
+                    .collect())
+            }
+            Runner::Engine(e) => e.engine.logits(&batch_of(b)),
+        }
+    }
+
+    fn task(&self) -> &ClassifyTask {
+        match self {
+            Runner::Burn { task, .. } => task,
+            Runner::Engine(e) => &e.task,
+        }
+    }
+}
+
+/// What `refinery compare` was given for one model: a directory, or `engine:DIR` to run an
+/// f32 model through the engine instead of burn.
+#[derive(Debug, Clone)]
+pub struct ModelArg {
+    pub dir: PathBuf,
+    pub force_engine: bool,
+}
+
+impl ModelArg {
+    pub fn parse(s: &str) -> ModelArg {
+        match s.strip_prefix("engine:") {
+            Some(d) => ModelArg {
+                dir: PathBuf::from(d),
+                force_engine: true,
+            },
+            None => ModelArg {
+                dir: PathBuf::from(s),
+                force_engine: false,
+            },
+        }
+    }
+}
+
+/// The median (the mean of the two middle values for an even count).
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// The p90 by nearest rank: `sorted[ceil(0.9 n) − 1]`.
+fn p90(v: &[f64]) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    let rank = (0.9 * s.len() as f64).ceil() as usize;
+    s.get(rank.saturating_sub(1)).copied().unwrap_or(f64::NAN)
+}
+
+/// Measures one model on `data` (labelled; its saved fields) with `protocol`.
+pub fn measure(
+    model: &ModelArg,
+    spec: &AnyTaskSpec,
+    data: &Path,
+    protocol: &Protocol,
+) -> Result<Row, CompressError> {
+    let AnyTaskSpec::Classify(spec) = spec else {
+        return Err(CompressError::Invalid(format!(
+            "{}: a {} model; compare measures classifiers",
+            model.dir.display(),
+            spec.kind()
+        )));
+    };
+    let quantized = read_quant_config(&model.dir)?.is_some();
+    let runner = if quantized || model.force_engine {
+        Runner::Engine(EngineClassifier::open(&model.dir, spec)?)
+    } else {
+        let device = burn::tensor::Device::flex();
+        let task = spec.build(Some(&model.dir))?;
+        let model = task.load_model(&model.dir, &device)?;
+        Runner::Burn {
+            task,
+            model,
+            device,
+        }
+    };
+    let (runner_name, kernels, parameters) = match &runner {
+        Runner::Burn { model, .. } => {
+            use burn::module::Module;
+            ("burn-f32".to_string(), Vec::new(), model.num_params())
+        }
+        Runner::Engine(e) => {
+            let k = e.engine.kernels();
+            let name = match &e.engine.quant {
+                Some(_) => format!(
+                    "engine-int8 ({})",
+                    k.first().map_or("?", |k| k.kernel.as_str())
+                ),
+                None => "engine-f32".to_string(),
+            };
+            (name, k, e.engine.parameters())
+        }
+    };
+    let config = DataConfig {
+        dev: Some(data.to_path_buf()),
+        batch_size: protocol.batch_size.max(1),
+        ..DataConfig::default()
+    };
+    let (rows, _) = runner.task().encode_split(&config, DataSplit::Validation)?;
+    if rows.is_empty() {
+        return Err(CompressError::Invalid(format!(
+            "{}: no labelled rows",
+            data.display()
+        )));
+    }
+    let pad = pad_id(&runner.task().spec.model, &runner.task().encoder);
+    let batches: Vec<ClassBatch> = rows
+        .chunks(protocol.batch_size.max(1))
+        .map(|c| ClassBatch::pad(&c.iter().collect::<Vec<&Encoded>>(), pad, 0))
+        .collect();
+    // 2. Warm-up: the first 32 rows alone, then as one batch.
+    for r in rows.iter().take(32) {
+        runner.logits(&ClassBatch::pad(&[r], pad, 0))?;
+    }
+    runner.logits(&batches[0])?;
+    // 3. Latency at batch 1.
+    let mut lat: Vec<f64> = Vec::new();
+    for r in rows.iter().take(protocol.latency_n.max(1)) {
+        let b = ClassBatch::pad(&[r], pad, 0);
+        let t = Instant::now();
+        runner.logits(&b)?;
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let p90 = p90(&lat);
+    // 4–5. Throughput and accuracy.
+    let c = spec.labels.len();
+    let mut gold = Vec::new();
+    let mut pred = Vec::new();
+    let mut speeds = Vec::new();
+    for pass in 0..protocol.repeats.max(1) {
+        let t = Instant::now();
+        for b in &batches {
+            let logits = runner.logits(b)?; // [B, C]
+            if pass == 0 {
+                for (row, &g) in logits.chunks_exact(c).zip(&b.labels) {
+                    let best = row
+                        .iter()
+                        .enumerate()
+                        .fold(
+                            (0, f32::NEG_INFINITY),
+                            |m, (i, &v)| if v > m.1 { (i, v) } else { m },
+                        )
+                        .0;
+                    pred.push(best);
+                    gold.push(usize::try_from(g).unwrap_or(usize::MAX));
+                }
+            }
+        }
+        speeds.push(rows.len() as f64 / t.elapsed().as_secs_f64());
+    }
+    let m = Confusion::from_pairs(&spec.labels, &gold, &pred).metrics();
+    let size_bytes = std::fs::metadata(model.dir.join(WEIGHTS_FILE))
+        .map_err(|e| CompressError::io(&model.dir.join(WEIGHTS_FILE), e))?
+        .len();
+    Ok(Row {
+        model: model.dir.display().to_string(),
+        runner: runner_name,
+        threads: rayon::current_num_threads(),
+        parameters,
+        size_bytes,
+        latency_ms_median: median(&mut lat),
+        latency_ms_p90: p90,
+        throughput_sps: median(&mut speeds),
+        accuracy: m.get("accuracy").copied().unwrap_or(f64::NAN),
+        macro_f1: m.get("macro_f1").copied().unwrap_or(f64::NAN),
+        n: rows.len(),
+        peak_rss_mb: None,
+        kernels,
+    })
+}
+
+/// This process's peak resident set (`VmHWM`), in MB (Linux; `None` elsewhere).
+pub fn peak_rss_mb() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+/// The table `refinery compare` prints.
+pub fn table(rows: &[Row]) -> String {
+    let mut out = String::from(
+        "| model | runner | threads | params | file MB | batch-1 ms (median / p90) | batch-32 rows/s | peak RSS MB | accuracy | macro-F1 |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        out.push_str(&format!(
+            "| {} | {} | {} | {:.1} M | {:.1} | {:.2} / {:.2} | {:.1} | {} | {:.4} | {:.4} |\n",
+            r.model,
+            r.runner,
+            r.threads,
+            r.parameters as f64 / 1e6,
+            r.size_bytes as f64 / 1e6,
+            r.latency_ms_median,
+            r.latency_ms_p90,
+            r.throughput_sps,
+            r.peak_rss_mb.map_or("-".to_string(), |m| format!("{m:.0}")),
+            r.accuracy,
+            r.macro_f1
+        ));
+    }
+    out
+}

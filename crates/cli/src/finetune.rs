@@ -642,14 +642,7 @@ pub fn classify(a: ClassifyArgs) -> Result<ExitCode> {
             Predictor::Engine(e) => e.predict(chunk, a.batch_size)?,
         };
         for p in probs {
-            let best = p
-                .iter()
-                .enumerate()
-                .fold(
-                    (0, f32::NEG_INFINITY),
-                    |b, (i, &x)| if x > b.1 { (i, x) } else { b },
-                )
-                .0;
+            let best = refinery_compress::ops::argmax(&p);
             let probs: BTreeMap<&str, f32> = spec
                 .labels
                 .iter()

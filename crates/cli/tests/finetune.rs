@@ -163,6 +163,29 @@ fn finetune_args<'a>(st: &'a Setup, out: &'a str, extra: &[&'a str]) -> Vec<Stri
     v
 }
 
+/// `refinery classify --model MODEL` on a plain line, a JSONL line and a plain line: the
+/// output lines in order.
+fn classify_three(model: &Path) -> Vec<serde_json::Value> {
+    let mut child = refinery()
+        .args(["classify", "--model", &s(model)])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"the film alpha was very\n{\"text\": \"some gamma of it\"}\nit beta and\n")
+        .unwrap();
+    let r = child.wait_with_output().unwrap();
+    assert!(r.status.success());
+    String::from_utf8_lossy(&r.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
 fn run_args(args: &[String]) -> std::process::Output {
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     ok(&a)
@@ -219,24 +242,7 @@ fn finetune_evaluate_classify_and_report_bad_rows() {
     );
 
     // classify: plain lines and JSONL in, a label and probabilities out, in order.
-    let mut child = refinery()
-        .args(["classify", "--model", &s(&out.join("best"))])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"the film alpha was very\n{\"text\": \"some gamma of it\"}\nit beta and\n")
-        .unwrap();
-    let r = child.wait_with_output().unwrap();
-    assert!(r.status.success());
-    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&r.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = classify_three(&out.join("best"));
     let labels: Vec<&str> = lines.iter().map(|l| l["label"].as_str().unwrap()).collect();
     assert_eq!(labels, ["alpha", "gamma", "beta"]);
     let p: f64 = lines[0]["probs"]
@@ -574,30 +580,13 @@ fn quantize_then_evaluate_classify_and_compare() {
         (q_acc - f32_acc).abs() <= 0.05,
         "int8 {q_acc} vs f32 {f32_acc}"
     );
-    let classify = |model: &Path| -> Vec<String> {
-        let mut child = refinery()
-            .args(["classify", "--model", &s(model)])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .unwrap();
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"the film alpha was very\n{\"text\": \"some gamma of it\"}\nit beta and\n")
-            .unwrap();
-        let r = child.wait_with_output().unwrap();
-        assert!(r.status.success());
-        String::from_utf8_lossy(&r.stdout)
-            .lines()
-            .map(|l| {
-                let v: serde_json::Value = serde_json::from_str(l).unwrap();
-                v["label"].as_str().unwrap().to_string()
-            })
+    let labels = |model: &Path| -> Vec<String> {
+        classify_three(model)
+            .iter()
+            .map(|v| v["label"].as_str().unwrap().to_string())
             .collect()
     };
-    assert_eq!(classify(&int8), classify(&best));
+    assert_eq!(labels(&int8), labels(&best));
 
     // Static scheme with calibration; its bad inputs.
     let stat = st.d.join("static");

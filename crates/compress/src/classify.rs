@@ -15,6 +15,7 @@ use refinery_train::{ClassifySpec, ClassifyTask, EvalReport, TaskSpec};
 use crate::bert::{Batch, Engine};
 use crate::error::CompressError;
 use crate::kernels::KernelPath;
+use crate::ops;
 
 /// A classifier directory opened for the engine.
 pub struct EngineClassifier {
@@ -123,14 +124,7 @@ impl EngineClassifier {
             let probs = softmax_rows(&logits, c);
             let mut pred = Vec::with_capacity(b.labels.len());
             for (p, &gold) in probs.iter().zip(&b.labels) {
-                let best = p
-                    .iter()
-                    .enumerate()
-                    .fold(
-                        (0, f32::NEG_INFINITY),
-                        |m, (i, &v)| if v > m.1 { (i, v) } else { m },
-                    )
-                    .0;
+                let best = ops::argmax(p);
                 pred.push(best as i64);
                 let g = usize::try_from(gold)
                     .ok()

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::bert::KernelUse;
 use crate::classify::{batch_of, EngineClassifier};
 use crate::error::CompressError;
+use crate::ops;
 use crate::quant::{read_quant_config, WEIGHTS_FILE};
 
 /// Measurement settings.
@@ -232,14 +233,7 @@ pub fn measure(
             let logits = runner.logits(b)?; // [B, C]
             if pass == 0 {
                 for (row, &g) in logits.chunks_exact(c).zip(&b.labels) {
-                    let best = row
-                        .iter()
-                        .enumerate()
-                        .fold(
-                            (0, f32::NEG_INFINITY),
-                            |m, (i, &v)| if v > m.1 { (i, v) } else { m },
-                        )
-                        .0;
+                    let best = ops::argmax(row);
                     pred.push(best);
                     gold.push(usize::try_from(g).unwrap_or(usize::MAX));
                 }

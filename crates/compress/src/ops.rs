@@ -56,6 +56,17 @@ pub fn tanh(x: &mut [f32]) {
     }
 }
 
+/// The index of the largest value (the first on ties; 0 for an empty row).
+pub fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .enumerate()
+        .fold(
+            (0, f32::NEG_INFINITY),
+            |m, (i, &v)| if v > m.1 { (i, v) } else { m },
+        )
+        .0
+}
+
 /// A sum in 8 lanes (vectorises; the order differs from a left fold by rounding only).
 #[inline]
 fn sum8(x: &[f32]) -> f32 {

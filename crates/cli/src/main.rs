@@ -12,6 +12,7 @@ mod langid;
 mod mix;
 mod pretrain;
 mod progress;
+mod prune;
 mod report;
 mod run;
 mod slurm;
@@ -44,6 +45,7 @@ Examples:
   refinery evaluate --model runs/sst2/best --data dev.tsv
   echo 'a fine film' | refinery classify --model runs/sst2/best
   refinery distill --teacher runs/sst2/best --train train.tsv --dev dev.tsv --out runs/sst2-3l
+  refinery prune --model runs/sst2/best --method magnitude --sparsity 0.5 --out runs/sst2-p50
   refinery ablate experiment.toml --out ablations/run1";
 
 #[derive(Parser)]
@@ -97,6 +99,8 @@ enum Command {
     ExportTask(finetune::ExportTaskArgs),
     /// Distil a teacher into a smaller student (soft labels, attention, hidden states, stages).
     Distill(distill::DistillArgs),
+    /// Prune a checkpoint: zero the smallest-magnitude Linear weights (dense output + report).
+    Prune(prune::PruneArgs),
     /// Did a filter help? Train small models on pipeline variants, compare bits per byte.
     Ablate(ablate::AblateArgs),
 }
@@ -162,6 +166,7 @@ fn main() -> ExitCode {
             refinery_train::alloc::tune_allocator_for_training();
             distill::distill(a)
         }
+        Command::Prune(a) => prune::prune(a),
         Command::Ablate(a) => {
             refinery_train::alloc::tune_allocator_for_training();
             ablate::ablate(a)

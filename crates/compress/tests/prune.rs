@@ -85,7 +85,11 @@ fn write_checkpoint(dir: &Path, tensors: &[(String, Vec<usize>, Vec<f32>)]) {
     std::fs::write(dir.join("tokenizer.json"), "{\"tok\": 1}\n").unwrap();
 }
 
-fn read_weights(path: &Path) -> (HashMap<String, (Vec<usize>, Vec<f32>)>, Option<String>) {
+/// Tensor name → (shape, values).
+type Weights = HashMap<String, (Vec<usize>, Vec<f32>)>;
+
+/// The tensors of a safetensors file, and its `format` metadata.
+fn read_weights(path: &Path) -> (Weights, Option<String>) {
     let bytes = std::fs::read(path).unwrap();
     let (_, meta) = SafeTensors::read_metadata(&bytes).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();

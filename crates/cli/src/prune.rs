@@ -19,7 +19,7 @@ LayerNorm and, without --include-head, the classifier head stay dense). The outp
 dense f32 checkpoint (refinery and transformers load it as before) with `refinery_pruning` in
 config.json and a per-tensor report in OUT/pruning.json. Dense kernels run no faster on zeros:
 --sparse also writes OUT/model.sparse (bitmask + non-zero values), for storage only.
-See docs/compress.md.";
+See docs/pruning.md.";
 
 /// How to choose the weights to remove.
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -17,7 +17,7 @@
 //! The output is a normal dense f32 checkpoint, zeros included, that refinery and
 //! transformers load as before; `config.json` gains `refinery_pruning` and `pruning.json`
 //! reports every tensor. Dense kernels gain no speed from the zeros: the optional
-//! `model.sparse` ([`crate::sparse`]) is for storage only.
+//! `model.sparse` ([`crate::sparse`]) is for storage only. See docs/pruning.md.
 //!
 //! Not here (yet): gradual pruning during fine-tuning (Zhu & Gupta's cubic schedule, with masks
 //! kept through training) and structured (head, FFN-neuron) pruning.

@@ -645,3 +645,34 @@ fn pruned_fixture_classifiers_load_in_refinery() {
         assert!(sparse::read_sparse(&half.join(SPARSE_FILE)).is_ok());
     }
 }
+
+/// Pruning a pruned checkpoint again: the old report and sparse copy are not carried over
+/// (they describe other weights), the zeros already there count, `refinery_pruning` is
+/// replaced, and the same request twice gives byte-identical files.
+#[test]
+fn repruning_replaces_the_report_and_is_deterministic() {
+    let input = tiny_tensors();
+    let (dir, first, _) = run(&input, options(0.3, Scope::Global, false, true));
+    let second = dir.path().join("second");
+    let r = prune_checkpoint(&first, &second, &options(0.6, Scope::Layer, false, false)).unwrap();
+    assert!(!second.join(SPARSE_FILE).exists());
+    assert_eq!(r.totals.zeros, 10 + 19 + 19 + 10); // round(0.6·n) per tensor
+    let config: Value =
+        serde_json::from_slice(&std::fs::read(second.join("config.json")).unwrap()).unwrap();
+    assert_eq!(config["refinery_pruning"]["scope"], "layer");
+    assert_eq!(config["refinery_pruning"]["sparsity"], 0.6);
+    let again = dir.path().join("again");
+    prune_checkpoint(&first, &again, &options(0.6, Scope::Layer, false, false)).unwrap();
+    for f in [
+        "model.safetensors",
+        "config.json",
+        "pruning.json",
+        "tokenizer.json",
+    ] {
+        assert_eq!(
+            std::fs::read(second.join(f)).unwrap(),
+            std::fs::read(again.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}

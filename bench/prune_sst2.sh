@@ -11,9 +11,13 @@
 # Linear weights (dense f32 MB against model.sparse MB) and of the whole checkpoint with those
 # weights stored sparse. No fine-tuning after pruning (one-shot; no recovery).
 #
+# Then, when $PYTHON has transformers, checks that transformers loads the most pruned
+# global-scope checkpoint with refinery's probabilities on the dev sentences
+# (bench/check_hf_classifier.py).
+#
 # Environment: REFINERY (the binary, default target/release/refinery), REFINERY_SHARED
 # (default ../shared), WORK (default /tmp/refinery-prune-bench; outputs are replaced),
-# PYTHON (default python3; standard library only, to read the JSON).
+# PYTHON (default python3; the standard library reads the JSON, transformers is optional).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-/tmp/refinery-distill-bench/teacher-8000/best}
@@ -79,3 +83,17 @@ print(f"\npruned: {n['pruned_params']:,} Linear weights of {n['model_params']:,}
       f"model.sparse; ckpt MB: model.safetensors (dense, zeros included); ckpt sparse MB: "
       f"the same checkpoint with the pruned weights stored as model.sparse.")
 EOF
+
+last=""
+for s in $SPARSITIES; do
+    if [ -d "$WORK/global-$s" ]; then last=$WORK/global-$s; fi
+done
+if [ -n "$last" ] && "$PY" -c "import transformers" 2>/dev/null; then
+    export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
+    tail -n +2 "$DEV" | cut -f2 > "$WORK/dev.txt"
+    "$BIN" classify --model "$last" < "$WORK/dev.txt" > "$WORK/probs.jsonl"
+    echo "transformers on $last:"
+    "$PY" bench/check_hf_classifier.py "$last" "$WORK/dev.txt" "$WORK/probs.jsonl" 64
+else
+    echo "(transformers check skipped: no global-scope output or no transformers in $PY)"
+fi

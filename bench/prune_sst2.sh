@@ -12,7 +12,7 @@
 # weights stored sparse. No fine-tuning after pruning (one-shot; no recovery).
 #
 # Then, when $PYTHON has transformers, checks that transformers loads the most pruned
-# global-scope checkpoint with refinery's probabilities on the dev sentences
+# checkpoint (layer scope if run) with refinery's probabilities on the dev sentences
 # (bench/check_hf_classifier.py).
 #
 # Environment: REFINERY (the binary, default target/release/refinery), REFINERY_SHARED
@@ -84,9 +84,13 @@ print(f"\npruned: {n['pruned_params']:,} Linear weights of {n['model_params']:,}
       f"the same checkpoint with the pruned weights stored as model.sparse.")
 EOF
 
+# The most pruned checkpoint, per-layer scope first (global ones collapse to a constant
+# output at high sparsity, which would make the comparison weak).
 last=""
-for s in $SPARSITIES; do
-    if [ -d "$WORK/global-$s" ]; then last=$WORK/global-$s; fi
+for scope in global layer; do
+    for s in $SPARSITIES; do
+        if [ -d "$WORK/$scope-$s" ]; then last=$WORK/$scope-$s; fi
+    done
 done
 if [ -n "$last" ] && "$PY" -c "import transformers" 2>/dev/null; then
     export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
@@ -95,5 +99,5 @@ if [ -n "$last" ] && "$PY" -c "import transformers" 2>/dev/null; then
     echo "transformers on $last:"
     "$PY" bench/check_hf_classifier.py "$last" "$WORK/dev.txt" "$WORK/probs.jsonl" 64
 else
-    echo "(transformers check skipped: no global-scope output or no transformers in $PY)"
+    echo "(transformers check skipped: no output or no transformers in $PY)"
 fi

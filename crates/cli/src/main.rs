@@ -13,6 +13,7 @@ mod langid;
 mod mix;
 mod pretrain;
 mod progress;
+mod prune;
 mod report;
 mod run;
 mod slurm;
@@ -45,6 +46,7 @@ Examples:
   refinery evaluate --model runs/sst2/best --data dev.tsv
   echo 'a fine film' | refinery classify --model runs/sst2/best
   refinery distill --teacher runs/sst2/best --train train.tsv --dev dev.tsv --out runs/sst2-3l
+  refinery prune --model runs/sst2/best --method magnitude --sparsity 0.5 --out runs/sst2-p50
   refinery ablate experiment.toml --out ablations/run1";
 
 #[derive(Parser)]
@@ -102,6 +104,8 @@ enum Command {
     Quantize(compress::QuantizeArgs),
     /// Size, latency, throughput, peak RSS and accuracy of classifiers, one table.
     Compare(compress::CompareArgs),
+    /// Prune a checkpoint: zero the smallest-magnitude Linear weights (dense output + report).
+    Prune(prune::PruneArgs),
     /// Did a filter help? Train small models on pipeline variants, compare bits per byte.
     Ablate(ablate::AblateArgs),
 }
@@ -172,6 +176,7 @@ fn main() -> ExitCode {
             refinery_train::alloc::tune_allocator_for_training();
             compress::compare(a)
         }
+        Command::Prune(a) => prune::prune(a),
         Command::Ablate(a) => {
             refinery_train::alloc::tune_allocator_for_training();
             ablate::ablate(a)

@@ -665,9 +665,7 @@ impl Engine {
                             1,
                         );
                     }
-                    for row in scores.chunks_exact_mut(t) {
-                        ops::softmax_prefix(row, n);
-                    }
+                    ops::softmax_rows(&mut scores, t, n);
                     // SAFETY: as above; only the first n keys have non-zero weight.
                     unsafe {
                         ops::matmul(

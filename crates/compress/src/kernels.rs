@@ -376,18 +376,32 @@ impl QuantizedRows {
                 None => scale_of(row),
             };
             self.scales[i] = s;
-            let inv = 1.0 / s;
             let out = &mut self.data[i * self.kp..i * self.kp + self.k];
-            for (o, &v) in out.iter_mut().zip(row) {
-                *o = (quantize_value(v, inv) + offset) as u8;
-            }
+            quantize_row(row, 1.0 / s, offset, out);
         }
         Ok(())
     }
 }
 
-/// `max|x| / 127`, or 1 for an all-zero (or non-finite) row: the symmetric int8 scale.
-pub fn scale_of(x: &[f32]) -> f32 {
+crate::simd_dispatch! {
+    /// `out[j] = quantize_value(row[j], inv) + offset` (as a byte).
+    fn quantize_row(row: &[f32], inv: f32, offset: i32, out: &mut [u8]) => quantize_row_body
+}
+
+#[inline(always)]
+fn quantize_row_body(row: &[f32], inv: f32, offset: i32, out: &mut [u8]) {
+    for (o, &v) in out.iter_mut().zip(row) {
+        *o = (quantize_value(v, inv) + offset) as u8;
+    }
+}
+
+crate::simd_dispatch! {
+    /// `max|x| / 127`, or 1 for an all-zero (or non-finite) row: the symmetric int8 scale.
+    pub fn scale_of(x: &[f32]) -> f32 => scale_of_body
+}
+
+#[inline(always)]
+fn scale_of_body(x: &[f32]) -> f32 {
     let mut m = [0f32; 8];
     let chunks = x.chunks_exact(8);
     let rest = chunks.remainder().iter().fold(0f32, |a, v| a.max(v.abs()));

@@ -1,16 +1,18 @@
 //! Compression: make a trained model cheaper to run, measurably (`refinery quantize`,
-//! `refinery prune`, `refinery compare`; docs/compress.md).
+//! `refinery prune`, `refinery compare`; docs/compress.md, docs/pruning.md).
 //!
-//! - [`kernels`]: int8 × int8 → i32 GEMM (AVX-512 VNNI, AVX2, portable; run-time dispatch).
-//! - [`quant`]: the int8 checkpoint format (I8 weights + F32 scales in safetensors, the
+//! - [`kernels`] — int8 × int8 → i32 GEMM (AVX-512 VNNI, AVX2, portable; run-time dispatch).
+//! - [`quant`] — the int8 checkpoint format (I8 weights + F32 scales in safetensors, the
 //!   `refinery_quantization` config entry) and [`quant::quantize_dir`] (dynamic, static,
 //!   linear or log2 codes).
-//! - [`bert`]: [`bert::Engine`], BERT classifiers f32 or int8 (fused QKV, f32 attention),
-//!   and static-scale calibration; [`ops`]: its f32 pieces (LayerNorm, GELU, softmax, gemm).
-//! - [`classify`]: [`classify::EngineClassifier`], a classifier directory run by the engine
+//! - [`bert`] — [`bert::Engine`], BERT classifiers f32 or int8 (fused QKV, f32 attention),
+//!   and static-scale calibration; [`ops`] — its f32 pieces (LayerNorm, GELU, softmax, gemm).
+//! - [`classify`] — [`classify::EngineClassifier`], a classifier directory run by the engine
 //!   with the task's tokenizer and metrics (`classify`/`evaluate` on quantized models).
-//! - [`compare`]: the measurement protocol and table of `refinery compare`.
-//! - [`error`]: [`CompressError`].
+//! - [`compare`] — the measurement protocol and table of `refinery compare`.
+//! - [`prune`] — one-shot unstructured magnitude pruning of a checkpoint directory.
+//! - [`sparse`] — `model.sparse`, the bitmask + values storage of pruned weights.
+//! - [`error`] — the error type, [`CompressError`].
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used))]
 
@@ -20,6 +22,8 @@ pub mod compare;
 pub mod error;
 pub mod kernels;
 pub mod ops;
+pub mod prune;
 pub mod quant;
+pub mod sparse;
 
 pub use error::CompressError;

@@ -11,7 +11,10 @@
 # the same on both sides (crates/compress/src/compare.rs, bench/quantize_peers.py). Prints one
 # JSON line per measurement and a summary of medians over rounds with the ratios. Also checks
 # that scripts/dequantize.py turns the int8 model into one transformers loads with the int8
-# model's weights. Needs the venv of bench/quantize_peers_requirements.txt.
+# model's weights. Needs the venv of bench/quantize_peers_requirements.txt. REFINERY=path uses
+# that binary instead of building target/release/refinery; OURS="DIR ..." and
+# PEERS=engine,engine narrow the timed set (e.g. OURS=/tmp/refinery-quant-bench/int8
+# PEERS=torch-int8,ort-int8 for the int8 rows only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-/tmp/refinery-distill-bench/teacher-8000/best}
@@ -24,8 +27,8 @@ DEV=$SHARED/data/classification/sst2/dev.tsv
 TRAIN=$SHARED/data/classification/sst2/train.tsv
 mkdir -p "$WORK"
 export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
-cargo build -q --release -p refinery-cli
-BIN=target/release/refinery
+if [ -z "${REFINERY:-}" ]; then cargo build -q --release -p refinery-cli; fi
+BIN=${REFINERY:-target/release/refinery}
 echo "# $(lscpu | sed -n 's/^Model name: *//p'); load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# torch $("$PY" -c 'import torch; print(torch.__version__)'), onnxruntime $("$PY" -c 'import onnxruntime; print(onnxruntime.__version__)')"
 
@@ -37,12 +40,19 @@ head -n 1025 "$TRAIN" >"$WORK/calib.tsv"
 "$BIN" quantize --model "$MODEL" --out "$WORK/int8-log2" --weights log2 >/dev/null
 "$BIN" quantize --model "$MODEL" --out "$WORK/int8-f32emb" --f32-embeddings >/dev/null
 
+# Accuracy of the other variants (their speed is int8's).
+for v in int8-log2 int8-f32emb; do
+  "$BIN" evaluate --model "$WORK/$v" --data "$DEV" --json |
+    "$PY" -c "import json,sys; v=json.load(sys.stdin); print('# $v: accuracy %.4f macro-F1 %.4f' % (v['accuracy'], v['macro_f1']))"
+done
+
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 for t in $THREADS; do
   for r in $(seq 1 "$ROUNDS"); do
-    "$BIN" compare "$MODEL" "engine:$MODEL" "$WORK/int8" "$WORK/int8-static" "$WORK/int8-log2" \
-      "$WORK/int8-f32emb" --data "$DEV" --threads "$t" --json "$WORK/ours.json" >&2
+    # shellcheck disable=SC2086
+    "$BIN" compare ${OURS:-"$MODEL" "engine:$MODEL" "$WORK/int8" "$WORK/int8-static"} \
+      --data "$DEV" --threads "$t" --json "$WORK/ours.json" >&2
     "$PY" - "$WORK/ours.json" "$r" >>"$RESULTS" <<'PY'
 import json, sys
 for row in json.load(open(sys.argv[1])):
@@ -54,6 +64,7 @@ for row in json.load(open(sys.argv[1])):
         "peak_rss_mb": row["peak_rss_mb"]}))
 PY
     "$PY" bench/quantize_peers.py --model "$MODEL" --data "$DEV" --threads "$t" \
+      --engines "${PEERS:-torch-f32,torch-int8,ort-f32,ort-int8}" \
       --out "$WORK/peers-$t-$r.jsonl" >/dev/null
     "$PY" - "$WORK/peers-$t-$r.jsonl" "$r" >>"$RESULTS" <<'PY'
 import json, sys

@@ -33,7 +33,7 @@ use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CompressError;
-use crate::kernels::{scale_of, Int8Gemm, KernelPath};
+use crate::kernels::{scale_of, Int8Gemm, KernelPath, PARALLEL_MIN_VALUES};
 use crate::ops::{self, View};
 use crate::quant::{
     f32_values, read_quant_config, with_tensors, Calibration, Granularity, QuantConfig, Scheme,
@@ -587,14 +587,18 @@ impl Engine {
             for (v, r) in x.iter_mut().zip(&a) {
                 *v += r;
             }
-            ops::layer_norm(&mut x, d, &layer.ln1.gamma, &layer.ln1.beta, self.eps);
+            self.layer_norm(&mut x, &layer.ln1, threads);
             let mut h = layer.inter.forward(&x, bt, threads, &mut observe)?; // [B·T, I]
-            ops::gelu(&mut h);
+            if threads > 1 && h.len() >= PARALLEL_MIN_VALUES {
+                h.par_chunks_mut(layer.inter.n * 16).for_each(ops::gelu);
+            } else {
+                ops::gelu(&mut h);
+            }
             let f = layer.out.forward(&h, bt, threads, &mut observe)?; // [B·T, D]
             for (v, r) in x.iter_mut().zip(&f) {
                 *v += r;
             }
-            ops::layer_norm(&mut x, d, &layer.ln2.gamma, &layer.ln2.beta, self.eps);
+            self.layer_norm(&mut x, &layer.ln2, threads);
         }
         // Pooling. pooled: [B, D]
         let mut pooled = vec![0f32; b * d];
@@ -623,6 +627,17 @@ impl Engine {
             pooled
         };
         self.classifier.forward(&pooled, b, threads, &mut observe) // [B, C]
+    }
+
+    /// LayerNorm of every `D`-wide row of `x`, in place (row blocks on rayon when large).
+    fn layer_norm(&self, x: &mut [f32], ln: &LayerNorm, threads: usize) {
+        let d = self.config.hidden_size;
+        if threads > 1 && x.len() >= PARALLEL_MIN_VALUES {
+            x.par_chunks_mut(d * 16)
+                .for_each(|rows| ops::layer_norm(rows, d, &ln.gamma, &ln.beta, self.eps));
+        } else {
+            ops::layer_norm(x, d, &ln.gamma, &ln.beta, self.eps);
+        }
     }
 
     /// Scaled dot-product attention per row and head; padding keys get no weight.

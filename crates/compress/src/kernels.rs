@@ -39,8 +39,12 @@ use crate::error::CompressError;
 pub const PANEL: usize = 16;
 /// Activation rows per tile (rows are padded to a multiple of this).
 pub const MR: usize = 4;
-/// Work below this many multiply-adds runs on one thread.
-const PARALLEL_MIN_MACS: usize = 1 << 21;
+/// GEMMs below this many multiply-adds run on one thread: waking rayon's workers costs more
+/// than it saves at batch 1 (MiniLM at ~25 tokens: 11–15 M per layer, measured slower on two
+/// threads than on one).
+const PARALLEL_MIN_MACS: usize = 1 << 24;
+/// Element-wise passes below this many values run on one thread.
+pub const PARALLEL_MIN_VALUES: usize = 1 << 16;
 
 /// An int8 GEMM code path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -370,14 +374,19 @@ impl QuantizedRows {
         } else {
             0
         };
-        for (i, row) in x.chunks_exact(self.k.max(1)).enumerate() {
-            let s = match scale {
-                Some(s) => s,
-                None => scale_of(row),
-            };
-            self.scales[i] = s;
-            let out = &mut self.data[i * self.kp..i * self.kp + self.k];
-            quantize_row(row, 1.0 / s, offset, out);
+        let (k, kp) = (self.k.max(1), self.kp);
+        let one = |((row, out), s): ((&[f32], &mut [u8]), &mut f32)| {
+            *s = scale.unwrap_or_else(|| scale_of(row));
+            quantize_row(row, 1.0 / *s, offset, &mut out[..k]);
+        };
+        let rows = x.chunks_exact(k).zip(self.data.chunks_exact_mut(kp));
+        if rayon::current_num_threads() > 1 && x.len() >= PARALLEL_MIN_VALUES {
+            x.par_chunks_exact(k)
+                .zip(self.data.par_chunks_exact_mut(kp))
+                .zip(self.scales.par_iter_mut())
+                .for_each(one);
+        } else {
+            rows.zip(self.scales.iter_mut()).for_each(one);
         }
         Ok(())
     }
@@ -418,13 +427,15 @@ fn scale_of_body(x: &[f32]) -> f32 {
     }
 }
 
-/// `clamp(round(v · inv), -127, 127)`, rounding half to even by the 1.5·2^23 trick: plain
-/// adds, so the loop vectorises on baseline x86-64 (`f32::round` is a libm call there).
+/// `clamp(round(v · inv), -127, 127)`, rounding half to even by the 1.5·2^23 trick: after
+/// `x + 1.5·2^23` the integer sits in the low mantissa bits, so it is read from the bit
+/// pattern — no libm `round` (baseline x86-64) and no saturating float → int cast, and the
+/// loop vectorises. (A NaN input gives some value in range, never a panic.)
 #[inline(always)]
 pub fn quantize_value(v: f32, inv: f32) -> i32 {
     const MAGIC: f32 = 12_582_912.0;
     let x = (v * inv).clamp(-127.0, 127.0);
-    ((x + MAGIC) - MAGIC) as i32
+    ((x + MAGIC).to_bits() as i32 - 0x4B40_0000).clamp(-127, 127)
 }
 
 /// The portable path: plain i32 loops over the packed layout.

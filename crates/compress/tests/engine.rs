@@ -228,15 +228,18 @@ fn static_scales_are_calibrated_and_used() {
     assert!(e.contains("static scheme without activation_scales"), "{e}");
 }
 
-/// Rewrites `dir/model.safetensors` through `edit` (name → (dtype, shape, bytes)).
-fn edit_weights(
-    dir: &Path,
-    edit: impl FnOnce(&mut BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>),
-) {
+/// A checkpoint's tensors by name: (dtype, shape, bytes).
+type Tensors = BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>;
+
+/// One corruption of a checkpoint.
+type Edit<'a> = Box<dyn Fn(&mut Tensors) + 'a>;
+
+/// Rewrites `dir/model.safetensors` through `edit`.
+fn edit_weights(dir: &Path, edit: impl FnOnce(&mut Tensors)) {
     let path = dir.join("model.safetensors");
     let bytes = std::fs::read(&path).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
-    let mut m: BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)> = st
+    let mut m: Tensors = st
         .tensors()
         .into_iter()
         .map(|(n, t)| (n, (t.dtype(), t.shape().to_vec(), t.data().to_vec())))
@@ -257,10 +260,7 @@ fn malformed_int8_checkpoints_are_errors_not_panics() {
     let q = dir.path().join("q");
     quantize_dir(&src, &q, &QuantOptions::default(), None).unwrap();
     let key = "bert.encoder.layer.1.intermediate.dense.weight";
-    let cases: Vec<(
-        &str,
-        Box<dyn Fn(&mut BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>)>,
-    )> = vec![
+    let cases: Vec<(&str, Edit<'_>)> = vec![
         (
             "has no",
             Box::new(|m| {

@@ -11,6 +11,7 @@
 //!   with the task's tokenizer and metrics (`classify`/`evaluate` on quantized models).
 //! - [`compare`] — the measurement protocol and table of `refinery compare`.
 //! - [`prune`] — one-shot unstructured magnitude pruning of a checkpoint directory.
+//! - [`outdir`] — new checkpoint directories: checked first, built aside, renamed when complete.
 //! - [`sparse`] — `model.sparse`, the bitmask + values storage of pruned weights.
 //! - [`error`] — the error type, [`CompressError`].
 
@@ -22,6 +23,7 @@ pub mod compare;
 pub mod error;
 pub mod kernels;
 pub mod ops;
+pub mod outdir;
 pub mod prune;
 pub mod quant;
 pub mod sparse;

@@ -24,13 +24,14 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors, View};
 use serde::Serialize;
 use serde_json::Value;
 
+use crate::outdir;
 use crate::sparse::{self, DenseTensor, SPARSE_FILE};
 use crate::CompressError;
 
@@ -295,74 +296,6 @@ impl View for &OutTensor<'_> {
     }
 }
 
-/// Fails unless `out` is absent or an empty directory.
-fn check_out_dir(out: &Path) -> Result<(), CompressError> {
-    match std::fs::read_dir(out) {
-        Ok(mut entries) => {
-            if entries.next().is_some() {
-                Err(CompressError::Invalid(format!(
-                    "{}: the output directory exists and is not empty",
-                    out.display()
-                )))
-            } else {
-                Ok(())
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(CompressError::io(out, e)),
-    }
-}
-
-/// Fails when `out` would be inside `model` (the copy of the rest would include itself).
-fn check_not_inside(model: &Path, out: &Path) -> Result<(), CompressError> {
-    let model_abs = std::fs::canonicalize(model).map_err(|e| CompressError::io(model, e))?;
-    let mut probe = out.to_path_buf();
-    // The nearest existing ancestor of `out` (itself, if it exists).
-    while !probe.exists() {
-        match probe.parent() {
-            Some(p) if !p.as_os_str().is_empty() => probe = p.to_path_buf(),
-            _ => probe = PathBuf::from("."),
-        }
-    }
-    let probe_abs = std::fs::canonicalize(&probe).map_err(|e| CompressError::io(&probe, e))?;
-    if probe_abs.starts_with(&model_abs) {
-        return Err(CompressError::Invalid(format!(
-            "{}: the output directory cannot be inside the model directory {}",
-            out.display(),
-            model.display()
-        )));
-    }
-    Ok(())
-}
-
-/// Copies the files of `from` into `to` (recursively), except the names in `skip`.
-fn copy_rest(from: &Path, to: &Path, skip: &[&str]) -> Result<(), CompressError> {
-    let entries = std::fs::read_dir(from).map_err(|e| CompressError::io(from, e))?;
-    for entry in entries {
-        let entry = entry.map_err(|e| CompressError::io(from, e))?;
-        let name = entry.file_name();
-        if name.to_str().is_some_and(|n| skip.contains(&n)) {
-            continue;
-        }
-        let src = entry.path();
-        let dst = to.join(&name);
-        if src.is_dir() {
-            std::fs::create_dir_all(&dst).map_err(|e| CompressError::io(&dst, e))?;
-            copy_rest(&src, &dst, &[])?;
-        } else {
-            std::fs::copy(&src, &dst).map_err(|e| CompressError::io(&src, e))?;
-        }
-    }
-    Ok(())
-}
-
-fn write_json(path: &Path, value: &impl Serialize) -> Result<(), CompressError> {
-    let mut text = serde_json::to_string_pretty(value)
-        .map_err(|e| CompressError::checkpoint(path, e.to_string()))?;
-    text.push('\n');
-    std::fs::write(path, text).map_err(|e| CompressError::io(path, e))
-}
-
 fn ratio(a: usize, b: usize) -> f64 {
     if b == 0 {
         0.0
@@ -390,8 +323,7 @@ pub fn prune_checkpoint(
             return Err(CompressError::checkpoint(p, "missing"));
         }
     }
-    check_out_dir(out)?;
-    check_not_inside(model, out)?;
+    outdir::check(model, out)?;
     let config_text =
         std::fs::read_to_string(&config_path).map_err(|e| CompressError::io(&config_path, e))?;
     let mut config: Value = serde_json::from_str(&config_text)
@@ -470,20 +402,8 @@ pub fn prune_checkpoint(
     }
 
     // 5. Write into the partial directory: weights, sparse copy, config, report, the rest.
-    let dir_name = out
-        .file_name()
-        .ok_or_else(|| CompressError::Invalid(format!("{}: not a directory name", out.display())))?
-        .to_string_lossy();
-    let parent = match out.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(|e| CompressError::io(&parent, e))?;
-    let partial = parent.join(format!(".{dir_name}.prune-partial"));
-    if partial.exists() {
-        std::fs::remove_dir_all(&partial).map_err(|e| CompressError::io(&partial, e))?;
-    }
-    std::fs::create_dir(&partial).map_err(|e| CompressError::io(&partial, e))?;
+    let staged = outdir::Staged::create(out, "prune")?;
+    let partial = staged.path();
 
     let by_name: HashMap<&str, &DenseTensor> =
         pruned.iter().map(|t| (t.name.as_str(), t)).collect();
@@ -569,19 +489,16 @@ pub fn prune_checkpoint(
             }),
         );
     }
-    write_json(&partial.join(CONFIG_FILE), &config)?;
-    write_json(&partial.join(REPORT_FILE), &report)?;
+    outdir::write_json(&partial.join(CONFIG_FILE), &config)?;
+    outdir::write_json(&partial.join(REPORT_FILE), &report)?;
     // A pruned input's old report and sparse copy describe other weights: not copied.
-    copy_rest(
+    outdir::copy_rest(
         model,
-        &partial,
+        partial,
         &[CONFIG_FILE, WEIGHTS_FILE, REPORT_FILE, SPARSE_FILE],
     )?;
 
     // 6. Publish: `out` is absent or empty (checked in step 1).
-    if out.exists() {
-        std::fs::remove_dir(out).map_err(|e| CompressError::io(out, e))?;
-    }
-    std::fs::rename(&partial, out).map_err(|e| CompressError::io(out, e))?;
+    staged.publish()?;
     Ok(report)
 }

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::error::CompressError;
+use crate::outdir;
 
 /// The `config.json` key of a quantized checkpoint.
 pub const CONFIG_KEY: &str = "refinery_quantization";
@@ -254,7 +255,8 @@ pub fn f32_values(path: &Path, name: &str, t: &TensorView) -> Result<Vec<f32>, C
         .collect())
 }
 
-/// Quantizes the checkpoint in `src` into `out` (a new or empty directory); `static_scales`:
+/// Quantizes the checkpoint in `src` into `out` (a new or empty directory, not inside `src`;
+/// built aside and renamed when complete, [`crate::outdir`]); `static_scales`:
 /// calibrated input scales for the static scheme (from [`crate::bert::calibrate`]).
 pub fn quantize_dir(
     src: &Path,
@@ -269,17 +271,7 @@ pub fn quantize_dir(
             src.display()
         )));
     }
-    if out.exists()
-        && std::fs::read_dir(out)
-            .map_err(|e| CompressError::io(out, e))?
-            .next()
-            .is_some()
-    {
-        return Err(CompressError::Invalid(format!(
-            "{}: output directory exists and is not empty",
-            out.display()
-        )));
-    }
+    outdir::check(src, out)?;
     let (scheme, activation_scales, calibration) = match static_scales {
         Some((s, rec)) => (Scheme::Static, s, Some(rec)),
         None => (Scheme::Dynamic, BTreeMap::new(), None),
@@ -293,7 +285,6 @@ pub fn quantize_dir(
         activation_scales,
         calibration,
     };
-    std::fs::create_dir_all(out).map_err(|e| CompressError::io(out, e))?;
     let (tensors, quantized, f32_bytes, int8_bytes) = with_tensors(src, |path, st| {
         let mut names: Vec<String> = st.names().into_iter().map(str::to_owned).collect();
         names.sort();
@@ -353,7 +344,8 @@ pub fn quantize_dir(
                 .map_err(|e| CompressError::Invalid(format!("tensor {n}: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let weights = out.join(WEIGHTS_FILE);
+    let staged = outdir::Staged::create(out, "quantize")?;
+    let weights = staged.path().join(WEIGHTS_FILE);
     safetensors::serialize_to_file(views, None, &weights)
         .map_err(|e| CompressError::checkpoint(&weights, e.to_string()))?;
     if let Some(o) = config.as_object_mut() {
@@ -362,25 +354,9 @@ pub fn quantize_dir(
             serde_json::to_value(&qc).map_err(|e| CompressError::Invalid(e.to_string()))?,
         );
     }
-    let cfg_path = out.join(CONFIG_FILE);
-    let text =
-        serde_json::to_string_pretty(&config).map_err(|e| CompressError::Invalid(e.to_string()))?;
-    std::fs::write(&cfg_path, text + "\n").map_err(|e| CompressError::io(&cfg_path, e))?;
-    for entry in std::fs::read_dir(src).map_err(|e| CompressError::io(src, e))? {
-        let entry = entry.map_err(|e| CompressError::io(src, e))?;
-        let name = entry.file_name();
-        if name == WEIGHTS_FILE || name == CONFIG_FILE {
-            continue;
-        }
-        if entry
-            .file_type()
-            .map_err(|e| CompressError::io(&entry.path(), e))?
-            .is_file()
-        {
-            std::fs::copy(entry.path(), out.join(&name))
-                .map_err(|e| CompressError::io(&entry.path(), e))?;
-        }
-    }
+    outdir::write_json(&staged.path().join(CONFIG_FILE), &config)?;
+    outdir::copy_rest(src, staged.path(), &[WEIGHTS_FILE, CONFIG_FILE])?;
+    staged.publish()?;
     Ok(QuantReport {
         source: src.to_path_buf(),
         out: out.to_path_buf(),

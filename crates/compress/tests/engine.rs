@@ -349,3 +349,31 @@ fn out_of_range_ids_are_errors() {
     let e = engine.logits(&batch_of(&b)).err().unwrap().to_string();
     assert!(e.contains("outside the vocabulary"), "{e}");
 }
+
+#[test]
+fn quantize_builds_aside_and_refuses_bad_outputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("f32");
+    save_tiny(&src, Pooling::Pooler);
+    // A stale partial directory of a killed run is replaced, and the rerun's files are the
+    // same as a clean run's.
+    let stale = dir.path().join(".q.quantize-partial");
+    std::fs::create_dir_all(&stale).unwrap();
+    std::fs::write(stale.join("junk"), "x").unwrap();
+    let q = dir.path().join("q");
+    quantize_dir(&src, &q, &QuantOptions::default(), None).unwrap();
+    assert!(!stale.exists() && !q.join("junk").exists());
+    let clean = dir.path().join("clean");
+    quantize_dir(&src, &clean, &QuantOptions::default(), None).unwrap();
+    for f in ["model.safetensors", "config.json"] {
+        assert_eq!(
+            std::fs::read(q.join(f)).unwrap(),
+            std::fs::read(clean.join(f)).unwrap()
+        );
+    }
+    // A non-empty output, and an output inside the model directory.
+    let e = quantize_dir(&src, &q, &QuantOptions::default(), None).unwrap_err();
+    assert!(e.to_string().contains("not empty"), "{e}");
+    let e = quantize_dir(&src, &src.join("int8"), &QuantOptions::default(), None).unwrap_err();
+    assert!(e.to_string().contains("inside the model directory"), "{e}");
+}

@@ -58,6 +58,10 @@ pub struct QuantizeArgs {
     /// Dynamic scheme: one activation scale per token or per tensor.
     #[arg(long, value_enum, default_value = "per-token")]
     activations: ActivationsArg,
+    /// Dynamic scheme: u8 activation codes with a zero point over each token's range
+    /// (default: symmetric ±127).
+    #[arg(long)]
+    asymmetric: bool,
     /// Keep embedding tables f32 (default: int8 per row).
     #[arg(long)]
     f32_embeddings: bool,
@@ -107,6 +111,7 @@ pub fn quantize(a: QuantizeArgs) -> Result<ExitCode> {
             ActivationsArg::PerToken => Granularity::PerToken,
             ActivationsArg::PerTensor => Granularity::PerTensor,
         },
+        asymmetric: a.asymmetric,
         int8_embeddings: !a.f32_embeddings,
     };
     let static_scales = match (a.scheme, &a.calibration) {

@@ -33,7 +33,7 @@ use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
 use crate::error::CompressError;
-use crate::kernels::{scale_of, Int8Gemm, KernelPath, PARALLEL_MIN_VALUES};
+use crate::kernels::{min_max, range_params, Int8Gemm, KernelPath, RowScale, PARALLEL_MIN_VALUES};
 use crate::ops::{self, View};
 use crate::quant::{
     f32_values, read_quant_config, with_tensors, Calibration, Granularity, QuantConfig, Scheme,
@@ -49,6 +49,8 @@ enum Weights {
         /// Static scheme: the calibrated input scale.
         input_scale: Option<f32>,
         per_tensor: bool,
+        /// Dynamic scheme: u8 codes with a zero point over each row's (tensor's) range.
+        asymmetric: bool,
     },
 }
 
@@ -114,14 +116,24 @@ impl Linear {
                 scales,
                 input_scale,
                 per_tensor,
+                asymmetric,
             } => {
                 let mut a = gemm.activations(m);
-                let scale = match input_scale {
-                    Some(s) => Some(*s),
-                    None if *per_tensor => Some(scale_of(x)),
-                    None => None,
+                let how = match input_scale {
+                    Some(s) => RowScale::Fixed {
+                        scale: *s,
+                        zero_point: 128,
+                    },
+                    None if *per_tensor => {
+                        let (lo, hi) = min_max(x);
+                        let (scale, zero_point) = range_params(lo, hi, *asymmetric);
+                        RowScale::Fixed { scale, zero_point }
+                    }
+                    None => RowScale::PerRow {
+                        asymmetric: *asymmetric,
+                    },
                 };
-                a.quantize(x, scale)?;
+                a.quantize(x, how)?;
                 gemm.run(&a, scales, Some(&self.bias), &mut y)?;
             }
         }
@@ -347,6 +359,7 @@ impl Loader<'_> {
                     per_tensor: self
                         .quant
                         .is_some_and(|q| q.activations == Granularity::PerTensor),
+                    asymmetric: self.quant.is_some_and(|q| q.asymmetric),
                 }
             }
             _ => {

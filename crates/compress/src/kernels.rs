@@ -312,18 +312,53 @@ struct Epilogue<'a> {
 }
 
 impl Epilogue<'_> {
+    /// `(acc − corr · Σ_k w[col, k]) · a_scale · w_scale[col] + bias[col]`.
     #[inline]
-    fn scalar(&self, acc: i32, a_scale: f32, col: usize, unsigned: bool) -> f32 {
-        let acc = if unsigned {
-            acc - 128 * self.col_sums[col]
-        } else {
-            acc
-        };
+    fn scalar(&self, acc: i32, corr: i32, a_scale: f32, col: usize) -> f32 {
+        let acc = acc - corr * self.col_sums[col];
         acc as f32 * a_scale * self.w_scales[col] + self.bias.map_or(0.0, |b| b[col])
     }
 }
 
-/// Quantized activation rows: `[m (padded to 4), kp]` bytes plus one scale per row.
+/// How the activation rows of one GEMM get their scales and zero points.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum RowScale {
+    /// Each row its own: symmetric (`max|x| / 127`, zero point 0) or asymmetric
+    /// (`(max − min) / 255` over the row's range widened to include 0, u8 zero point).
+    PerRow { asymmetric: bool },
+    /// One scale and zero point for all rows (per tensor, or calibrated static);
+    /// `zero_point` is the u8 code of 0.0 (128 for symmetric).
+    Fixed { scale: f32, zero_point: i32 },
+}
+
+/// The scale and u8 zero point for values in `[lo, hi]`: symmetric (`max(|lo|, |hi|) / 127`,
+/// zero point 128) or asymmetric (`(hi − lo) / 255` with the range widened to include 0).
+pub fn range_params(lo: f32, hi: f32, asymmetric: bool) -> (f32, i32) {
+    if asymmetric {
+        let (lo, hi) = (lo.min(0.0), hi.max(0.0));
+        let s = (hi - lo) / 255.0;
+        if !(s > 0.0 && s.is_finite()) {
+            return (1.0, 128);
+        }
+        let zp = (-lo / s).round().clamp(0.0, 255.0) as i32;
+        (s, zp)
+    } else {
+        let amax = lo.abs().max(hi.abs());
+        if amax > 0.0 && amax.is_finite() {
+            (amax / 127.0, 128)
+        } else {
+            (1.0, 128)
+        }
+    }
+}
+
+/// Quantized activation rows: `[m (padded to 4), kp]` bytes plus one scale and one
+/// correction per row.
+///
+/// Each value is a u8 code `a = round(x / scale) + zp`. The VNNI path stores `a` (u8 × s8),
+/// the other paths `a − 128` as s8 (for the sign trick; `|−128|` is 128 as an unsigned
+/// byte, and `2 · 128 · 127` still fits `vpmaddubsw`'s i16). Either way the exact sum is
+/// `acc − corr · Σ_k w` with `corr = zp` (VNNI) or `zp − 128` (others).
 #[derive(Debug, Clone)]
 pub struct QuantizedRows {
     path: KernelPath,
@@ -332,19 +367,22 @@ pub struct QuantizedRows {
     kp: usize,
     data: Vec<u8>,
     scales: Vec<f32>,
+    corr: Vec<i32>,
 }
 
 impl QuantizedRows {
     fn new(m: usize, k: usize, path: KernelPath) -> Self {
         let kp = round_up(k, 4);
-        let zero = if path.unsigned_activations() { 128 } else { 0 };
         QuantizedRows {
             path,
             m,
             k,
             kp,
-            data: vec![zero; round_up(m.max(1), MR) * kp],
+            // Padding columns and rows are never multiplied by a non-zero weight (padded
+            // columns) or never stored (padded rows); any byte serves.
+            data: vec![0; round_up(m.max(1), MR) * kp],
             scales: vec![0.0; m],
+            corr: vec![0; m],
         }
     }
 
@@ -357,10 +395,8 @@ impl QuantizedRows {
         self.scales[i]
     }
 
-    /// Quantizes `x` (`[m, k]` row-major): each row with its own scale `max|x| / 127`
-    /// (`scale = None`, dynamic per token), or all rows with one calibrated scale (static;
-    /// values beyond `127 · scale` clip).
-    pub fn quantize(&mut self, x: &[f32], scale: Option<f32>) -> Result<(), CompressError> {
+    /// Quantizes `x` (`[m, k]` row-major) as `how` says.
+    pub fn quantize(&mut self, x: &[f32], how: RowScale) -> Result<(), CompressError> {
         if x.len() != self.m * self.k {
             return Err(CompressError::Invalid(format!(
                 "quantize: {} values for [{}, {}]",
@@ -369,73 +405,97 @@ impl QuantizedRows {
                 self.k
             )));
         }
-        let offset: i32 = if self.path.unsigned_activations() {
-            128
-        } else {
+        let flip: u8 = if self.path.unsigned_activations() {
             0
+        } else {
+            0x80
+        };
+        let shift = if self.path.unsigned_activations() {
+            0
+        } else {
+            128
         };
         let (k, kp) = (self.k.max(1), self.kp);
-        let one = |((row, out), s): ((&[f32], &mut [u8]), &mut f32)| {
-            *s = scale.unwrap_or_else(|| scale_of(row));
-            quantize_row(row, 1.0 / *s, offset, &mut out[..k]);
+        let one = |row: &[f32], out: &mut [u8], s: &mut f32, c: &mut i32| {
+            let (scale, zp) = match how {
+                RowScale::Fixed { scale, zero_point } => (scale, zero_point),
+                RowScale::PerRow { asymmetric } => {
+                    let (lo, hi) = min_max(row);
+                    range_params(lo, hi, asymmetric)
+                }
+            };
+            *s = scale;
+            *c = zp - shift;
+            quantize_row(row, 1.0 / scale, zp, flip, &mut out[..k]);
         };
-        let rows = x.chunks_exact(k).zip(self.data.chunks_exact_mut(kp));
         if rayon::current_num_threads() > 1 && x.len() >= PARALLEL_MIN_VALUES {
             x.par_chunks_exact(k)
                 .zip(self.data.par_chunks_exact_mut(kp))
                 .zip(self.scales.par_iter_mut())
-                .for_each(one);
+                .zip(self.corr.par_iter_mut())
+                .for_each(|(((row, out), s), c)| one(row, out, s, c));
         } else {
-            rows.zip(self.scales.iter_mut()).for_each(one);
+            x.chunks_exact(k)
+                .zip(self.data.chunks_exact_mut(kp))
+                .zip(self.scales.iter_mut())
+                .zip(self.corr.iter_mut())
+                .for_each(|(((row, out), s), c)| one(row, out, s, c));
         }
         Ok(())
     }
 }
 
 crate::simd_dispatch! {
-    /// `out[j] = quantize_value(row[j], inv) + offset` (as a byte).
-    fn quantize_row(row: &[f32], inv: f32, offset: i32, out: &mut [u8]) => quantize_row_body
+    /// `out[j] = (quantize_code(row[j], inv, zp)) ^ flip`.
+    fn quantize_row(row: &[f32], inv: f32, zp: i32, flip: u8, out: &mut [u8]) => quantize_row_body
 }
 
 #[inline(always)]
-fn quantize_row_body(row: &[f32], inv: f32, offset: i32, out: &mut [u8]) {
+fn quantize_row_body(row: &[f32], inv: f32, zp: i32, flip: u8, out: &mut [u8]) {
     for (o, &v) in out.iter_mut().zip(row) {
-        *o = (quantize_value(v, inv) + offset) as u8;
+        *o = quantize_code(v, inv, zp) ^ flip;
     }
 }
 
 crate::simd_dispatch! {
-    /// `max|x| / 127`, or 1 for an all-zero (or non-finite) row: the symmetric int8 scale.
-    pub fn scale_of(x: &[f32]) -> f32 => scale_of_body
+    /// The smallest and largest value of `x` (`(0, 0)` when empty or all non-finite).
+    pub fn min_max(x: &[f32]) -> (f32, f32) => min_max_body
 }
 
 #[inline(always)]
-fn scale_of_body(x: &[f32]) -> f32 {
-    let mut m = [0f32; 8];
+fn min_max_body(x: &[f32]) -> (f32, f32) {
+    let mut lo = [0f32; 8];
+    let mut hi = [0f32; 8];
     let chunks = x.chunks_exact(8);
-    let rest = chunks.remainder().iter().fold(0f32, |a, v| a.max(v.abs()));
+    let rest = chunks.remainder();
     for c in chunks {
         for j in 0..8 {
-            m[j] = m[j].max(c[j].abs());
+            lo[j] = lo[j].min(c[j]);
+            hi[j] = hi[j].max(c[j]);
         }
     }
-    let amax = m.iter().fold(rest, |a, &v| a.max(v));
-    if amax > 0.0 && amax.is_finite() {
-        amax / 127.0
-    } else {
-        1.0
-    }
+    let lo = rest.iter().chain(&lo).fold(0f32, |a, &v| a.min(v));
+    let hi = rest.iter().chain(&hi).fold(0f32, |a, &v| a.max(v));
+    (lo, hi)
 }
 
-/// `clamp(round(v · inv), -127, 127)`, rounding half to even by the 1.5·2^23 trick: after
-/// `x + 1.5·2^23` the integer sits in the low mantissa bits, so it is read from the bit
-/// pattern — no libm `round` (baseline x86-64) and no saturating float → int cast, and the
-/// loop vectorises. (A NaN input gives some value in range, never a panic.)
+/// `max|x| / 127`, or 1 for an all-zero (or non-finite) row: the symmetric int8 scale.
+pub fn scale_of(x: &[f32]) -> f32 {
+    let (lo, hi) = min_max(x);
+    range_params(lo, hi, false).0
+}
+
+/// The u8 code `clamp(round(v · inv) + zp, 0, 255)`, rounding half to even by the 1.5·2^23
+/// trick: after `x + 1.5·2^23` the integer sits in the low mantissa bits, so it is read from
+/// the bit pattern — no libm `round` (baseline x86-64), no saturating float → int cast, and
+/// the loop vectorises. Symmetric codes (`zp = 128`) stay in `[1, 255]` (±127). A NaN input
+/// gives some code, never a panic.
 #[inline(always)]
-pub fn quantize_value(v: f32, inv: f32) -> i32 {
+pub fn quantize_code(v: f32, inv: f32, zp: i32) -> u8 {
     const MAGIC: f32 = 12_582_912.0;
-    let x = (v * inv).clamp(-127.0, 127.0);
-    ((x + MAGIC).to_bits() as i32 - 0x4B40_0000).clamp(-127, 127)
+    let lo = if zp == 128 { -127.0 } else { -zp as f32 };
+    let x = (v * inv).clamp(lo, (255 - zp) as f32);
+    (((x + MAGIC).to_bits() as i32 - 0x4B40_0000) + zp).clamp(0, 255) as u8
 }
 
 /// The portable path: plain i32 loops over the packed layout.
@@ -473,7 +533,7 @@ fn run_portable(
             for (c, &v) in acc.iter().enumerate() {
                 let col = p * PANEL + c;
                 if col < g.n {
-                    y[r * g.n + col] = epi.scalar(v, sa, col, unsigned);
+                    y[r * g.n + col] = epi.scalar(v, a.corr[row0 + r], sa, col);
                 }
             }
         }
@@ -554,6 +614,7 @@ mod x86 {
         let live = (rows - r).min(MR);
         for (i, acc_i) in acc.iter().enumerate().take(live) {
             let sa = _mm512_set1_ps(a.scales[row0 + r + i]);
+            let corr = _mm512_set1_epi32(a.corr[row0 + r + i]);
             let out = y.as_mut_ptr().add((r + i) * epi.n);
             for (j, &acc_ij) in acc_i.iter().enumerate() {
                 let col = (p + j) * PANEL;
@@ -564,7 +625,7 @@ mod x86 {
                     ((1u32 << left) - 1) as __mmask16
                 };
                 let cs = _mm512_maskz_loadu_epi32(mask, epi.col_sums.as_ptr().add(col));
-                let v = _mm512_sub_epi32(acc_ij, _mm512_slli_epi32::<7>(cs));
+                let v = _mm512_sub_epi32(acc_ij, _mm512_mullo_epi32(corr, cs));
                 let ws = _mm512_maskz_loadu_ps(mask, epi.w_scales.as_ptr().add(col));
                 let mut f = _mm512_mul_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(v), sa), ws);
                 if let Some(b) = epi.bias {
@@ -618,7 +679,7 @@ mod x86 {
                     let width = (epi.n - col0).min(PANEL);
                     let out = &mut y[(r + i) * epi.n + col0..(r + i) * epi.n + col0 + width];
                     for (c, o) in out.iter_mut().enumerate() {
-                        *o = epi.scalar(sums[c], sa, col0 + c, false);
+                        *o = epi.scalar(sums[c], a.corr[row0 + r + i], sa, col0 + c);
                     }
                 }
                 r += MR;
@@ -643,7 +704,7 @@ mod tests {
     }
 
     /// The exact integer result every path must reproduce.
-    fn reference(x: &[i8], w: &[i8], m: usize, n: usize, k: usize) -> Vec<i64> {
+    fn reference(x: &[i32], w: &[i8], m: usize, n: usize, k: usize) -> Vec<i64> {
         let mut out = vec![0i64; m * n];
         for i in 0..m {
             for j in 0..n {
@@ -686,23 +747,33 @@ mod tests {
                     .map(|i| if i % 7 == 0 { -3.0 } else { rnd() * 3.0 })
                     .collect();
                 let g = Int8Gemm::new(&w, n, k, path).unwrap();
-                let mut a = g.activations(m);
-                a.quantize(&xf, Some(3.0 / 127.0)).unwrap();
-                let xq: Vec<i8> = xf
-                    .iter()
-                    .map(|&v| quantize_value(v, 1.0 / (3.0 / 127.0)) as i8)
-                    .collect();
-                let want = reference(&xq, &w, m, n, k);
-                let mut y = vec![f32::NAN; m * n];
-                let ones = vec![1.0f32; n];
-                g.run(&a, &ones, None, &mut y).unwrap();
-                let s = 3.0f64 / 127.0;
-                for (i, (&got, &exact)) in y.iter().zip(&want).enumerate() {
-                    let want = exact as f64 * s;
-                    assert!(
-                        (f64::from(got) - want).abs() <= 1e-5 * want.abs().max(1.0),
-                        "{path:?} [{m},{n},{k}] at {i}: {got} vs {want}"
-                    );
+                // Symmetric (zero point 128) and an asymmetric zero point (codes 0..255).
+                for zp in [128, 37] {
+                    let scale = 3.0f32 / 127.0;
+                    let mut a = g.activations(m);
+                    a.quantize(
+                        &xf,
+                        RowScale::Fixed {
+                            scale,
+                            zero_point: zp,
+                        },
+                    )
+                    .unwrap();
+                    let xq: Vec<i32> = xf
+                        .iter()
+                        .map(|&v| i32::from(quantize_code(v, 1.0 / scale, zp)) - zp)
+                        .collect();
+                    let want = reference(&xq, &w, m, n, k);
+                    let mut y = vec![f32::NAN; m * n];
+                    let ones = vec![1.0f32; n];
+                    g.run(&a, &ones, None, &mut y).unwrap();
+                    for (i, (&got, &exact)) in y.iter().zip(&want).enumerate() {
+                        let want = exact as f64 * f64::from(scale);
+                        assert!(
+                            (f64::from(got) - want).abs() <= 1e-5 * want.abs().max(1.0),
+                            "{path:?} zp {zp} [{m},{n},{k}] at {i}: {got} vs {want}"
+                        );
+                    }
                 }
             }
         }
@@ -726,15 +797,25 @@ mod tests {
                 w[j * k + t] = (row[t] / s).round() as i8;
             }
         }
-        for path in KernelPath::available() {
+        for (path, asymmetric) in KernelPath::available()
+            .into_iter()
+            .flat_map(|p| [(p, false), (p, true)])
+        {
             let g = Int8Gemm::new(&w, n, k, path).unwrap();
             let mut a = g.activations(m);
-            a.quantize(&x, None).unwrap();
+            a.quantize(&x, RowScale::PerRow { asymmetric }).unwrap();
             let mut y = vec![0f32; m * n];
             g.run(&a, &ws, Some(&bias), &mut y).unwrap();
             for i in 0..m {
                 let xr = &x[i * k..(i + 1) * k];
-                let sx = xr.iter().fold(0f32, |a, v| a.max(v.abs())) / 127.0;
+                // The activation step: |x̂ − x| ≤ sx / 2.
+                let sx = if asymmetric {
+                    let lo = xr.iter().fold(0f32, |a, &v| a.min(v));
+                    let hi = xr.iter().fold(0f32, |a, &v| a.max(v));
+                    (hi - lo) / 255.0
+                } else {
+                    xr.iter().fold(0f32, |a, v| a.max(v.abs())) / 127.0
+                };
                 for j in 0..n {
                     let wr = &wf[j * k..(j + 1) * k];
                     let exact: f32 = xr.iter().zip(wr).map(|(a, b)| a * b).sum::<f32>() + bias[j];
@@ -744,7 +825,7 @@ mod tests {
                     let got = y[i * n + j];
                     assert!(
                         (got - exact).abs() <= bound * 1.001 + 1e-5,
-                        "{path:?} ({i},{j}): {got} vs {exact}, bound {bound}"
+                        "{path:?} asymmetric {asymmetric} ({i},{j}): {got} vs {exact}, bound {bound}"
                     );
                 }
             }
@@ -761,7 +842,8 @@ mod tests {
         let path = KernelPath::detect();
         let g = Int8Gemm::new(&w, n, k, path).unwrap();
         let mut a = g.activations(m);
-        a.quantize(&x, None).unwrap();
+        a.quantize(&x, RowScale::PerRow { asymmetric: true })
+            .unwrap();
         let run = |threads: usize| {
             let pool = rayon::ThreadPoolBuilder::new()
                 .num_threads(threads)
@@ -772,6 +854,22 @@ mod tests {
             y
         };
         assert_eq!(run(1), run(3));
+    }
+
+    #[test]
+    fn asymmetric_ranges_cover_zero_and_use_all_codes() {
+        let (s, zp) = range_params(-0.2, 3.0, true);
+        assert!((s - 3.2 / 255.0).abs() < 1e-7);
+        assert_eq!(zp, 16); // 0.2 / s = 15.94
+        assert_eq!(quantize_code(3.0, 1.0 / s, zp), 255);
+        assert_eq!(quantize_code(-0.2, 1.0 / s, zp), 0);
+        assert_eq!(quantize_code(0.0, 1.0 / s, zp), 16);
+        // All-positive values: the range is widened to include 0 (zero point 0).
+        assert_eq!(range_params(1.0, 2.0, true).1, 0);
+        assert_eq!(range_params(0.0, 0.0, true), (1.0, 128));
+        assert_eq!(range_params(-1.0, 0.5, false), (1.0 / 127.0, 128));
+        assert_eq!(quantize_code(-5.0, 127.0, 128), 1); // symmetric stays in ±127
+        assert_eq!(min_max(&[3.0, -1.0, 2.0]), (-1.0, 3.0));
     }
 
     #[test]
@@ -803,8 +901,9 @@ mod tests {
         assert!(Int8Gemm::new(&[], 0, 0, p).is_err());
         let g = Int8Gemm::new(&[1, 2, 3, 4], 2, 2, p).unwrap();
         let mut a = g.activations(1);
-        assert!(a.quantize(&[1.0], None).is_err());
-        a.quantize(&[1.0, 2.0], None).unwrap();
+        let per_row = RowScale::PerRow { asymmetric: false };
+        assert!(a.quantize(&[1.0], per_row).is_err());
+        a.quantize(&[1.0, 2.0], per_row).unwrap();
         let mut y = vec![0f32; 2];
         assert!(g.run(&a, &[1.0], None, &mut y).is_err());
         assert!(g.run(&a, &[1.0, 1.0], Some(&[0.0]), &mut y).is_err());

@@ -13,7 +13,8 @@
 //! levels `q ∈ {0, ±1, ±2, …, ±64}`, `s = max|w| / 64`, rounding in the log domain; the
 //! seed's logarithmic quantization). Both run on the same int8 kernels.
 //!
-//! Activations are quantized at run time per token (dynamic, default), per tensor (dynamic), or
+//! Activations are quantized at run time per token (dynamic, default), per tensor (dynamic) —
+//! symmetric ±127 or, with `asymmetric`, u8 codes with a zero point over the range — or
 //! with one calibrated scale per layer input (static: min-max or a percentile of `|x|` over N
 //! calibration batches).
 
@@ -83,6 +84,10 @@ pub struct QuantConfig {
     pub scheme: Scheme,
     pub weights: WeightCode,
     pub activations: Granularity,
+    /// Dynamic scheme: u8 activation codes with a zero point over the row's (tensor's)
+    /// range instead of symmetric ±127 (absent = false).
+    #[serde(default)]
+    pub asymmetric: bool,
     /// Whether embedding tables are int8 (per row).
     pub int8_embeddings: bool,
     /// Static scheme: the input scale of each quantized Linear (by weight prefix).
@@ -105,6 +110,8 @@ pub struct CalibrationRecord {
 pub struct QuantOptions {
     pub weights: WeightCode,
     pub activations: Granularity,
+    /// Asymmetric (u8 + zero point) dynamic activations.
+    pub asymmetric: bool,
     pub int8_embeddings: bool,
 }
 
@@ -113,6 +120,7 @@ impl Default for QuantOptions {
         QuantOptions {
             weights: WeightCode::Linear,
             activations: Granularity::PerToken,
+            asymmetric: false,
             int8_embeddings: true,
         }
     }
@@ -272,6 +280,12 @@ pub fn quantize_dir(
         )));
     }
     outdir::check(src, out)?;
+    if options.asymmetric && static_scales.is_some() {
+        return Err(CompressError::Invalid(
+            "asymmetric activations are a dynamic-scheme option (static scales are symmetric)"
+                .to_string(),
+        ));
+    }
     let (scheme, activation_scales, calibration) = match static_scales {
         Some((s, rec)) => (Scheme::Static, s, Some(rec)),
         None => (Scheme::Dynamic, BTreeMap::new(), None),
@@ -281,6 +295,7 @@ pub fn quantize_dir(
         scheme,
         weights: options.weights,
         activations: options.activations,
+        asymmetric: options.asymmetric,
         int8_embeddings: options.int8_embeddings,
         activation_scales,
         calibration,

@@ -144,15 +144,18 @@ fn int8_is_close_to_f32_and_identical_on_every_kernel_path() {
     let b = batch();
     let want = burn_logits(&model, &b);
     let scale = want.iter().fold(0f32, |m, v| m.max(v.abs()));
-    for (code, gran, tol) in [
-        (WeightCode::Linear, Granularity::PerToken, 0.03),
-        (WeightCode::Linear, Granularity::PerTensor, 0.05),
-        (WeightCode::Log2, Granularity::PerToken, 0.5),
+    for (code, gran, asym, tol) in [
+        (WeightCode::Linear, Granularity::PerToken, false, 0.03),
+        (WeightCode::Linear, Granularity::PerToken, true, 0.03),
+        (WeightCode::Linear, Granularity::PerTensor, false, 0.05),
+        (WeightCode::Linear, Granularity::PerTensor, true, 0.05),
+        (WeightCode::Log2, Granularity::PerToken, false, 0.5),
     ] {
-        let out = dir.path().join(format!("q-{code:?}-{gran:?}"));
+        let out = dir.path().join(format!("q-{code:?}-{gran:?}-{asym}"));
         let options = QuantOptions {
             weights: code,
             activations: gran,
+            asymmetric: asym,
             int8_embeddings: true,
         };
         let report = quantize_dir(&src, &out, &options, None).unwrap();
@@ -168,7 +171,7 @@ fn int8_is_close_to_f32_and_identical_on_every_kernel_path() {
             let d = max_diff(&got, &want);
             assert!(
                 d <= tol * scale,
-                "{code:?} {gran:?} {path:?}: max |Δ| {d} vs logit scale {scale}"
+                "{code:?} {gran:?} asymmetric {asym} {path:?}: max |Δ| {d} vs logit scale {scale}"
             );
             match &first {
                 None => first = Some(got),
@@ -178,7 +181,7 @@ fn int8_is_close_to_f32_and_identical_on_every_kernel_path() {
     }
     // Quantizing twice is refused.
     let again = quantize_dir(
-        &dir.path().join("q-Linear-PerToken"),
+        &dir.path().join("q-Linear-PerToken-false"),
         &dir.path().join("twice"),
         &QuantOptions::default(),
         None,

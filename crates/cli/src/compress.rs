@@ -36,6 +36,7 @@ pub enum CalibrationArg {
 #[derive(Args)]
 #[command(after_help = "Examples:
   refinery quantize --model runs/sst2/best --out runs/sst2/int8
+  refinery quantize --model runs/sst2/best --out runs/sst2/int8-sym --symmetric --activations per-tensor
   refinery quantize --model runs/sst2/best --out runs/sst2/int8-static --scheme static \\
       --calibration train.tsv --calibration-rows 512 --calibration-method percentile
   refinery quantize --model runs/sst2/best --out runs/sst2/log2 --weights log2
@@ -58,10 +59,11 @@ pub struct QuantizeArgs {
     /// Dynamic scheme: one activation scale per token or per tensor.
     #[arg(long, value_enum, default_value = "per-token")]
     activations: ActivationsArg,
-    /// Dynamic scheme: u8 activation codes with a zero point over each token's range
-    /// (default: symmetric ±127).
+    /// Symmetric ±127 activation codes (default for the dynamic scheme: u8 codes with a zero
+    /// point over each token's range, which measured 0.35 points better on SST-2; static
+    /// scales are always symmetric).
     #[arg(long)]
-    asymmetric: bool,
+    symmetric: bool,
     /// Keep embedding tables f32 (default: int8 per row).
     #[arg(long)]
     f32_embeddings: bool,
@@ -111,7 +113,7 @@ pub fn quantize(a: QuantizeArgs) -> Result<ExitCode> {
             ActivationsArg::PerToken => Granularity::PerToken,
             ActivationsArg::PerTensor => Granularity::PerTensor,
         },
-        asymmetric: a.asymmetric,
+        asymmetric: !a.symmetric && a.scheme == SchemeArg::Dynamic,
         int8_embeddings: !a.f32_embeddings,
     };
     let static_scales = match (a.scheme, &a.calibration) {

@@ -120,7 +120,7 @@ impl Default for QuantOptions {
         QuantOptions {
             weights: WeightCode::Linear,
             activations: Granularity::PerToken,
-            asymmetric: false,
+            asymmetric: true,
             int8_embeddings: true,
         }
     }

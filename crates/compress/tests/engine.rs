@@ -213,7 +213,18 @@ fn static_scales_are_calibrated_and_used() {
         rows: b.batch_size,
     };
     let out = dir.path().join("static");
-    quantize_dir(&src, &out, &QuantOptions::default(), Some((scales, rec))).unwrap();
+    let symmetric = QuantOptions {
+        asymmetric: false,
+        ..QuantOptions::default()
+    };
+    let e = quantize_dir(
+        &src,
+        &out,
+        &QuantOptions::default(),
+        Some((scales.clone(), rec.clone())),
+    );
+    assert!(e.unwrap_err().to_string().contains("dynamic-scheme option"));
+    quantize_dir(&src, &out, &symmetric, Some((scales, rec))).unwrap();
     let q = Engine::load(&out, KernelPath::detect()).unwrap();
     let got = q.logits(&batch_of(&b)).unwrap();
     let want = burn_logits(&model, &b);

@@ -42,20 +42,33 @@ fn save_tiny(dir: &Path, pooling: Pooling) -> SequenceClassifier {
         pooling,
     };
     save_classifier(&model, &config, dir).unwrap();
-    // Scale every 2-D weight by 5 (std 0.1), rewrite, and reload through burn.
+    // Replace every tensor with a fixed draw (burn's init RNG is shared by the tests running
+    // in parallel, so its values are not reproducible): 2-D weights uniform with std 0.1,
+    // LayerNorm weights 1, every other 1-D tensor 0. Rewrite, and reload through burn.
     let path = dir.join("model.safetensors");
     let bytes = std::fs::read(&path).unwrap();
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for (name, t) in st.tensors() {
-        let mut v: Vec<f32> = t
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    let mut names: Vec<String> = st.names().into_iter().map(str::to_owned).collect();
+    names.sort();
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    for name in names {
+        let t = st.tensor(&name).unwrap();
+        let n: usize = t.shape().iter().product();
+        let v: Vec<f32> = (0..n)
+            .map(|_| {
+                if t.shape().len() == 2 {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * 0.173
+                } else if name.ends_with("LayerNorm.weight") {
+                    1.0
+                } else {
+                    0.0
+                }
+            })
             .collect();
-        if t.shape().len() == 2 {
-            v.iter_mut().for_each(|x| *x *= 5.0);
-        }
         owned.push((
             name.to_string(),
             t.shape().to_vec(),

@@ -217,22 +217,12 @@ impl Int8Gemm {
         self.path
     }
 
-    /// `(n, k)`: output and input features.
-    pub fn shape(&self) -> (usize, usize) {
-        (self.n, self.k)
-    }
-
-    /// Bytes held (packed weights and column sums).
-    pub fn bytes(&self) -> usize {
-        self.packed.len() + 4 * self.col_sums.len()
-    }
-
     /// An activation buffer for `m` rows of this layer's input.
     pub fn activations(&self, m: usize) -> QuantizedRows {
         QuantizedRows::new(m, self.k, self.path)
     }
 
-    /// `y[m, n] = acc[m, n] · a.scale(m) · w_scales[n] + bias[n]`, `y` row-major `[m, n]`.
+    /// `y[m, n] = (acc[m, n] − corr[m] · Σ_k w[n, k]) · scale[m] · w_scales[n] + bias[n]`, `y` row-major `[m, n]`.
     pub fn run(
         &self,
         a: &QuantizedRows,
@@ -388,11 +378,6 @@ impl QuantizedRows {
 
     fn rows_padded(&self) -> usize {
         round_up(self.m.max(1), MR)
-    }
-
-    /// The scale of row `i`.
-    pub fn scale(&self, i: usize) -> f32 {
-        self.scales[i]
     }
 
     /// Quantizes `x` (`[m, k]` row-major) as `how` says.

@@ -32,6 +32,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::outdir;
+use crate::quant;
 use crate::sparse::{self, DenseTensor, SPARSE_FILE};
 use crate::CompressError;
 
@@ -370,11 +371,7 @@ pub fn prune_checkpoint(
                 ),
             ));
         }
-        let values = view
-            .data()
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
+        let values = quant::f32_values(&weights_path, name, view)?;
         pruned.push(DenseTensor {
             name: name.clone(),
             shape: view.shape().to_vec(),

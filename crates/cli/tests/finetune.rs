@@ -682,3 +682,183 @@ fn quantize_then_evaluate_classify_and_compare() {
         assert!(r["throughput_sps"].as_f64().unwrap() > 0.0, "{r}");
     }
 }
+
+#[test]
+fn prune_heads_and_ffn_then_recover_quantize_and_compare() {
+    let st = setup();
+    let out = st.d.join("clf");
+    run_args(&finetune_args(&st, &s(&out), &[]));
+    let best = out.join("best");
+    let eval = |model: &Path| -> serde_json::Value {
+        let r = ok(&[
+            "evaluate",
+            "--model",
+            &s(model),
+            "--data",
+            &s(&st.dev),
+            "--json",
+        ]);
+        serde_json::from_slice(&r.stdout).unwrap()
+    };
+
+    // Heads by gradient importance on the training data: 2 of the 4 heads (2 layers × 2) in
+    // rounds of one; every layer keeps one.
+    let heads = st.d.join("heads");
+    let r = ok(&[
+        "prune",
+        "--model",
+        &s(&best),
+        "--method",
+        "heads",
+        "--sparsity",
+        "0.5",
+        "--step",
+        "0.25",
+        "--data",
+        &s(&st.train),
+        "--samples",
+        "64",
+        "--out",
+        &s(&heads),
+        "--json",
+    ]);
+    let report: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(report["criterion"], "importance");
+    assert_eq!(report["rounds"].as_array().unwrap().len(), 2);
+    assert_eq!(report["rounds"][0]["rows"], 64);
+    assert_eq!(
+        (
+            report["units_before"].clone(),
+            report["units_after"].clone()
+        ),
+        (4.into(), 2.into())
+    );
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(heads.join("config.json")).unwrap()).unwrap();
+    let pruned = cfg["pruned_heads"].as_object().unwrap();
+    assert_eq!(pruned.len(), 2, "{cfg}");
+    assert!(pruned.values().all(|v| v.as_array().unwrap().len() == 1));
+    let e = eval(&heads);
+    assert_eq!(e["n"], 90);
+
+    // The engine runs the pruned model as burn does.
+    let json = st.d.join("compare.json");
+    ok(&[
+        "compare",
+        &s(&heads),
+        &format!("engine:{}", s(&heads)),
+        "--data",
+        &s(&st.dev),
+        "--latency-n",
+        "3",
+        "--repeats",
+        "1",
+        "--json",
+        &s(&json),
+    ]);
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let acc = |r: &serde_json::Value| r["accuracy"].as_f64().unwrap();
+    assert!((acc(&rows[0]) - e["accuracy"].as_f64().unwrap()).abs() < 1e-9);
+    assert!((acc(&rows[1]) - acc(&rows[0])).abs() <= 0.02, "{rows:?}");
+
+    // Recovery: fine-tuning starts from the pruned classifier and keeps its shape.
+    let rec = st.d.join("recovered");
+    let mut args = finetune_args(&st, &s(&rec), &[]);
+    args[2] = s(&heads); // --model
+    args[10] = "2".into(); // --epochs
+    run_args(&args);
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(rec.join("best/config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["pruned_heads"].as_object().unwrap().len(), 2, "{cfg}");
+    assert_eq!(eval(&rec.join("best"))["n"], 90);
+
+    // FFN neurons by importance, then int8 of the pruned model.
+    let ffn = st.d.join("ffn");
+    ok(&[
+        "prune",
+        "--model",
+        &s(&heads),
+        "--method",
+        "ffn",
+        "--sparsity",
+        "0.5",
+        "--data",
+        &s(&st.train),
+        "--samples",
+        "32",
+        "--out",
+        &s(&ffn),
+    ]);
+    let cfg: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ffn.join("config.json")).unwrap()).unwrap();
+    assert_eq!(cfg["intermediate_size"], 32);
+    assert_eq!(eval(&ffn)["n"], 90);
+    let int8 = st.d.join("ffn-int8");
+    ok(&["quantize", "--model", &s(&ffn), "--out", &s(&int8)]);
+    assert_eq!(eval(&int8)["n"], 90);
+
+    // Bad requests.
+    let m = s(&best);
+    let err = fail(&[
+        "prune",
+        "--model",
+        &m,
+        "--method",
+        "heads",
+        "--heads",
+        "0:0,1",
+        "--out",
+        &s(&st.d.join("x1")),
+    ]);
+    assert!(err.contains("layer 0, which has 2"), "{err}");
+    let err = fail(&[
+        "prune",
+        "--model",
+        &m,
+        "--method",
+        "heads",
+        "--heads",
+        "0:a",
+        "--out",
+        &s(&st.d.join("x2")),
+    ]);
+    assert!(err.contains("--heads: head `a`"), "{err}");
+    let err = fail(&[
+        "prune",
+        "--model",
+        &m,
+        "--method",
+        "heads",
+        "--sparsity",
+        "0.5",
+        "--sparse",
+        "--out",
+        &s(&st.d.join("x3")),
+    ]);
+    assert!(err.contains("--method magnitude"), "{err}");
+    let err = fail(&[
+        "prune",
+        "--model",
+        &m,
+        "--sparsity",
+        "0.5",
+        "--data",
+        &s(&st.train),
+        "--out",
+        &s(&st.d.join("x4")),
+    ]);
+    assert!(err.contains("--method heads|ffn"), "{err}");
+    let err = fail(&[
+        "prune",
+        "--model",
+        &s(&int8),
+        "--method",
+        "ffn",
+        "--sparsity",
+        "0.5",
+        "--out",
+        &s(&st.d.join("x5")),
+    ]);
+    assert!(err.contains("prune the f32 model"), "{err}");
+}

@@ -11,6 +11,8 @@
 //!   with the task's tokenizer and metrics (`classify`/`evaluate` on quantized models).
 //! - [`compare`] — the measurement protocol and table of `refinery compare`.
 //! - [`prune`] — one-shot unstructured magnitude pruning of a checkpoint directory.
+//! - [`structured`] — structured pruning of BERT checkpoints: attention heads (gradient
+//!   importance, Michel et al. 2019) or FFN neurons, removed physically.
 //! - [`outdir`] — new checkpoint directories: checked first, built aside, renamed when complete.
 //! - [`sparse`] — `model.sparse`, the bitmask + values storage of pruned weights.
 //! - [`error`] — the error type, [`CompressError`].
@@ -27,5 +29,6 @@ pub mod outdir;
 pub mod prune;
 pub mod quant;
 pub mod sparse;
+pub mod structured;
 
 pub use error::CompressError;

@@ -152,6 +152,8 @@ impl Distillable for ClassifySpec {
         s.init = None;
         match &mut s.model {
             BackboneConfig::Bert(c) => {
+                // A student is built at full width, whatever heads the teacher lost.
+                c.pruned_heads.clear();
                 c.num_hidden_layers = shape.layers;
                 if let Some(h) = shape.hidden_size {
                     c.hidden_size = h;

@@ -15,6 +15,8 @@
 //! Field names follow the HF checkpoint; HF's `nn.Linear` stores `[out, in]`, so
 //! [`crate::hf`] transposes every BERT dense weight on load and save.
 
+use std::collections::BTreeMap;
+
 use burn::module::{Module, Param};
 use burn::nn::{
     Dropout, DropoutConfig, Embedding, EmbeddingConfig, Initializer, LayerNorm, LayerNormConfig,
@@ -68,6 +70,33 @@ pub struct BertConfig {
     /// HF `transformers` ignores the key and would compute dense attention.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sparse_attention: Option<SparseAttention>,
+    /// Heads removed from each layer (HF `pruned_heads`: layer index → the layer's original
+    /// head indices). A layer with `h` heads pruned has `(num_attention_heads − h) · head_dim`
+    /// query/key/value outputs and attention-output inputs; the remaining heads keep their
+    /// order. transformers 4.x reads the key and prunes the same heads at init; at least one
+    /// head stays in every layer.
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "pruned_heads_from_json"
+    )]
+    pub pruned_heads: BTreeMap<usize, Vec<usize>>,
+}
+
+/// `pruned_heads` as JSON writes it (`{"0": [1, 2]}`). serde_json parses string keys into
+/// integers itself, but not when the config is buffered first (inside an untagged enum such as
+/// `BackboneConfig`), so the keys are read as strings and parsed here.
+fn pruned_heads_from_json<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<usize, Vec<usize>>, D::Error> {
+    let raw = BTreeMap::<String, Vec<usize>>::deserialize(d)?;
+    raw.into_iter()
+        .map(|(k, v)| {
+            k.parse::<usize>().map(|k| (k, v)).map_err(|_| {
+                serde::de::Error::custom(format!("pruned_heads: layer key {k:?} is not a number"))
+            })
+        })
+        .collect()
 }
 
 fn default_model_type() -> String {
@@ -121,6 +150,7 @@ impl BertConfig {
             pad_token_id: Some(0),
             position_embedding_type: default_pos_type(),
             sparse_attention: None,
+            pruned_heads: BTreeMap::new(),
         }
     }
 
@@ -181,7 +211,42 @@ impl BertConfig {
         if let Some(sparse) = &self.sparse_attention {
             sparse.validate(self.max_position_embeddings)?;
         }
+        for (&layer, heads) in &self.pruned_heads {
+            if layer >= self.num_hidden_layers {
+                return bad(format!(
+                    "pruned_heads: layer {layer} does not exist (num_hidden_layers = {})",
+                    self.num_hidden_layers
+                ));
+            }
+            let mut seen = vec![false; self.num_attention_heads];
+            for &h in heads {
+                match seen.get_mut(h) {
+                    None => {
+                        return bad(format!(
+                        "pruned_heads: layer {layer} has no head {h} (num_attention_heads = {})",
+                        self.num_attention_heads
+                    ))
+                    }
+                    Some(true) => {
+                        return bad(format!("pruned_heads: layer {layer} lists head {h} twice"))
+                    }
+                    Some(s) => *s = true,
+                }
+            }
+            if heads.len() >= self.num_attention_heads {
+                return bad(format!(
+                    "pruned_heads: layer {layer} prunes all {} heads (at least one must stay)",
+                    self.num_attention_heads
+                ));
+            }
+        }
         Ok(())
+    }
+
+    /// Heads left in `layer` after [`BertConfig::pruned_heads`].
+    pub fn layer_heads(&self, layer: usize) -> usize {
+        let pruned = self.pruned_heads.get(&layer).map_or(0, Vec::len);
+        self.num_attention_heads.saturating_sub(pruned)
     }
 
     /// Randomly initialised encoder + pooler (HF `BertModel`): normal(0, initializer_range)
@@ -208,21 +273,26 @@ impl BertConfig {
                 .init(device)
         };
         let dropout = || DropoutConfig::new(self.hidden_dropout_prob).init();
+        let head_dim = d / self.num_attention_heads;
         let layer = (0..self.num_hidden_layers)
-            .map(|_| BertLayer {
-                query: linear(d, d),
-                key: linear(d, d),
-                value: linear(d, d),
-                attn_dropout: DropoutConfig::new(self.attention_probs_dropout_prob).init(),
-                attn_output: linear(d, d),
-                attn_output_dropout: dropout(),
-                attn_layer_norm: ln(),
-                intermediate: linear(d, self.intermediate_size),
-                output: linear(self.intermediate_size, d),
-                output_dropout: dropout(),
-                output_layer_norm: ln(),
-                n_head: self.num_attention_heads,
-                sparse: self.sparse_attention.clone(),
+            .map(|i| {
+                let heads = self.layer_heads(i);
+                let hd = heads * head_dim; // `D` unless heads were pruned
+                BertLayer {
+                    query: linear(d, hd),
+                    key: linear(d, hd),
+                    value: linear(d, hd),
+                    attn_dropout: DropoutConfig::new(self.attention_probs_dropout_prob).init(),
+                    attn_output: linear(hd, d),
+                    attn_output_dropout: dropout(),
+                    attn_layer_norm: ln(),
+                    intermediate: linear(d, self.intermediate_size),
+                    output: linear(self.intermediate_size, d),
+                    output_dropout: dropout(),
+                    output_layer_norm: ln(),
+                    n_head: heads,
+                    sparse: self.sparse_attention.clone(),
+                }
             })
             .collect();
         Ok(BertModel {
@@ -263,12 +333,12 @@ impl BertConfig {
 /// One post-LN encoder layer (HF `BertLayer`).
 #[derive(Module, Debug)]
 pub struct BertLayer {
-    /// `[D, D]` each (stored transposed in HF)
+    /// `[D, H·Dh]` each (stored transposed in HF; `H·Dh = D` unless heads were pruned)
     pub query: Linear,
     pub key: Linear,
     pub value: Linear,
     pub attn_dropout: Dropout,
-    /// `attention.output.dense`: `[D, D]`
+    /// `attention.output.dense`: `[H·Dh, D]`
     pub attn_output: Linear,
     pub attn_output_dropout: Dropout,
     /// `attention.output.LayerNorm`
@@ -280,6 +350,7 @@ pub struct BertLayer {
     pub output_dropout: Dropout,
     /// `output.LayerNorm`
     pub output_layer_norm: LayerNorm,
+    /// `H`: this layer's heads (fewer than the config's when heads were pruned).
     pub n_head: usize,
     /// Sparse attention pattern of this layer (`None` = dense); not a parameter.
     #[module(skip)]
@@ -454,5 +525,42 @@ impl BertForPreTraining {
     /// NSP logits from the pooled output: `[B, D]` → `[B, 2]` (index 0 = "is next").
     pub fn nsp_logits(&self, pooled: Tensor<2>) -> Tensor<2> {
         self.cls.nsp.forward(pooled)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::classify::BackboneConfig;
+
+    #[test]
+    fn pruned_heads_round_trip_and_shrink_their_layers() {
+        let mut c = BertConfig::new(50, 32, 2, 4, 48);
+        c.pruned_heads = BTreeMap::from([(1, vec![0, 3])]);
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.contains(r#""pruned_heads":{"1":[0,3]}"#), "{json}");
+        // Directly and through the untagged enum (which buffers the JSON first).
+        assert_eq!(serde_json::from_str::<BertConfig>(&json).unwrap(), c);
+        assert_eq!(
+            serde_json::from_str::<BackboneConfig>(&json).unwrap(),
+            BackboneConfig::Bert(c.clone())
+        );
+        let m = c.init_model(&Device::flex()).unwrap();
+        assert_eq!(m.layer[0].query.weight.dims(), [32, 32]);
+        assert_eq!(m.layer[1].query.weight.dims(), [32, 16]);
+        assert_eq!(m.layer[1].attn_output.weight.dims(), [16, 32]);
+        assert_eq!((m.layer[0].n_head, m.layer[1].n_head), (4, 2));
+
+        let bad = |heads: BTreeMap<usize, Vec<usize>>| {
+            let mut b = c.clone();
+            b.pruned_heads = heads;
+            b.validate().unwrap_err().to_string()
+        };
+        assert!(bad(BTreeMap::from([(2, vec![0])])).contains("layer 2 does not exist"));
+        assert!(bad(BTreeMap::from([(0, vec![4])])).contains("no head 4"));
+        assert!(bad(BTreeMap::from([(0, vec![1, 1])])).contains("twice"));
+        assert!(bad(BTreeMap::from([(0, vec![0, 1, 2, 3])])).contains("at least one must stay"));
+        let e = serde_json::from_str::<BertConfig>(&json.replace(r#""1":"#, r#""x":"#));
+        assert!(e.unwrap_err().to_string().contains("layer key"));
     }
 }

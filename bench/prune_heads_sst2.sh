@@ -10,17 +10,21 @@
 #
 # Heads, importance: `refinery prune --method heads --data train.tsv` (the first $SAMPLES
 # rows of SST-2 train; rounds of 10% of the heads, the importance recomputed after each round).
-# The fractions are chained (each run prunes the previous output further), which is the same
-# computation as one run to the largest fraction. Heads, magnitude: the same fractions ranked
+# The fractions are chained: each run prunes the previous output further (its rounds of 10%
+# start from the heads already pruned). Heads, magnitude: the same fractions ranked
 # by weight norm (no data), for comparison. FFN: 25% and 50% of each layer's neurons by
 # importance. Every model: `refinery evaluate --json` on SST-2 dev (872 sentences), no
 # recovery fine-tuning. Then `refinery compare` on the unpruned model and a subset
 # ($SPEED, default heads 0.2 0.4 0.6 and ffn 0.5) for batch-1 latency and batch-32
 # throughput, burn f32 and int8 (`refinery quantize` of the same pruned model), at $THREADS.
+# Last, recovery: `refinery finetune --preset sst2-minilm --epochs 1` of each model in $RECOVER
+# (default heads-imp-0.4 heads-imp-0.6; empty to skip) on $RECOVER_TRAIN (default the 8,000
+# training sentences bench/distill_sst2.sh fine-tuned the teacher on), evaluated the same way.
 #
 # Environment: REFINERY (default target/release/refinery), REFINERY_SHARED (default
 # ../shared), WORK (default /tmp/refinery-heads-bench; outputs are replaced), SAMPLES (2048),
-# THREADS (default "1"), PYTHON (python3, standard library only).
+# THREADS (default "1"), STAGES (default "prune ffn speed recover"), PYTHON (python3, standard
+# library only).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MODEL=${1:-/tmp/refinery-distill-bench/teacher-8000/best}
@@ -33,6 +37,10 @@ WORK=${WORK:-/tmp/refinery-heads-bench}
 SAMPLES=${SAMPLES:-2048}
 THREADS=${THREADS:-1}
 SPEED=${SPEED:-"heads-imp-0.2 heads-imp-0.4 heads-imp-0.6 ffn-imp-0.5"}
+RECOVER=${RECOVER-"heads-imp-0.4 heads-imp-0.6"}
+RECOVER_TRAIN=${RECOVER_TRAIN:-/tmp/refinery-distill-bench/train-8000.tsv}
+STAGES=${STAGES:-"prune ffn speed recover"} # later stages reuse $WORK from an earlier run
+has() { [[ " $STAGES " == *" $1 "* ]]; }
 PY=${PYTHON:-python3}
 
 for f in "$BIN" "$TRAIN" "$DEV" "$MODEL/config.json" "$MODEL/model.safetensors"; do
@@ -41,7 +49,7 @@ for f in "$BIN" "$TRAIN" "$DEV" "$MODEL/config.json" "$MODEL/model.safetensors";
         exit 1
     fi
 done
-rm -rf "$WORK"
+if has prune; then rm -rf "$WORK"; fi
 mkdir -p "$WORK"
 {
     echo "model: $MODEL"
@@ -50,7 +58,7 @@ mkdir -p "$WORK"
 } >&2
 
 RESULTS=$WORK/results.jsonl
-: >"$RESULTS"
+if has prune; then : >"$RESULTS"; fi
 record() { # NAME DIR SECONDS
     "$BIN" evaluate --model "$2" --data "$DEV" --json >"$WORK/$1.eval.json"
     "$PY" - "$1" "$2" "$WORK/$1.eval.json" "$3" >>"$RESULTS" <<'EOF'
@@ -74,6 +82,7 @@ timed_prune() { # NAME ARGS...
     echo $(($(date +%s) - t0))
 }
 
+if has prune; then
 record base "$MODEL" 0
 prev=$MODEL
 for f in $FRACTIONS; do
@@ -84,13 +93,17 @@ for f in $FRACTIONS; do
     s=$(timed_prune "heads-mag-$f" --model "$MODEL" --method heads --sparsity "$f")
     record "heads-mag-$f" "$WORK/heads-mag-$f" "$s"
 done
+fi
+if has ffn; then
 for f in 0.25 0.5; do
     s=$(timed_prune "ffn-imp-$f" --model "$MODEL" --method ffn --sparsity "$f" \
         --data "$TRAIN" --samples "$SAMPLES")
     record "ffn-imp-$f" "$WORK/ffn-imp-$f" "$s"
 done
+fi
 
 # Speed: burn f32 and int8 of the same models, one process per model (refinery compare).
+if has speed; then
 models=("$MODEL")
 for n in $SPEED; do models+=("$WORK/$n"); done
 for m in "${models[@]}"; do
@@ -102,6 +115,17 @@ for t in $THREADS; do
     "$BIN" compare "${models[@]}" --data "$DEV" --threads "$t" --json "$WORK/compare-$t.json" |
         tee "$WORK/compare-$t.txt"
 done
+fi
+
+# Recovery fine-tuning: one epoch from each pruned classifier.
+if has recover; then
+for n in $RECOVER; do
+    t0=$(date +%s)
+    "$BIN" finetune --preset sst2-minilm --model "$WORK/$n" --train "$RECOVER_TRAIN" --dev "$DEV" \
+        --epochs 1 --seed 42 --out "$WORK/$n-ft" --quiet --json >"$WORK/$n-ft.json"
+    record "$n-ft" "$WORK/$n-ft/final" $(($(date +%s) - t0))
+done
+fi
 
 "$PY" - "$RESULTS" <<'EOF'
 import json, sys

@@ -301,7 +301,7 @@ in_s=$(($(now) - t_in))
 # --- 5. summary ---------------------------------------------------------------------------
 total_s=$(($(now) - t0))
 echo
-echo "== HF interop summary (torch $TORCH_VERSION, transformers $TRANSFORMERS_VERSION, safetensors $SAFETENSORS_VERSION)"
+echo "== HF interop summary (torch $TORCH_VERSION, transformers $TRANSFORMERS_VERSION and $TRANSFORMERS4_VERSION for pruned_heads, safetensors $SAFETENSORS_VERSION)"
 printf '%-34s %-12s %-10s %s\n' check "max |Δ|" tolerance result
 printf '%-34s %-12s %-10s %s\n' ---------------------------------- ------------ ---------- ------
 n_pass=0 n_fail=0 n_skip=0

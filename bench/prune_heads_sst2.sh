@@ -19,7 +19,8 @@
 # throughput, burn f32 and int8 (`refinery quantize` of the same pruned model), at $THREADS.
 # Last, recovery: `refinery finetune --preset sst2-minilm --epochs 1` of each model in $RECOVER
 # (default heads-imp-0.4 heads-imp-0.6; empty to skip) on $RECOVER_TRAIN (default the 8,000
-# training sentences bench/distill_sst2.sh fine-tuned the teacher on), evaluated the same way.
+# training sentences bench/distill_sst2.sh fine-tuned the teacher on), evaluated the same way,
+# with the unpruned model fine-tuned the same way as the control.
 #
 # Environment: REFINERY (default target/release/refinery), REFINERY_SHARED (default
 # ../shared), WORK (default /tmp/refinery-heads-bench; outputs are replaced), SAMPLES (2048),
@@ -117,11 +118,14 @@ for t in $THREADS; do
 done
 fi
 
-# Recovery fine-tuning: one epoch from each pruned classifier.
-if has recover; then
-for n in $RECOVER; do
+# Recovery fine-tuning: one epoch from each pruned classifier, and from the unpruned one (the
+# control: the teacher gains from an extra epoch too).
+if has recover && [ -n "$RECOVER" ]; then
+for n in base $RECOVER; do
+    src=$WORK/$n
+    [ "$n" = base ] && src=$MODEL
     t0=$(date +%s)
-    "$BIN" finetune --preset sst2-minilm --model "$WORK/$n" --train "$RECOVER_TRAIN" --dev "$DEV" \
+    "$BIN" finetune --preset sst2-minilm --model "$src" --train "$RECOVER_TRAIN" --dev "$DEV" \
         --epochs 1 --seed 42 --out "$WORK/$n-ft" --quiet --json >"$WORK/$n-ft.json"
     record "$n-ft" "$WORK/$n-ft/final" $(($(date +%s) - t0))
 done
@@ -131,8 +135,8 @@ fi
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 print()
-print(f"{'model':<16} {'heads':>5} {'ffn':>5} {'acc':>7} {'F1':>7} {'MB':>7} {'prune s':>8}")
+print(f"{'model':<16} {'heads':>5} {'ffn':>5} {'acc':>7} {'F1':>7} {'MB':>7} {'prune/ft s':>10}")
 for r in rows:
     print(f"{r['name']:<16} {r['heads']:>5} {r['ffn']:>5} {r['accuracy']:>7.4f} {r['macro_f1']:>7.4f} "
-          f"{r['mb']:>7.1f} {r['prune_s']:>8.1f}")
+          f"{r['mb']:>7.1f} {r['prune_s']:>10.1f}")
 EOF

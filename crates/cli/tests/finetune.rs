@@ -696,17 +696,19 @@ fn finetune_with_gradual_pruning_records_it_like_one_shot() {
     // 2 epochs of 20 steps: masks grow until 0.75 · 40 = 30; best/ is picked at 40.
     assert_eq!(v["best"]["step"], 40, "{v}");
     for dir in ["best", "final"] {
-        let cfg: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join(dir).join("config.json")).unwrap())
-                .unwrap();
+        let cfg: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(dir).join("config.json")).unwrap(),
+        )
+        .unwrap();
         let p = &cfg["refinery_pruning"];
         assert_eq!(p["method"], "magnitude", "{cfg}");
         assert_eq!(p["schedule"], "gradual");
         assert_eq!(p["scope"], "global");
         assert_eq!(p["sparsity"], 0.5);
-        let report: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out.join(dir).join("pruning.json")).unwrap())
-                .unwrap();
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(dir).join("pruning.json")).unwrap(),
+        )
+        .unwrap();
         let t = &report["totals"];
         let (n, zeros) = (t["params"].as_u64().unwrap(), t["zeros"].as_u64().unwrap());
         assert_eq!(zeros, (0.5 * n as f64).round() as u64, "{report}");
@@ -715,7 +717,14 @@ fn finetune_with_gradual_pruning_records_it_like_one_shot() {
         assert!(skipped.contains("classifier.weight") && skipped.contains("word_embeddings"));
     }
     // The pruned model evaluates like any classifier.
-    let r = ok(&["evaluate", "--model", &s(&out.join("best")), "--data", &s(&st.dev), "--json"]);
+    let r = ok(&[
+        "evaluate",
+        "--model",
+        &s(&out.join("best")),
+        "--data",
+        &s(&st.dev),
+        "--json",
+    ]);
     let e: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
     assert_eq!(e["n"], 90);
 

@@ -165,8 +165,8 @@ struct Selection {
 fn read_config(dir: &Path) -> Result<Value, CompressError> {
     let path = dir.join(CONFIG_FILE);
     let text = std::fs::read_to_string(&path).map_err(|e| CompressError::io(&path, e))?;
-    let config: Value = serde_json::from_str(&text)
-        .map_err(|e| CompressError::checkpoint(&path, e.to_string()))?;
+    let config: Value =
+        serde_json::from_str(&text).map_err(|e| CompressError::checkpoint(&path, e.to_string()))?;
     if !config.is_object() {
         return Err(CompressError::checkpoint(&path, "not a JSON object"));
     }
@@ -373,8 +373,7 @@ pub fn prune_checkpoint(
 
     // 4. Prune.
     {
-        let mut group: Vec<&mut [f32]> =
-            sel.pruned.iter_mut().map(|t| &mut t.values[..]).collect();
+        let mut group: Vec<&mut [f32]> = sel.pruned.iter_mut().map(|t| &mut t.values[..]).collect();
         magnitude_prune(&mut group, options.sparsity, options.scope);
     }
 

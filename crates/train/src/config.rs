@@ -1414,8 +1414,12 @@ mod tests {
         let p = ok.prune.unwrap();
         assert_eq!((p.final_sparsity.get(), p.every), (0.5, 10));
         // Printed and read back, the section is the same.
-        let f = TrainFile::from_toml(&format!("{base}[prune]\nsparsity = 0.5\n"), "t.toml").unwrap();
-        assert_eq!(TrainFile::from_toml(&f.to_toml().unwrap(), "t.toml").unwrap(), f);
+        let f =
+            TrainFile::from_toml(&format!("{base}[prune]\nsparsity = 0.5\n"), "t.toml").unwrap();
+        assert_eq!(
+            TrainFile::from_toml(&f.to_toml().unwrap(), "t.toml").unwrap(),
+            f
+        );
         let e = err(&format!("{base}[prune]\nsparsity = 0.5\nend_step = 150\n"));
         assert!(e.contains("t.toml") && e.contains("prune.end_step"), "{e}");
         let e = err(&format!("{base}[prune]\nsparsity = 0.5\nfrequency = 3\n"));

@@ -519,17 +519,19 @@ fn frozen_layers_stay_and_layer_wise_decay_scales_updates() {
 /// `[prune]` on the classify run: 2 epochs of 30 steps, masks grown every 5 steps to 60% by
 /// `end` (a share of the 60 steps), a checkpoint every 5 steps.
 fn pruned_toml(d: &Data, end: f64, save_every: usize) -> String {
-    classify_toml(d, 2).replace("[run]\n", &format!("[run]\nsave_every = {save_every}\nkeep = 20\n"))
-        + &format!("[prune]\nsparsity = 0.6\nevery = 5\nend_fraction = {end}\n")
+    classify_toml(d, 2).replace(
+        "[run]\n",
+        &format!("[run]\nsave_every = {save_every}\nkeep = 20\n"),
+    ) + &format!("[prune]\nsparsity = 0.6\nevery = 5\nend_fraction = {end}\n")
 }
 
-/// `(name, u8 mask)` of a checkpoint's masks and `name -> f32 values` of its weights.
-fn masks_and_weights(
-    dir: &Path,
-) -> (
-    Vec<(String, Vec<u8>)>,
-    std::collections::HashMap<String, Vec<f32>>,
-) {
+/// A checkpoint's masks, `(name, u8 per weight)` in name order.
+type Masks = Vec<(String, Vec<u8>)>;
+/// A checkpoint's weights by name.
+type Weights = std::collections::HashMap<String, Vec<f32>>;
+
+/// The masks and the weights of a checkpoint of a pruning run.
+fn masks_and_weights(dir: &Path) -> (Masks, Weights) {
     let bytes = std::fs::read(dir.join(refinery_train::prune::MASKS_FILE)).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let mut masks: Vec<(String, Vec<u8>)> = st
@@ -560,18 +562,28 @@ fn gradual_pruning_keeps_pruned_weights_zero_and_ends_at_the_sparsity() {
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let d = data();
     let out = d.root.join("pruned");
-    let summary = train(config(&pruned_toml(&d, 0.5, 5), &out), &Device::flex(), &mut ()).unwrap();
+    let summary = train(
+        config(&pruned_toml(&d, 0.5, 5), &out),
+        &Device::flex(),
+        &mut (),
+    )
+    .unwrap();
     assert_eq!(summary.final_step, 60);
     // Masks grow at 5, 10, ..., 30 (end = 0.5 · 60) to s_t = 0.6 (1 − (1 − t/30)³).
     let expected = |t: usize| {
         let p = (t.min(30) as f64) / 30.0;
         0.6 * (1.0 - (1.0 - p).powi(3))
     };
-    let mut previous: Option<Vec<(String, Vec<u8>)>> = None;
+    let mut previous: Option<Masks> = None;
     for step in (5..=60).step_by(5) {
         let (masks, weights) = masks_and_weights(&out.join(format!("checkpoint-{step}")));
         // The Linear weights of both layers and the pooler; not the embeddings or the head.
-        assert_eq!(masks.len(), 13, "{:?}", masks.iter().map(|m| &m.0).collect::<Vec<_>>());
+        assert_eq!(
+            masks.len(),
+            13,
+            "{:?}",
+            masks.iter().map(|m| &m.0).collect::<Vec<_>>()
+        );
         assert!(masks
             .iter()
             .all(|(n, _)| n.starts_with("bert.encoder.") || n == "bert.pooler.dense.weight"));
@@ -639,7 +651,55 @@ fn an_interrupted_pruning_run_resumes_exactly() {
     assert!(!first.completed);
     let second = train(config(&toml, &cut), &Device::flex(), &mut ()).unwrap();
     assert_eq!(second.start_step, 35);
-    assert_eq!(losses(&cut), losses(&full), "the loss curve of a resumed run");
-    let weights = |out: &Path| std::fs::read(out.join(FINAL_DIR).join("model.safetensors")).unwrap();
+    assert_eq!(
+        losses(&cut),
+        losses(&full),
+        "the loss curve of a resumed run"
+    );
+    let weights =
+        |out: &Path| std::fs::read(out.join(FINAL_DIR).join("model.safetensors")).unwrap();
     assert!(weights(&cut) == weights(&full), "the final weights");
+}
+
+#[test]
+fn initial_sparsity_at_step_zero_masks_the_starting_weights_as_one_shot_would() {
+    use refinery_train::prune::{grow_masks, Scope, Sparsity};
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let d = data();
+    let out = d.root.join("held");
+    let toml = pruned_toml(&d, 0.5, 10).replace(
+        "[prune]\nsparsity = 0.6\n",
+        "[prune]\nsparsity = 0.5\ninitial_sparsity = 0.5\n",
+    );
+    train(config(&toml, &out), &Device::flex(), &mut ()).unwrap();
+    // The one-shot selection on the starting checkpoint's weights (names in order).
+    let (masks, _) = masks_and_weights(&out.join("checkpoint-10"));
+    let bytes = std::fs::read(d.bert.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let start: Vec<Vec<f32>> = masks
+        .iter()
+        .map(|(name, _)| {
+            st.tensor(name)
+                .unwrap()
+                .data()
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect()
+        })
+        .collect();
+    let group: Vec<&[f32]> = start.iter().map(|v| &v[..]).collect();
+    let mut want: Vec<Vec<bool>> = start.iter().map(|v| vec![false; v.len()]).collect();
+    grow_masks(
+        &group,
+        &mut want,
+        Sparsity::new(0.5).unwrap(),
+        Scope::Global,
+    );
+    for step in [10, 30, 60] {
+        let (masks, _) = masks_and_weights(&out.join(format!("checkpoint-{step}")));
+        for ((name, m), w) in masks.iter().zip(&want) {
+            let m: Vec<bool> = m.iter().map(|&b| b == 1).collect();
+            assert!(&m == w, "step {step}: {name}");
+        }
+    }
 }

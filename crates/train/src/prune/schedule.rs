@@ -7,8 +7,10 @@
 //! ```
 //!
 //! (`s_i` before `t_0`, `s_f` after `t_e`; Zhu & Gupta write `t_e − t_0 = n·Δt`). The masks are
-//! recomputed every `Δt` optimizer steps, at `t = t_0 + k·Δt` (`k ≥ 0`, `t ≥ 1`) and at `t_e`, so
-//! the last recomputation reaches `s_f` exactly. Pruning fast early, when there are many
+//! recomputed every `Δt` optimizer steps, at `t = t_0 + k·Δt` (`k ≥ 0`) and at `t_e`, so the
+//! last recomputation reaches `s_f` exactly; with `t_0 = 0` the first masks (at `s_i`) are
+//! taken from the starting weights, before the first step. `s_i = s_f` keeps a one-shot
+//! pruned model's zeros through recovery fine-tuning. Pruning fast early, when there are many
 //! redundant weights, and slowly near the end gives the network time to recover.
 
 use serde::{Deserialize, Serialize};
@@ -122,25 +124,25 @@ impl PruneSection {
                 ),
             ));
         }
-        let point = |step: Option<usize>, fraction: Option<f64>, name: &str, default: f64| {
-            match (step, fraction) {
-                (Some(_), Some(_)) => Err(bad(
-                    file,
-                    &format!("prune.{name}_step"),
-                    format!("set prune.{name}_step or prune.{name}_fraction, not both"),
-                )),
-                (Some(s), None) => Ok(RunPoint::Step(s)),
-                (None, f) => {
-                    let f = f.unwrap_or(default);
-                    if f.is_finite() && (0.0..=1.0).contains(&f) {
-                        Ok(RunPoint::Fraction(f))
-                    } else {
-                        Err(bad(
-                            file,
-                            &format!("prune.{name}_fraction"),
-                            format!("{f} must be in [0, 1]"),
-                        ))
-                    }
+        let point = |step: Option<usize>, fraction: Option<f64>, name: &str, default: f64| match (
+            step, fraction,
+        ) {
+            (Some(_), Some(_)) => Err(bad(
+                file,
+                &format!("prune.{name}_step"),
+                format!("set prune.{name}_step or prune.{name}_fraction, not both"),
+            )),
+            (Some(s), None) => Ok(RunPoint::Step(s)),
+            (None, f) => {
+                let f = f.unwrap_or(default);
+                if f.is_finite() && (0.0..=1.0).contains(&f) {
+                    Ok(RunPoint::Fraction(f))
+                } else {
+                    Err(bad(
+                        file,
+                        &format!("prune.{name}_fraction"),
+                        format!("{f} must be in [0, 1]"),
+                    ))
                 }
             }
         };
@@ -174,6 +176,12 @@ impl PruneSection {
 }
 
 impl GradualPruning {
+    /// Whether `t_0` is step 0 whatever the run's length (the first masks come from the
+    /// starting weights).
+    pub fn starts_at_zero(&self) -> bool {
+        matches!(self.start, RunPoint::Step(0)) || self.start == RunPoint::Fraction(0.0)
+    }
+
     /// The schedule in a run of `total_steps` optimizer steps; errors name the `[prune]` key.
     pub fn resolve(&self, total_steps: usize) -> Result<ResolvedSchedule, TrainError> {
         let start = self.start.step(total_steps);

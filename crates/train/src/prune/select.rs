@@ -161,7 +161,12 @@ fn mark_smallest(group: &[&[f32]], masks: &mut [&mut [bool]], k: usize) {
     if k == 0 {
         return;
     }
-    let keys = |i: usize| group[i].iter().zip(masks[i].iter()).map(|(&w, &p)| key(w, p));
+    let keys = |i: usize| {
+        group[i]
+            .iter()
+            .zip(masks[i].iter())
+            .map(|(&w, &p)| key(w, p))
+    };
     let mut all: Vec<u64> = (0..group.len()).flat_map(keys).collect();
     let n = all.len();
     let k = k.min(n);

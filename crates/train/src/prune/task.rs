@@ -111,7 +111,10 @@ fn to_checkpoint<V: Copy + Default>(l: &ParamLayout, burn: Vec<V>) -> Vec<V> {
 
 fn mask_tensor(l: &ParamLayout, pruned: &[bool], device: &Device) -> Tensor<2, Bool> {
     let (values, shape) = if l.transposed {
-        (transpose(pruned, l.dims[0], l.dims[1]), [l.dims[1], l.dims[0]])
+        (
+            transpose(pruned, l.dims[0], l.dims[1]),
+            [l.dims[1], l.dims[0]],
+        )
     } else {
         (pruned.to_vec(), [l.dims[0], l.dims[1]])
     };
@@ -354,9 +357,17 @@ where
         &self.spec
     }
 
+    /// The wrapped task's model; with `t_0 = 0` and `s_i > 0`, pruned to `s_i` before the
+    /// first step.
     fn init_model(&self, device: &Device) -> Result<Self::Model, TrainError> {
         self.masks.replace(None);
-        self.inner.init_model(device)
+        let model = self.inner.init_model(device)?;
+        let p = &self.spec.pruning;
+        if p.starts_at_zero() && p.initial_sparsity.get() > 0.0 {
+            self.grow(&model, p.initial_sparsity.get(), device)?;
+            return Ok(self.apply(model));
+        }
+        Ok(model)
     }
 
     /// The wrapped task's checkpoint plus [`MASKS_FILE`] once there are masks.

@@ -530,6 +530,14 @@ type Masks = Vec<(String, Vec<u8>)>;
 /// A checkpoint's weights by name.
 type Weights = std::collections::HashMap<String, Vec<f32>>;
 
+/// Little-endian f32 values.
+fn floats(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
 /// The masks and the weights of a checkpoint of a pruning run.
 fn masks_and_weights(dir: &Path) -> (Masks, Weights) {
     let bytes = std::fs::read(dir.join(refinery_train::prune::MASKS_FILE)).unwrap();
@@ -545,14 +553,7 @@ fn masks_and_weights(dir: &Path) -> (Masks, Weights) {
     let weights = w
         .tensors()
         .into_iter()
-        .map(|(n, v)| {
-            let f = v
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect();
-            (n, f)
-        })
+        .map(|(n, v)| (n, floats(v.data())))
         .collect();
     (masks, weights)
 }
@@ -615,11 +616,9 @@ fn gradual_pruning_keeps_pruned_weights_zero_and_ends_at_the_sparsity() {
         let bytes = std::fs::read(out.join(FINAL_DIR).join("model.safetensors")).unwrap();
         let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
         let zeros = |name: &str| {
-            st.tensor(name)
-                .unwrap()
-                .data()
-                .chunks_exact(4)
-                .filter(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) == 0.0)
+            floats(st.tensor(name).unwrap().data())
+                .iter()
+                .filter(|&&w| w == 0.0)
                 .count()
         };
         let n: usize = masks.iter().map(|m| m.1.len()).sum();
@@ -678,14 +677,7 @@ fn initial_sparsity_at_step_zero_masks_the_starting_weights_as_one_shot_would() 
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let start: Vec<Vec<f32>> = masks
         .iter()
-        .map(|(name, _)| {
-            st.tensor(name)
-                .unwrap()
-                .data()
-                .chunks_exact(4)
-                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-                .collect()
-        })
+        .map(|(name, _)| floats(st.tensor(name).unwrap().data()))
         .collect();
     let group: Vec<&[f32]> = start.iter().map(|v| &v[..]).collect();
     let mut want: Vec<Vec<bool>> = start.iter().map(|v| vec![false; v.len()]).collect();

@@ -760,12 +760,6 @@ pub fn param_layout<M: HfParams + Clone>(model: &M) -> Vec<ParamLayout> {
         .collect()
 }
 
-/// Transposes a row-major `[rows, cols]` matrix (checkpoint ↔ burn layout of a transposed
-/// [`ParamLayout`]).
-pub fn transpose_matrix(values: &[f32], rows: usize, cols: usize) -> Vec<f32> {
-    transpose(values, rows, cols)
-}
-
 /// Restores parameter ids saved by [`param_ids`]; every parameter must be listed.
 pub fn set_param_ids<M: HfParams>(
     model: &mut M,

@@ -162,14 +162,22 @@ impl PruneSection {
         };
         // Points given as steps can be checked against each other now; against the run's
         // length when it is known ([`GradualPruning::resolve`]).
-        if let (RunPoint::Step(a), RunPoint::Step(b)) = (start, end) {
-            if b <= a {
+        match (start, end) {
+            (RunPoint::Step(a), RunPoint::Step(b)) if b <= a => {
                 return Err(bad(
                     file,
                     "prune.end_step",
                     format!("{b} must be after prune.start_step {a}"),
                 ));
             }
+            (RunPoint::Fraction(a), RunPoint::Fraction(b)) if b <= a => {
+                return Err(bad(
+                    file,
+                    "prune.end_fraction",
+                    format!("{b} must be after prune.start_fraction {a}"),
+                ));
+            }
+            _ => {}
         }
         Ok(checked)
     }
@@ -323,6 +331,10 @@ mod tests {
             (
                 "sparsity = 0.5\nstart_step = 10\nend_step = 10\n",
                 "prune.end_step",
+            ),
+            (
+                "sparsity = 0.5\nstart_fraction = 0.8\n",
+                "prune.end_fraction",
             ),
         ];
         for (text, key) in cases {

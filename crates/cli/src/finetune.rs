@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use refinery_compress::classify::EngineClassifier;
+use refinery_compress::prune::{record_gradual, REPORT_FILE};
 use refinery_compress::quant::read_quant_config;
 use refinery_model::classify::SequenceClassifier;
 use refinery_model::device::parse_device;
@@ -96,6 +97,10 @@ pub struct FinetuneArgs {
     /// Seeds the head, dropout and data order.
     #[arg(long)]
     seed: Option<u64>,
+    /// Gradual magnitude pruning to this final sparsity during the run (Zhu & Gupta's cubic
+    /// schedule; the other settings are `[prune]` keys of --config, see docs/pruning.md).
+    #[arg(long, allow_negative_numbers = true)]
+    prune_sparsity: Option<f64>,
     /// Keep K seeded examples per label of the training data (few-shot).
     #[arg(long)]
     few_shot: Option<usize>,
@@ -268,6 +273,9 @@ fn apply_flags(file: &mut TrainFile, a: &FinetuneArgs) -> Result<()> {
     if let Some(out) = &a.out {
         file.run.out_dir = Some(out.clone());
     }
+    if let Some(s) = a.prune_sparsity {
+        file.prune.get_or_insert_with(Default::default).sparsity = Some(s);
+    }
     if file.run.best_metric.is_none() {
         file.run.best_metric = Some("accuracy".into());
     }
@@ -307,6 +315,7 @@ pub fn finetune(a: FinetuneArgs) -> Result<ExitCode> {
     };
     let checked = file.check(&name, &ctx)?;
     let out = checked.run.out_dir.clone();
+    let pruning = checked.prune.clone();
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     // Two runs into one directory would interleave their checkpoints.
     let _lock = refinery_corpus::lock::lock_output(&out, None)?;
@@ -347,6 +356,17 @@ pub fn finetune(a: FinetuneArgs) -> Result<ExitCode> {
     let summary = train(checked, &device, &mut observer)?;
     observer.bar.finish_and_clear();
 
+    // A pruning run's models record it as `refinery prune` does (config.json, pruning.json).
+    let mut pruned = Vec::new();
+    if let Some(p) = &pruning {
+        for dir in [out.join(BEST_DIR), out.join(FINAL_DIR)] {
+            if dir.join("config.json").is_file() {
+                let r = record_gradual(&dir, p)
+                    .with_context(|| format!("recording the pruning in {}", dir.display()))?;
+                pruned.push((dir, r.totals.sparsity));
+            }
+        }
+    }
     let best = read_eval(&out.join(BEST_DIR));
     let last = read_eval(&out.join(FINAL_DIR));
     // The best model's confusion matrix, for `refinery report`.
@@ -365,6 +385,10 @@ pub fn finetune(a: FinetuneArgs) -> Result<ExitCode> {
             "best": best.as_ref().map(|(step, e)| serde_json::json!({"step": step, "eval": e})),
             "final": last.as_ref().map(|(step, e)| serde_json::json!({"step": step, "eval": e})),
             "data": report,
+            "pruned": pruned
+                .iter()
+                .map(|(d, s)| serde_json::json!({"dir": d, "sparsity": s}))
+                .collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(ExitCode::SUCCESS);
@@ -388,6 +412,14 @@ pub fn finetune(a: FinetuneArgs) -> Result<ExitCode> {
             "final (step {step}): {}  {}",
             out.join(FINAL_DIR).display(),
             eval_line(e)
+        );
+    }
+    for (dir, sparsity) in &pruned {
+        println!(
+            "pruned: {} at {:.2}% sparsity of the pruned tensors (report: {})",
+            dir.display(),
+            100.0 * sparsity,
+            dir.join(REPORT_FILE).display()
         );
     }
     println!("metrics: {}", out.join("metrics.jsonl").display());

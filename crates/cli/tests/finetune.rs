@@ -862,3 +862,54 @@ fn prune_heads_and_ffn_then_recover_quantize_and_compare() {
     ]);
     assert!(err.contains("prune the f32 model"), "{err}");
 }
+
+#[test]
+fn finetune_with_gradual_pruning_records_it_like_one_shot() {
+    let st = setup();
+    let out = st.d.join("pruned");
+    let mut args = finetune_args(&st, &s(&out), &["--prune-sparsity", "0.5"]);
+    let at = args.iter().position(|a| a == "--epochs").unwrap();
+    args[at + 1] = "2".into();
+    let r = run_args(&args);
+    let v: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(v["pruned"].as_array().unwrap().len(), 2, "{v}");
+    // 2 epochs of 20 steps: masks grow until 0.75 · 40 = 30; best/ is picked at 40.
+    assert_eq!(v["best"]["step"], 40, "{v}");
+    for dir in ["best", "final"] {
+        let cfg: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(dir).join("config.json")).unwrap(),
+        )
+        .unwrap();
+        let p = &cfg["refinery_pruning"];
+        assert_eq!(p["method"], "magnitude", "{cfg}");
+        assert_eq!(p["schedule"], "gradual");
+        assert_eq!(p["scope"], "global");
+        assert_eq!(p["sparsity"], 0.5);
+        let report: serde_json::Value = serde_json::from_str(
+            &std::fs::read_to_string(out.join(dir).join("pruning.json")).unwrap(),
+        )
+        .unwrap();
+        let t = &report["totals"];
+        let (n, zeros) = (t["params"].as_u64().unwrap(), t["zeros"].as_u64().unwrap());
+        assert_eq!(zeros, (0.5 * n as f64).round() as u64, "{report}");
+        assert_eq!(report["gradual"]["every"], 10);
+        let skipped = report["skipped"].to_string();
+        assert!(skipped.contains("classifier.weight") && skipped.contains("word_embeddings"));
+    }
+    // The pruned model evaluates like any classifier.
+    let r = ok(&[
+        "evaluate",
+        "--model",
+        &s(&out.join("best")),
+        "--data",
+        &s(&st.dev),
+        "--json",
+    ]);
+    let e: serde_json::Value = serde_json::from_slice(&r.stdout).unwrap();
+    assert_eq!(e["n"], 90);
+
+    let bad = finetune_args(&st, &s(&st.d.join("bad")), &["--prune-sparsity", "1.2"]);
+    let a: Vec<&str> = bad.iter().map(String::as_str).collect();
+    let e = fail(&a);
+    assert!(e.contains("prune.sparsity") && e.contains("[0, 1)"), "{e}");
+}

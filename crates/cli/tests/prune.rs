@@ -107,7 +107,22 @@ fn bad_prune_requests_fail_with_clear_errors() {
             1,
             "config.json: missing",
         ),
-        // Only magnitude pruning exists: other methods are not offered.
+        // magnitude, heads and ffn: other methods are not offered.
+        (
+            vec![
+                "--model",
+                m,
+                "--method",
+                "neurons",
+                "--sparsity",
+                "0.5",
+                "--out",
+                o,
+            ],
+            2,
+            "invalid value 'neurons'",
+        ),
+        // 7 of the 8 heads, but each of the 2 layers keeps one.
         (
             vec![
                 "--model",
@@ -115,12 +130,12 @@ fn bad_prune_requests_fail_with_clear_errors() {
                 "--method",
                 "heads",
                 "--sparsity",
-                "0.5",
+                "0.9",
                 "--out",
                 o,
             ],
-            2,
-            "invalid value 'heads'",
+            1,
+            "every layer keeps one",
         ),
     ] {
         let mut full = vec!["prune"];

@@ -1,7 +1,9 @@
 //! One-shot unstructured magnitude pruning of an HF checkpoint directory (`refinery prune
 //! --method magnitude`).
 //!
-//! Which tensors: every 2-D `*.weight` of a Linear layer (HF `nn.Linear` `[out, in]`, or GPT-2's
+//! The selection rules live in `refinery_train::prune` (re-exported here), shared with gradual
+//! pruning during fine-tuning ([`record_gradual`] writes that run's report). Which tensors:
+//! every 2-D `*.weight` of a Linear layer (HF `nn.Linear` `[out, in]`, or GPT-2's
 //! `Conv1D` `[in, out]`: magnitude pruning does not care which way round). Never pruned:
 //! embeddings (`*embeddings.weight`, `embed_*`, `shared`, GPT-2 `wte`/`wpe`), LayerNorm and
 //! every other 1-D tensor, and the copies of tied weights (`lm_head.weight`,
@@ -19,8 +21,7 @@
 //! reports every tensor. Dense kernels gain no speed from the zeros: the optional
 //! `model.sparse` ([`crate::sparse`]) is for storage only. See docs/pruning.md.
 //!
-//! Not here (yet): gradual pruning during fine-tuning (Zhu & Gupta's cubic schedule, with masks
-//! kept through training) and structured (head, FFN-neuron) pruning.
+//! Not here (yet): structured (head, FFN-neuron) pruning.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -30,6 +31,10 @@ use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors, View};
 use serde::Serialize;
 use serde_json::Value;
+
+pub use refinery_train::prune::{
+    magnitude_prune, tensor_role, GradualPruning, Scope, Sparsity, TensorRole,
+};
 
 use crate::outdir;
 use crate::quant;
@@ -45,53 +50,6 @@ pub const REPORT_FILE: &str = "pruning.json";
 /// The `config.json` key recording the pruning.
 pub const CONFIG_KEY: &str = "refinery_pruning";
 
-/// A fraction of weights to remove, checked to be in `[0, 1)`.
-#[derive(Debug, Clone, Copy, PartialEq, PartialOrd)]
-pub struct Sparsity(f64);
-
-impl Sparsity {
-    /// Checks `s`: a finite number with `0 <= s < 1`.
-    pub fn new(s: f64) -> Result<Self, CompressError> {
-        if s.is_finite() && (0.0..1.0).contains(&s) {
-            Ok(Sparsity(s))
-        } else {
-            Err(CompressError::Invalid(format!(
-                "sparsity {s}: must be at least 0 and below 1"
-            )))
-        }
-    }
-
-    /// The fraction.
-    pub fn get(self) -> f64 {
-        self.0
-    }
-
-    /// How many of `n` weights to prune: `round(S·n)`.
-    pub fn count(self, n: usize) -> usize {
-        ((self.0 * n as f64).round() as usize).min(n)
-    }
-}
-
-/// Over which weights one magnitude threshold applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// One threshold over all selected weights.
-    Global,
-    /// The same sparsity in each tensor.
-    Layer,
-}
-
-impl Scope {
-    /// The name used in `config.json`, `pruning.json` and on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Scope::Global => "global",
-            Scope::Layer => "layer",
-        }
-    }
-}
-
 /// What to prune and how.
 #[derive(Debug, Clone, Copy)]
 pub struct PruneOptions {
@@ -101,120 +59,6 @@ pub struct PruneOptions {
     pub include_head: bool,
     /// Also write `model.sparse` (bitmask + values of the pruned tensors).
     pub write_sparse: bool,
-}
-
-/// Why a tensor is pruned or left alone (see the module docs for the rules).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TensorRole {
-    /// A Linear layer's weight: pruned.
-    Linear,
-    /// A classifier/score head's weight: pruned only with `include_head`.
-    Head,
-    /// An embedding table.
-    Embedding,
-    /// A copy of a tied weight (pruning it would break the tie).
-    Tied,
-    /// Not a 2-D `*.weight` (bias, LayerNorm, buffers).
-    Other,
-}
-
-/// Top-level names of task heads in HF and refinery checkpoints.
-const HEAD_PREFIXES: &[&str] = &["classifier", "score", "heads", "qa_outputs", "cls"];
-
-/// Weights that are copies of the embeddings in tied checkpoints.
-const TIED: &[&str] = &["lm_head.weight", "cls.predictions.decoder.weight"];
-
-/// The role of the tensor `name` with `shape` (rules in the module docs).
-pub fn tensor_role(name: &str, shape: &[usize]) -> TensorRole {
-    if TIED.contains(&name) {
-        return TensorRole::Tied;
-    }
-    let Some(stem) = name.strip_suffix(".weight") else {
-        return TensorRole::Other;
-    };
-    if shape.len() != 2 {
-        return TensorRole::Other;
-    }
-    let parts: Vec<&str> = stem.split('.').collect();
-    let embedding = parts.iter().any(|p| {
-        p.ends_with("embeddings")
-            || p.starts_with("embed_")
-            || matches!(*p, "wte" | "wpe" | "shared")
-    });
-    if embedding {
-        return TensorRole::Embedding;
-    }
-    if parts
-        .iter()
-        .any(|p| p.contains("LayerNorm") || p.starts_with("ln_"))
-    {
-        return TensorRole::Other;
-    }
-    if parts.first().is_some_and(|p| HEAD_PREFIXES.contains(p)) {
-        return TensorRole::Head;
-    }
-    TensorRole::Linear
-}
-
-/// Whether a tensor with `role` is pruned under `include_head`.
-fn selected(role: TensorRole, include_head: bool) -> bool {
-    role == TensorRole::Linear || (include_head && role == TensorRole::Head)
-}
-
-/// `|w|` as ordered bits: for non-negative floats the bit patterns sort as the values do
-/// (NaN above infinity, so NaN weights are pruned last).
-fn magnitude(w: f32) -> u32 {
-    w.to_bits() & 0x7fff_ffff
-}
-
-/// Sets the `k` smallest-magnitude weights of `group` (taken as one sequence, in order) to
-/// `+0.0`; ties at the threshold go to the lowest positions. Memory: 4 bytes per weight.
-fn prune_smallest(group: &mut [&mut [f32]], k: usize) {
-    if k == 0 {
-        return;
-    }
-    let mut mags: Vec<u32> = group
-        .iter()
-        .flat_map(|t| t.iter().map(|&w| magnitude(w)))
-        .collect();
-    let n = mags.len();
-    let k = k.min(n);
-    let (_, &mut threshold, _) = mags.select_nth_unstable(k - 1);
-    drop(mags);
-    let below: usize = group
-        .iter()
-        .map(|t| t.iter().filter(|&&w| magnitude(w) < threshold).count())
-        .sum();
-    let mut ties = k - below;
-    for t in group.iter_mut() {
-        for w in t.iter_mut() {
-            let m = magnitude(*w);
-            if m < threshold {
-                *w = 0.0;
-            } else if m == threshold && ties > 0 {
-                *w = 0.0;
-                ties -= 1;
-            }
-        }
-    }
-}
-
-/// Prunes `tensors` in place: `round(S·n)` of all their weights ([`Scope::Global`], in the
-/// given order for ties) or of each tensor's ([`Scope::Layer`]).
-pub fn magnitude_prune(tensors: &mut [&mut [f32]], sparsity: Sparsity, scope: Scope) {
-    match scope {
-        Scope::Global => {
-            let n = tensors.iter().map(|t| t.len()).sum();
-            prune_smallest(tensors, sparsity.count(n));
-        }
-        Scope::Layer => {
-            for t in tensors.iter_mut() {
-                let k = sparsity.count(t.len());
-                prune_smallest(&mut [&mut **t], k);
-            }
-        }
-    }
 }
 
 /// One pruned tensor in `pruning.json`.
@@ -267,8 +111,12 @@ pub struct Storage {
 pub struct PruneReport {
     pub method: &'static str,
     pub scope: Scope,
+    /// The sparsity asked for (a gradual run's final sparsity).
     pub sparsity: f64,
     pub include_head: bool,
+    /// A gradual run's schedule (absent for one-shot pruning).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gradual: Option<GradualPruning>,
     pub tensors: Vec<TensorReport>,
     pub skipped: Vec<Skipped>,
     pub totals: Totals,
@@ -305,6 +153,190 @@ fn ratio(a: usize, b: usize) -> f64 {
     }
 }
 
+/// A checkpoint's tensors sorted into the pruned (decoded) and the skipped.
+struct Selection {
+    pruned: Vec<DenseTensor>,
+    skipped: Vec<Skipped>,
+    /// Every parameter of the checkpoint.
+    model_params: usize,
+}
+
+/// The checkpoint's `config.json` as a JSON object.
+fn read_config(dir: &Path) -> Result<Value, CompressError> {
+    let path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| CompressError::io(&path, e))?;
+    let config: Value =
+        serde_json::from_str(&text).map_err(|e| CompressError::checkpoint(&path, e.to_string()))?;
+    if !config.is_object() {
+        return Err(CompressError::checkpoint(&path, "not a JSON object"));
+    }
+    Ok(config)
+}
+
+/// Sorts `views` (in name order: the tie order) by the rules of [`tensor_role`] and decodes
+/// the selected f32 weights.
+fn select(
+    weights_path: &Path,
+    views: &[(String, safetensors::tensor::TensorView<'_>)],
+    include_head: bool,
+) -> Result<Selection, CompressError> {
+    let mut pruned: Vec<DenseTensor> = Vec::new();
+    let mut skipped = Vec::new();
+    let mut model_params = 0usize;
+    for (name, view) in views {
+        let params: usize = view.shape().iter().product();
+        model_params += params;
+        let role = tensor_role(name, view.shape());
+        if !role.selected(include_head) {
+            skipped.push(Skipped {
+                name: name.clone(),
+                role,
+                params,
+            });
+            continue;
+        }
+        if view.dtype() != Dtype::F32 {
+            return Err(CompressError::checkpoint(
+                weights_path,
+                format!(
+                    "tensor `{name}` is {:?}: magnitude pruning reads f32 checkpoints",
+                    view.dtype()
+                ),
+            ));
+        }
+        let values = quant::f32_values(weights_path, name, view)?;
+        pruned.push(DenseTensor {
+            name: name.clone(),
+            shape: view.shape().to_vec(),
+            values,
+        });
+    }
+    if pruned.is_empty() {
+        return Err(CompressError::checkpoint(
+            weights_path,
+            format!(
+                "no prunable tensors (2-D Linear `*.weight`{})",
+                if include_head {
+                    ""
+                } else {
+                    "; heads are left dense without --include-head"
+                }
+            ),
+        ));
+    }
+    Ok(Selection {
+        pruned,
+        skipped,
+        model_params,
+    })
+}
+
+/// What a report says about how the weights were pruned.
+struct How {
+    scope: Scope,
+    sparsity: f64,
+    include_head: bool,
+    gradual: Option<GradualPruning>,
+}
+
+/// `pruning.json` of the pruned tensors of `sel` as they are now.
+fn build_report(sel: Selection, how: How, storage: Storage) -> PruneReport {
+    let tensors: Vec<TensorReport> = sel
+        .pruned
+        .iter()
+        .map(|t| {
+            let zeros = t.values.iter().filter(|&&w| w == 0.0).count();
+            TensorReport {
+                name: t.name.clone(),
+                shape: t.shape.clone(),
+                params: t.values.len(),
+                zeros,
+                sparsity: ratio(zeros, t.values.len()),
+            }
+        })
+        .collect();
+    let params: usize = tensors.iter().map(|t| t.params).sum();
+    let zeros: usize = tensors.iter().map(|t| t.zeros).sum();
+    PruneReport {
+        method: "magnitude",
+        scope: how.scope,
+        sparsity: how.sparsity,
+        include_head: how.include_head,
+        gradual: how.gradual,
+        totals: Totals {
+            tensors: tensors.len(),
+            params,
+            zeros,
+            sparsity: ratio(zeros, params),
+            model_params: sel.model_params,
+            model_sparsity: ratio(zeros, sel.model_params),
+        },
+        tensors,
+        skipped: sel.skipped,
+        storage,
+    }
+}
+
+/// Records `report` in `config` (`refinery_pruning`).
+fn record(config: &mut Value, report: &PruneReport) {
+    if let Some(obj) = config.as_object_mut() {
+        let mut entry = serde_json::json!({
+            "method": report.method,
+            "scope": report.scope.name(),
+            "sparsity": report.sparsity,
+            "tensors": report.totals.tensors,
+        });
+        if let (Some(e), Some(g)) = (entry.as_object_mut(), &report.gradual) {
+            e.insert("schedule".into(), "gradual".into());
+            e.insert(
+                "initial_sparsity".into(),
+                serde_json::json!(g.initial_sparsity.get()),
+            );
+        }
+        obj.insert(CONFIG_KEY.to_string(), entry);
+    }
+}
+
+/// Memory-maps `path` (a safetensors file).
+fn map(path: &Path) -> Result<Mmap, CompressError> {
+    let file = std::fs::File::open(path).map_err(|e| CompressError::io(path, e))?;
+    // SAFETY: the map is read-only and lives while the tensors borrow it; like every
+    // safetensors reader we assume the file is not modified while we read it.
+    unsafe { Mmap::map(&file) }.map_err(|e| CompressError::io(path, e))
+}
+
+/// Records a gradual pruning run in the model directory `dir` it exported (`best/`,
+/// `final/`): `pruning.json` from the weights as they are, and `refinery_pruning` in
+/// `config.json`, as [`prune_checkpoint`] writes them. The weights are not changed.
+pub fn record_gradual(dir: &Path, pruning: &GradualPruning) -> Result<PruneReport, CompressError> {
+    let mut config = read_config(dir)?;
+    let weights_path = dir.join(WEIGHTS_FILE);
+    let mmap = map(&weights_path)?;
+    let st = SafeTensors::deserialize(&mmap)
+        .map_err(|e| CompressError::checkpoint(&weights_path, e.to_string()))?;
+    let mut views = st.tensors();
+    views.sort_by(|a, b| a.0.cmp(&b.0));
+    let sel = select(&weights_path, &views, pruning.include_head)?;
+    let params: usize = sel.pruned.iter().map(|t| t.values.len()).sum();
+    let storage = Storage {
+        dense_bytes: 4 * params as u64,
+        sparse_bytes: sparse::encoded_len(&sel.pruned),
+        sparse_written: false,
+        safetensors_bytes: mmap.len() as u64,
+    };
+    let how = How {
+        scope: pruning.scope,
+        sparsity: pruning.final_sparsity.get(),
+        include_head: pruning.include_head,
+        gradual: Some(pruning.clone()),
+    };
+    let report = build_report(sel, how, storage);
+    record(&mut config, &report);
+    outdir::write_json(&dir.join(CONFIG_FILE), &config)?;
+    outdir::write_json(&dir.join(REPORT_FILE), &report)?;
+    Ok(report)
+}
+
 /// Prunes the checkpoint in `model` into `out` (absent or empty): the dense pruned
 /// `model.safetensors`, `config.json` with `refinery_pruning`, `pruning.json`, `model.sparse`
 /// when asked, and every other file copied unchanged.
@@ -325,20 +357,10 @@ pub fn prune_checkpoint(
         }
     }
     outdir::check(model, out)?;
-    let config_text =
-        std::fs::read_to_string(&config_path).map_err(|e| CompressError::io(&config_path, e))?;
-    let mut config: Value = serde_json::from_str(&config_text)
-        .map_err(|e| CompressError::checkpoint(&config_path, e.to_string()))?;
-    if !config.is_object() {
-        return Err(CompressError::checkpoint(&config_path, "not a JSON object"));
-    }
+    let mut config = read_config(model)?;
 
     // 2. The weights, memory-mapped; tensors in name order (the tie order).
-    let file =
-        std::fs::File::open(&weights_path).map_err(|e| CompressError::io(&weights_path, e))?;
-    // SAFETY: the map is read-only and lives while `tensors` borrows it; like every
-    // safetensors reader we assume the file is not modified while we read it.
-    let mmap = unsafe { Mmap::map(&file) }.map_err(|e| CompressError::io(&weights_path, e))?;
+    let mmap = map(&weights_path)?;
     let (_, header) = SafeTensors::read_metadata(&mmap)
         .map_err(|e| CompressError::checkpoint(&weights_path, e.to_string()))?;
     let st = SafeTensors::deserialize(&mmap)
@@ -347,54 +369,11 @@ pub fn prune_checkpoint(
     views.sort_by(|a, b| a.0.cmp(&b.0));
 
     // 3. Select, and decode the selected f32 weights.
-    let mut pruned: Vec<DenseTensor> = Vec::new();
-    let mut skipped = Vec::new();
-    let mut model_params = 0usize;
-    for (name, view) in &views {
-        let params: usize = view.shape().iter().product();
-        model_params += params;
-        let role = tensor_role(name, view.shape());
-        if !selected(role, options.include_head) {
-            skipped.push(Skipped {
-                name: name.clone(),
-                role,
-                params,
-            });
-            continue;
-        }
-        if view.dtype() != Dtype::F32 {
-            return Err(CompressError::checkpoint(
-                &weights_path,
-                format!(
-                    "tensor `{name}` is {:?}: magnitude pruning reads f32 checkpoints",
-                    view.dtype()
-                ),
-            ));
-        }
-        let values = quant::f32_values(&weights_path, name, view)?;
-        pruned.push(DenseTensor {
-            name: name.clone(),
-            shape: view.shape().to_vec(),
-            values,
-        });
-    }
-    if pruned.is_empty() {
-        return Err(CompressError::checkpoint(
-            &weights_path,
-            format!(
-                "no prunable tensors (2-D Linear `*.weight`{})",
-                if options.include_head {
-                    ""
-                } else {
-                    "; heads are left dense without --include-head"
-                }
-            ),
-        ));
-    }
+    let mut sel = select(&weights_path, &views, options.include_head)?;
 
     // 4. Prune.
     {
-        let mut group: Vec<&mut [f32]> = pruned.iter_mut().map(|t| &mut t.values[..]).collect();
+        let mut group: Vec<&mut [f32]> = sel.pruned.iter_mut().map(|t| &mut t.values[..]).collect();
         magnitude_prune(&mut group, options.sparsity, options.scope);
     }
 
@@ -403,7 +382,7 @@ pub fn prune_checkpoint(
     let partial = staged.path();
 
     let by_name: HashMap<&str, &DenseTensor> =
-        pruned.iter().map(|t| (t.name.as_str(), t)).collect();
+        sel.pruned.iter().map(|t| (t.name.as_str(), t)).collect();
     let out_tensors: Vec<(String, OutTensor<'_>)> = views
         .iter()
         .map(|(name, view)| {
@@ -427,65 +406,31 @@ pub fn prune_checkpoint(
     )
     .map_err(|e| CompressError::checkpoint(&out_weights, e.to_string()))?;
     drop(out_tensors);
+    drop(by_name);
     let safetensors_bytes = std::fs::metadata(&out_weights)
         .map_err(|e| CompressError::io(&out_weights, e))?
         .len();
 
     let sparse_bytes = if options.write_sparse {
-        sparse::write_sparse(&partial.join(SPARSE_FILE), &pruned)?
+        sparse::write_sparse(&partial.join(SPARSE_FILE), &sel.pruned)?
     } else {
-        sparse::encoded_len(&pruned)
+        sparse::encoded_len(&sel.pruned)
     };
-
-    let tensors: Vec<TensorReport> = pruned
-        .iter()
-        .map(|t| {
-            let zeros = t.values.iter().filter(|&&w| w == 0.0).count();
-            TensorReport {
-                name: t.name.clone(),
-                shape: t.shape.clone(),
-                params: t.values.len(),
-                zeros,
-                sparsity: ratio(zeros, t.values.len()),
-            }
-        })
-        .collect();
-    let params: usize = tensors.iter().map(|t| t.params).sum();
-    let zeros: usize = tensors.iter().map(|t| t.zeros).sum();
-    let report = PruneReport {
-        method: "magnitude",
+    let params: usize = sel.pruned.iter().map(|t| t.values.len()).sum();
+    let storage = Storage {
+        dense_bytes: 4 * params as u64,
+        sparse_bytes,
+        sparse_written: options.write_sparse,
+        safetensors_bytes,
+    };
+    let how = How {
         scope: options.scope,
         sparsity: options.sparsity.get(),
         include_head: options.include_head,
-        totals: Totals {
-            tensors: tensors.len(),
-            params,
-            zeros,
-            sparsity: ratio(zeros, params),
-            model_params,
-            model_sparsity: ratio(zeros, model_params),
-        },
-        tensors,
-        skipped,
-        storage: Storage {
-            dense_bytes: 4 * params as u64,
-            sparse_bytes,
-            sparse_written: options.write_sparse,
-            safetensors_bytes,
-        },
+        gradual: None,
     };
-
-    if let Some(obj) = config.as_object_mut() {
-        obj.insert(
-            CONFIG_KEY.to_string(),
-            serde_json::json!({
-                "method": report.method,
-                "scope": options.scope.name(),
-                "sparsity": report.sparsity,
-                "tensors": report.totals.tensors,
-            }),
-        );
-    }
+    let report = build_report(sel, how, storage);
+    record(&mut config, &report);
     outdir::write_json(&partial.join(CONFIG_FILE), &config)?;
     outdir::write_json(&partial.join(REPORT_FILE), &report)?;
     // A pruned input's old report and sparse copy describe other weights: not copied.

@@ -323,6 +323,7 @@ fn run_link<S: Distillable>(
             data: f.data.clone(),
             optim: f.optim.clone(),
             run: f.run.clone(),
+            prune: None,
         };
         tf.run.out_dir = Some(stage_out.clone());
         if tf.run.best_metric.is_none() {

@@ -30,6 +30,7 @@ use crate::data::labelled::{read_labelled, LabelSet};
 use crate::data::{BatchSource, DataConfig, DataSplit, NspSpecials};
 use crate::error::TrainError;
 use crate::precision::Precision;
+use crate::prune::{GradualPruning, PruneSection};
 use crate::run::{BestModel, Observer, RunOptions, RunSummary};
 use crate::schedule::{Decay, LrSchedule};
 use crate::tasks::classify::few_shot;
@@ -391,6 +392,9 @@ pub struct TrainFile {
     pub data: DataConfig,
     pub optim: OptimSection,
     pub run: RunSection,
+    /// Gradual magnitude pruning during the run (absent: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prune: Option<PruneSection>,
 }
 
 /// `TrainFile` with a concrete task section type (the second parsing pass).
@@ -407,6 +411,8 @@ struct TrainFileOf<S: Default> {
     optim: OptimSection,
     #[serde(default)]
     run: RunSection,
+    #[serde(default)]
+    prune: Option<PruneSection>,
 }
 
 /// The first parsing pass: only `[task] kind`.
@@ -432,6 +438,8 @@ pub struct CheckedTrain {
     /// Warmup as a share of the steps (applied when the run's step count is known).
     pub warmup_ratio: Option<f64>,
     pub data: DataConfig,
+    /// Gradual magnitude pruning (`[prune]`).
+    pub prune: Option<GradualPruning>,
 }
 
 /// Special token ids found in a tokenizer.
@@ -494,6 +502,7 @@ fn parse_as<S: DeserializeOwned + Default>(
         data: f.data,
         optim: f.optim,
         run: f.run,
+        prune: f.prune,
     })
 }
 
@@ -686,6 +695,11 @@ impl TrainFile {
             seed: r.seed,
             precision: o.precision,
         };
+        let prune = self.prune.as_ref().map(|p| p.check(file)).transpose()?;
+        if let (Some(p), None) = (&prune, r.epochs) {
+            p.resolve(r.total_steps)
+                .map_err(|e| TrainError::InvalidConfig(format!("{file}: {e}")))?;
+        }
         let mut extra_files = Vec::new();
         if !labelled {
             if let Some(tok) = ctx.tokenizer.as_deref().and_then(tokenizer_json) {
@@ -710,6 +724,7 @@ impl TrainFile {
             epochs: r.epochs,
             warmup_ratio: o.warmup_ratio,
             data: d.clone(),
+            prune,
         })
     }
 
@@ -1099,11 +1114,15 @@ pub fn train(
         epochs,
         warmup_ratio,
         data,
+        prune,
     } = checked;
     let sizing = Sizing {
         epochs,
         warmup_ratio,
     };
+    if let Some(p) = prune {
+        return crate::prune::run_pruned(task, p, train, run, sizing, &data, device, observer);
+    }
     crate::with_task_spec!(task, spec => run_spec(spec, train, run, sizing, &data, device, observer))
 }
 
@@ -1384,6 +1403,29 @@ mod tests {
             (t.model.n_layer, t.model.n_embd, t.model.n_positions),
             (2, 64, 128)
         );
+    }
+
+    #[test]
+    fn prune_section_is_checked_with_the_run() {
+        let base = "[data]\nvalidation_fraction = 0.1\n[run]\ntotal_steps = 100\n";
+        let ok = TrainFile::from_toml(&format!("{base}[prune]\nsparsity = 0.5\n"), "t.toml")
+            .and_then(|f| with_out(f).check("t.toml", &ctx(100, 4, 1, 2, 0)))
+            .unwrap();
+        let p = ok.prune.unwrap();
+        assert_eq!((p.final_sparsity.get(), p.every), (0.5, 10));
+        // Printed and read back, the section is the same.
+        let f =
+            TrainFile::from_toml(&format!("{base}[prune]\nsparsity = 0.5\n"), "t.toml").unwrap();
+        assert_eq!(
+            TrainFile::from_toml(&f.to_toml().unwrap(), "t.toml").unwrap(),
+            f
+        );
+        let e = err(&format!("{base}[prune]\nsparsity = 0.5\nend_step = 150\n"));
+        assert!(e.contains("t.toml") && e.contains("prune.end_step"), "{e}");
+        let e = err(&format!("{base}[prune]\nsparsity = 0.5\nfrequency = 3\n"));
+        assert!(e.contains("prune.frequency") && e.contains("line 7"), "{e}");
+        let e = err(&format!("{base}[prune]\nsparsity = 1.5\n"));
+        assert!(e.contains("prune.sparsity"), "{e}");
     }
 
     #[test]

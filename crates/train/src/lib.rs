@@ -15,6 +15,8 @@
 //!   stopping, automatic resume); [`metrics`]: the JSONL log; [`eval`]: evaluation.
 //! - [`config`]: `train.toml` (`[task] kind = ...`, `[model]`, `[data]`, `[optim]`, `[run]`),
 //!   presets, validation, and [`config::train`] which runs any task kind.
+//! - [`prune`]: magnitude pruning's selection rules (shared with one-shot pruning in
+//!   `refinery-compress`) and gradual pruning during training (`[prune]`, cubic schedule).
 //! - [`schedule`]: warmup + cosine/linear decay; [`rng`]: stateless randomness.
 
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
@@ -29,6 +31,7 @@ pub mod metrics;
 pub mod objectives;
 pub mod precision;
 pub mod prompt;
+pub mod prune;
 pub mod rng;
 pub mod run;
 pub mod schedule;

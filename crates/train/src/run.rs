@@ -415,7 +415,9 @@ pub fn run<T: Task>(
             let epoch_eval = opts.eval_each_epoch && epoch_end(stats.step);
             if due || epoch_eval || (last && (opts.eval_every > 0 || opts.best.is_some())) {
                 let report = trainer.evaluate(valid, opts.eval_batches)?;
-                if let Some(best) = &opts.best {
+                // A task may rule a step's model out (gradual pruning before its final sparsity).
+                let selectable = trainer.task.selectable(stats.step, opts.total_steps);
+                if let Some(best) = opts.best.as_ref().filter(|_| selectable) {
                     let value = report.metrics.get(&best.metric).copied().ok_or_else(|| {
                         TrainError::InvalidConfig(format!(
                             "run.best_metric: the evaluation has no {:?} (it has: {})",

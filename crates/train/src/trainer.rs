@@ -1,7 +1,8 @@
 //! A resumable trainer, generic over the model + objective ([`Task`]). [`Trainer::step`] is
 //! the whole loop body and reads top to bottom: learning rate, dropout seed, accumulated
 //! micro-batches, a finite-loss check, frozen parameters, global-norm clipping, AdamW update
-//! (with per-group learning rates for layer-wise decay).
+//! (with per-group learning rates for layer-wise decay), and the task's after-step hook
+//! ([`Task::end_step`]: gradual pruning's masks).
 //!
 //! Checkpoint directory:
 //!
@@ -270,6 +271,14 @@ impl<T: Task> Trainer<T> {
         };
         self.step += 1;
         self.tokens_seen += tokens as u64;
+
+        // 8. The task's own change to the new weights (gradual pruning re-applies its masks).
+        self.model = self.task.end_step(
+            self.model.clone(),
+            self.step,
+            self.config.schedule.total_steps,
+            &self.device,
+        )?;
         Ok(StepStats {
             step: self.step,
             loss: loss_sum / n as f64,

@@ -515,3 +515,183 @@ fn frozen_layers_stay_and_layer_wise_decay_scales_updates() {
         l1 / l0
     );
 }
+
+/// `[prune]` on the classify run: 2 epochs of 30 steps, masks grown every 5 steps to 60% by
+/// `end` (a share of the 60 steps), a checkpoint every 5 steps.
+fn pruned_toml(d: &Data, end: f64, save_every: usize) -> String {
+    classify_toml(d, 2).replace(
+        "[run]\n",
+        &format!("[run]\nsave_every = {save_every}\nkeep = 20\n"),
+    ) + &format!("[prune]\nsparsity = 0.6\nevery = 5\nend_fraction = {end}\n")
+}
+
+/// A checkpoint's masks, `(name, u8 per weight)` in name order.
+type Masks = Vec<(String, Vec<u8>)>;
+/// A checkpoint's weights by name.
+type Weights = std::collections::HashMap<String, Vec<f32>>;
+
+/// Little-endian f32 values.
+fn floats(bytes: &[u8]) -> Vec<f32> {
+    bytes
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
+}
+
+/// The masks and the weights of a checkpoint of a pruning run.
+fn masks_and_weights(dir: &Path) -> (Masks, Weights) {
+    let bytes = std::fs::read(dir.join(refinery_train::prune::MASKS_FILE)).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut masks: Vec<(String, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.data().to_vec()))
+        .collect();
+    masks.sort();
+    let wbytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let w = safetensors::SafeTensors::deserialize(&wbytes).unwrap();
+    let weights = w
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, floats(v.data())))
+        .collect();
+    (masks, weights)
+}
+
+#[test]
+fn gradual_pruning_keeps_pruned_weights_zero_and_ends_at_the_sparsity() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let d = data();
+    let out = d.root.join("pruned");
+    let summary = train(
+        config(&pruned_toml(&d, 0.5, 5), &out),
+        &Device::flex(),
+        &mut (),
+    )
+    .unwrap();
+    assert_eq!(summary.final_step, 60);
+    // Masks grow at 5, 10, ..., 30 (end = 0.5 · 60) to s_t = 0.6 (1 − (1 − t/30)³).
+    let expected = |t: usize| {
+        let p = (t.min(30) as f64) / 30.0;
+        0.6 * (1.0 - (1.0 - p).powi(3))
+    };
+    let mut previous: Option<Masks> = None;
+    for step in (5..=60).step_by(5) {
+        let (masks, weights) = masks_and_weights(&out.join(format!("checkpoint-{step}")));
+        // The Linear weights of both layers and the pooler; not the embeddings or the head.
+        assert_eq!(
+            masks.len(),
+            13,
+            "{:?}",
+            masks.iter().map(|m| &m.0).collect::<Vec<_>>()
+        );
+        assert!(masks
+            .iter()
+            .all(|(n, _)| n.starts_with("bert.encoder.") || n == "bert.pooler.dense.weight"));
+        let n: usize = masks.iter().map(|m| m.1.len()).sum();
+        let k: usize = masks
+            .iter()
+            .map(|m| m.1.iter().filter(|&&b| b == 1).count())
+            .sum();
+        let want = (expected(step) * n as f64).round() as usize;
+        assert_eq!(k, want, "step {step}: {k} of {n} masked");
+        for (name, mask) in &masks {
+            let w = &weights[name];
+            for (i, &b) in mask.iter().enumerate() {
+                if b == 1 {
+                    assert_eq!(w[i].to_bits(), 0, "step {step}: {name}[{i}] = {}", w[i]);
+                }
+            }
+        }
+        if let Some(prev) = &previous {
+            for ((_, a), (_, b)) in prev.iter().zip(&masks) {
+                assert!(a.iter().zip(b).all(|(&x, &y)| x <= y), "masks only grow");
+            }
+        }
+        previous = Some(masks);
+    }
+    // final/: exactly round(0.6 n) zeros in the pruned tensors, the head dense.
+    let (masks, _) = masks_and_weights(&out.join("checkpoint-60"));
+    let final_weights = {
+        let bytes = std::fs::read(out.join(FINAL_DIR).join("model.safetensors")).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        let zeros = |name: &str| {
+            floats(st.tensor(name).unwrap().data())
+                .iter()
+                .filter(|&&w| w == 0.0)
+                .count()
+        };
+        let n: usize = masks.iter().map(|m| m.1.len()).sum();
+        let z: usize = masks.iter().map(|(name, _)| zeros(name)).sum();
+        assert_eq!(z, (0.6 * n as f64).round() as usize);
+        zeros("classifier.weight")
+    };
+    assert_eq!(final_weights, 0, "the head stays dense");
+    // Only models at the final sparsity compete for best/.
+    let best: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join(BEST_DIR).join(EVAL_FILE)).unwrap())
+            .unwrap();
+    assert!(best["step"].as_u64().unwrap() >= 30, "{best}");
+    // A checkpoint of the run opens as its wrapped task.
+    let opened = open(&out.join("checkpoint-60")).unwrap();
+    assert!(matches!(opened.spec, AnyTaskSpec::Classify(_)));
+}
+
+#[test]
+fn an_interrupted_pruning_run_resumes_exactly() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let d = data();
+    // Masks grow until step 54; the cut at 40 resumes from the checkpoint at 35, mid-schedule.
+    let toml = pruned_toml(&d, 0.9, 7);
+    let full = d.root.join("full");
+    train(config(&toml, &full), &Device::flex(), &mut ()).unwrap();
+    let cut = d.root.join("cut");
+    let first = train(config(&toml, &cut), &Device::flex(), &mut StopAfter(40, 0)).unwrap();
+    assert!(!first.completed);
+    let second = train(config(&toml, &cut), &Device::flex(), &mut ()).unwrap();
+    assert_eq!(second.start_step, 35);
+    assert_eq!(
+        losses(&cut),
+        losses(&full),
+        "the loss curve of a resumed run"
+    );
+    let weights =
+        |out: &Path| std::fs::read(out.join(FINAL_DIR).join("model.safetensors")).unwrap();
+    assert!(weights(&cut) == weights(&full), "the final weights");
+}
+
+#[test]
+fn initial_sparsity_at_step_zero_masks_the_starting_weights_as_one_shot_would() {
+    use refinery_train::prune::{grow_masks, Scope, Sparsity};
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let d = data();
+    let out = d.root.join("held");
+    let toml = pruned_toml(&d, 0.5, 10).replace(
+        "[prune]\nsparsity = 0.6\n",
+        "[prune]\nsparsity = 0.5\ninitial_sparsity = 0.5\n",
+    );
+    train(config(&toml, &out), &Device::flex(), &mut ()).unwrap();
+    // The one-shot selection on the starting checkpoint's weights (names in order).
+    let (masks, _) = masks_and_weights(&out.join("checkpoint-10"));
+    let bytes = std::fs::read(d.bert.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let start: Vec<Vec<f32>> = masks
+        .iter()
+        .map(|(name, _)| floats(st.tensor(name).unwrap().data()))
+        .collect();
+    let group: Vec<&[f32]> = start.iter().map(|v| &v[..]).collect();
+    let mut want: Vec<Vec<bool>> = start.iter().map(|v| vec![false; v.len()]).collect();
+    grow_masks(
+        &group,
+        &mut want,
+        Sparsity::new(0.5).unwrap(),
+        Scope::Global,
+    );
+    for step in [10, 30, 60] {
+        let (masks, _) = masks_and_weights(&out.join(format!("checkpoint-{step}")));
+        for ((name, m), w) in masks.iter().zip(&want) {
+            let m: Vec<bool> = m.iter().map(|&b| b == 1).collect();
+            assert!(&m == w, "step {step}: {name}");
+        }
+    }
+}

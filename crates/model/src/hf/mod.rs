@@ -12,6 +12,7 @@
 //! | [`load`] / [`load_weights`] | checks every name and shape against the file, then fills the parameters |
 //! | [`save`] | writes every parameter under its name |
 //! | [`param_ids`] | lists burn's parameter ids by name |
+//! | [`param_layout`] | lists every parameter's name, id, shape and layout |
 //!
 //! so adding a layer or a head to a model touches its struct, its init and one line of its
 //! map — nothing in load or save. A map also declares the keys a checkpoint may hold that are
@@ -728,6 +729,34 @@ pub fn param_ids<M: HfParams + Clone>(model: &M) -> Vec<(String, u64)> {
     param_slots(&mut model)
         .into_iter()
         .map(|(name, slot)| (name, slot.id().val()))
+        .collect()
+}
+
+/// Where one parameter sits in the checkpoint: its name, burn id, checkpoint shape, and
+/// whether burn holds it transposed (a PyTorch `nn.Linear` weight: `[in, out]` in burn,
+/// `[out, in]` in the file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamLayout {
+    pub name: String,
+    pub id: ParamId,
+    /// The shape in the checkpoint.
+    pub dims: Vec<usize>,
+    /// burn's tensor is the transpose of the checkpoint's `[rows, cols]`.
+    pub transposed: bool,
+}
+
+/// Every parameter of `model` with its checkpoint name and layout, in checkpoint order: what
+/// code that works on checkpoint names (pruning rules) needs to reach the live parameters.
+pub fn param_layout<M: HfParams + Clone>(model: &M) -> Vec<ParamLayout> {
+    let mut model = model.clone();
+    param_slots(&mut model)
+        .into_iter()
+        .map(|(name, slot)| ParamLayout {
+            id: slot.id(),
+            dims: slot.dims(),
+            transposed: matches!(slot, Slot::Transposed(_)),
+            name,
+        })
         .collect()
 }
 

@@ -151,6 +151,25 @@ pub trait Task {
     /// run's total, for schedules a task keeps itself (a distillation temperature); the step
     /// is restored on resume, so such schedules resume exactly. Default: nothing.
     fn begin_step(&self, _step: usize, _total_steps: usize) {}
+    /// Called by the trainer after every optimizer step with the updated model, the steps done
+    /// (this one included) and the run's total; returns the model to continue with. For
+    /// changes to the weights that the optimizer must not undo (gradual pruning re-applies
+    /// its masks here). Anything it keeps must be saved with the model ([`Task::save_model`])
+    /// for exact resume. Default: the model unchanged.
+    fn end_step(
+        &self,
+        model: Self::Model,
+        _step: usize,
+        _total_steps: usize,
+        _device: &Device,
+    ) -> Result<Self::Model, TrainError> {
+        Ok(model)
+    }
+    /// Whether the model after `step` may become the run's best model (a gradual pruning run
+    /// counts only models at the final sparsity). Default: always.
+    fn selectable(&self, _step: usize, _total_steps: usize) -> bool {
+        true
+    }
 
     /// Host-side preparation of one batch. `seed` is a pure function of (run seed, batch
     /// position), for objectives that draw random masks.
@@ -327,8 +346,14 @@ pub fn open_with(dir: &Path, tokenizer: Option<&Path>) -> Result<OpenedCheckpoin
                 path: state.clone(),
                 source,
             })?;
-        let name = v.get("task_name").and_then(|n| n.as_str()).unwrap_or("");
-        let spec = AnyTaskSpec::from_state(name, &v["task"])
+        let mut name = v.get("task_name").and_then(|n| n.as_str()).unwrap_or("");
+        let mut task = &v["task"];
+        // A pruning run's checkpoint holds its wrapped task's model.
+        if name == crate::prune::KIND {
+            name = task.get("kind").and_then(|n| n.as_str()).unwrap_or("");
+            task = &task["task"];
+        }
+        let spec = AnyTaskSpec::from_state(name, task)
             .map_err(|e| TrainError::InvalidConfig(format!("{}: task: {e}", state.display())))?;
         return Ok(OpenedCheckpoint {
             dir: dir.to_path_buf(),

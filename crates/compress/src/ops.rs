@@ -113,6 +113,21 @@ fn gelu_body(x: &mut [f32]) {
     }
 }
 
+simd_dispatch! {
+    /// GELU, tanh approximation (HF `"gelu_new"`, GPT-2) in place:
+    /// `0.5·x·(1 + tanh(z)) = x·sigmoid(2z) = x / (1 + e^(−2z))`, `z = √(2/π)·(x + 0.044715·x³)`.
+    pub fn gelu_new(x: &mut [f32]) => gelu_new_body
+}
+
+#[inline(always)]
+fn gelu_new_body(x: &mut [f32]) {
+    const C: f32 = 2.0 * 0.797_884_6; // 2·√(2/π)
+    for v in x {
+        let u = *v;
+        *v = u / (1.0 + exp(-(C * (u + 0.044_715 * u * u * u))));
+    }
+}
+
 /// `tanh` in place (the BERT pooler; a few values per row).
 pub fn tanh(x: &mut [f32]) {
     for v in x {
@@ -267,6 +282,22 @@ mod tests {
             worst = worst.max((f64::from(erf(x)) - libm::erf(f64::from(x))).abs());
         }
         assert!(worst < 1e-6, "worst absolute error {worst}");
+    }
+
+    #[test]
+    fn gelu_new_matches_the_tanh_formula() {
+        let x: Vec<f32> = (-2000..=2000).map(|i| i as f32 / 100.0).collect();
+        let mut y = x.clone();
+        gelu_new(&mut y);
+        for (&v, &g) in x.iter().zip(&y) {
+            let v = f64::from(v);
+            let c = (2.0 / std::f64::consts::PI).sqrt();
+            let want = 0.5 * v * (1.0 + (c * (v + 0.044715 * v.powi(3))).tanh());
+            assert!(
+                (f64::from(g) - want).abs() < 1e-5 * (1.0 + want.abs()),
+                "{v}: {g} vs {want}"
+            );
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use clap::{Args, ValueEnum};
 use refinery_compress::bert::{calibrate, Engine};
 use refinery_compress::classify::batch_of;
 use refinery_compress::compare::{measure, peak_rss_mb, table, ModelArg, Protocol, Row};
+use refinery_compress::gpt::GptEngine;
 use refinery_compress::kernels::KernelPath;
 use refinery_compress::quant::{
     quantize_dir, Calibration, CalibrationRecord, Granularity, QuantOptions, WeightCode,
@@ -40,12 +41,14 @@ pub enum CalibrationArg {
   refinery quantize --model runs/sst2/best --out runs/sst2/int8-static --scheme static \\
       --calibration train.tsv --calibration-rows 512 --calibration-method percentile
   refinery quantize --model runs/sst2/best --out runs/sst2/log2 --weights log2
+  refinery quantize --model runs/gpt/checkpoint-5000 --out runs/gpt/int8
 
 The output is an HF-style directory (I8 weights + F32 scales in model.safetensors, the scheme
-in config.json); `refinery classify`, `evaluate` and `compare` run it on the int8 kernels, and
-scripts/dequantize.py turns it back into f32 safetensors for transformers.")]
+in config.json); `refinery classify`, `evaluate` and `compare` (classifiers), `eval-lm`,
+`generate` and `compare` (GPT-2) run it on the int8 kernels, and scripts/dequantize.py turns it
+back into f32 safetensors for transformers.")]
 pub struct QuantizeArgs {
-    /// A fine-tuned BERT classifier directory (f32).
+    /// A fine-tuned BERT classifier or a GPT-2 LM directory (f32; GPT-2: dynamic scheme).
     #[arg(long)]
     model: PathBuf,
     /// The new directory.
@@ -97,12 +100,15 @@ pub enum ActivationsArg {
 
 pub fn quantize(a: QuantizeArgs) -> Result<ExitCode> {
     let opened = open(&a.model)?;
-    let AnyTaskSpec::Classify(spec) = &opened.spec else {
-        bail!(
-            "{}: a {} model; `refinery quantize` handles BERT classifiers for now",
+    let lm = match &opened.spec {
+        AnyTaskSpec::Classify(_) => false,
+        AnyTaskSpec::GptClm(_) => true,
+        other => bail!(
+            "{}: a {} model; `refinery quantize` handles BERT classifiers and GPT-2 language \
+             models",
             a.model.display(),
-            opened.spec.kind()
-        );
+            other.kind()
+        ),
     };
     let options = QuantOptions {
         weights: match a.weights {
@@ -120,7 +126,13 @@ pub fn quantize(a: QuantizeArgs) -> Result<ExitCode> {
         (SchemeArg::Dynamic, None) => None,
         (SchemeArg::Dynamic, Some(_)) => bail!("--calibration needs --scheme static"),
         (SchemeArg::Static, None) => bail!("--scheme static needs --calibration FILE"),
+        (SchemeArg::Static, Some(_)) if lm => {
+            bail!("--scheme static: calibration is built for classifiers; GPT-2 is dynamic only")
+        }
         (SchemeArg::Static, Some(file)) => {
+            let AnyTaskSpec::Classify(spec) = &opened.spec else {
+                bail!("--scheme static needs a classifier");
+            };
             if !(a.percentile > 0.0 && a.percentile <= 100.0) {
                 bail!("--percentile {}: expected (0, 100]", a.percentile);
             }
@@ -156,9 +168,12 @@ pub fn quantize(a: QuantizeArgs) -> Result<ExitCode> {
         }
     };
     let report = quantize_dir(&a.model, &a.out, &options, static_scales)?;
-    let engine = Engine::load(&a.out, KernelPath::from_env()?)
-        .with_context(|| format!("loading the result {}", a.out.display()))?;
-    let kernels = engine.kernels();
+    let kernels = if lm {
+        GptEngine::load(&a.out, KernelPath::from_env()?).map(|e| e.kernels())
+    } else {
+        Engine::load(&a.out, KernelPath::from_env()?).map(|e| e.kernels())
+    }
+    .with_context(|| format!("loading the result {}", a.out.display()))?;
     if a.json {
         let v = serde_json::json!({ "report": report, "kernels": kernels });
         println!("{}", serde_json::to_string_pretty(&v)?);

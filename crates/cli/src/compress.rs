@@ -205,16 +205,22 @@ pub fn quantize(a: QuantizeArgs) -> Result<ExitCode> {
   refinery compare runs/sst2/best runs/sst2/int8 runs/student/best --data dev.tsv
   refinery compare runs/sst2/best engine:runs/sst2/best runs/sst2/int8 --data dev.tsv \\
       --threads 1 --json table.json
+  refinery compare runs/gpt/checkpoint-5000 runs/gpt/int8 --data tokens/valid --seq-len 128
 
 Each model runs in its own process (so peak RSS is its own). `engine:DIR` runs an f32 model
 through the int8 engine's f32 path instead of burn. Protocol: crates/compress/src/compare.rs.")]
 pub struct CompareArgs {
-    /// Classifier directories (f32, int8, pruned, distilled; `engine:DIR` for the engine's f32).
+    /// Classifier or GPT-2 LM directories (f32, int8, pruned, distilled; `engine:DIR` for the
+    /// engine's f32).
     #[arg(required = true)]
     models: Vec<String>,
-    /// Labelled data (each model's saved fields are used).
+    /// Labelled data for classifiers (each model's saved fields are used); a token shard
+    /// directory for GPT-2 language models (perplexity instead of accuracy).
     #[arg(long)]
     data: PathBuf,
+    /// Language models: tokens per row (default: min(context, 128)).
+    #[arg(long)]
+    seq_len: Option<usize>,
     /// Threads per model (RAYON_NUM_THREADS of each child process).
     #[arg(long, default_value_t = 1)]
     threads: usize,
@@ -242,6 +248,7 @@ pub fn compare(a: CompareArgs) -> Result<ExitCode> {
         latency_n: a.latency_n,
         batch_size: a.batch_size,
         repeats: a.repeats,
+        seq_len: a.seq_len,
     };
     if a.one {
         let [m] = a.models.as_slice() else {
@@ -258,14 +265,18 @@ pub fn compare(a: CompareArgs) -> Result<ExitCode> {
     let mut rows: Vec<Row> = Vec::new();
     for m in &a.models {
         eprintln!("compare: {m} ({} thread(s))", a.threads);
-        let out = Command::new(&exe)
-            .args(["compare", "--one", m, "--data"])
+        let mut cmd = Command::new(&exe);
+        cmd.args(["compare", "--one", m, "--data"])
             .arg(&a.data)
             .args(["--threads", &a.threads.to_string()])
             .args(["--latency-n", &a.latency_n.to_string()])
             .args(["--batch-size", &a.batch_size.to_string()])
             .args(["--repeats", &a.repeats.to_string()])
-            .env("RAYON_NUM_THREADS", a.threads.to_string())
+            .env("RAYON_NUM_THREADS", a.threads.to_string());
+        if let Some(t) = a.seq_len {
+            cmd.args(["--seq-len", &t.to_string()]);
+        }
+        let out = cmd
             .output()
             .with_context(|| format!("running {}", exe.display()))?;
         if !out.status.success() {

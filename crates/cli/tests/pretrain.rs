@@ -211,6 +211,55 @@ fn pretrain_gpt_resume_and_eval_lm() {
     )
     .unwrap();
     assert_eq!(gen["tokens"].as_array().unwrap().len(), 5);
+
+    // compare on the same rows as eval-lm (3 batches of 8 × 32 from the start of the shards):
+    // the same perplexities; burn and the engine's f32 agree.
+    let json = d.join("compare.json");
+    let r = ok(&[
+        "compare",
+        &s(&ckpt),
+        &format!("engine:{}", s(&ckpt)),
+        &s(&int8),
+        "--data",
+        &s(&tokens),
+        "--seq-len",
+        "32",
+        "--batch-size",
+        "8",
+        "--latency-n",
+        "24",
+        "--repeats",
+        "1",
+        "--json",
+        &s(&json),
+    ]);
+    let table = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        table.contains("perplexity") && table.contains("engine-int8"),
+        "{table}"
+    );
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let p = |r: &serde_json::Value| r["perplexity"].as_f64().unwrap();
+    assert!(
+        (p(&rows[0]) - ppl).abs() < 1e-4 * ppl,
+        "{rows:?} vs eval-lm {ppl}"
+    );
+    assert!(
+        (p(&rows[1]) - ppl).abs() < 1e-4 * ppl,
+        "{rows:?} vs eval-lm {ppl}"
+    );
+    assert!(
+        (p(&rows[2]) - ppl8).abs() < 1e-4 * ppl8,
+        "{rows:?} vs eval-lm {ppl8}"
+    );
+    for r in &rows {
+        assert_eq!(r["n"], 24);
+        assert_eq!(r["seq_len"], 32);
+        assert!(r["macro_f1"].is_null(), "{r}");
+        assert!(r["throughput_sps"].as_f64().unwrap() > 0.0, "{r}");
+    }
+    assert!(rows[2]["size_bytes"].as_u64().unwrap() * 2 < rows[0]["size_bytes"].as_u64().unwrap());
 }
 
 #[test]

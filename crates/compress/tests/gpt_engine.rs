@@ -2,6 +2,8 @@
 //! int8 against f32 (the quantization error), every kernel path against the others (bit for
 //! bit), the KV-cached step against the full forward, greedy generation against the burn
 //! model's tokens, the int8 GPT-2 format (Conv1D weights transposed), and bad inputs.
+//! - `export_gpt_int8_for_hf` (env-gated; scripts/hf-interop.sh) writes an f32 and an int8
+//!   GPT-2 with refinery's logits for transformers to load (after scripts/dequantize.py).
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -398,4 +400,26 @@ fn malformed_int8_gpt_checkpoints_are_errors_not_panics() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("mask"), "{e}");
+}
+
+#[test]
+fn export_gpt_int8_for_hf() {
+    let Ok(root) = std::env::var("REFINERY_HF_EXPORT_GPT_INT8_DIR") else {
+        eprintln!("skipped: set REFINERY_HF_EXPORT_GPT_INT8_DIR (scripts/hf-interop.sh does)");
+        return;
+    };
+    let root = std::path::PathBuf::from(root);
+    std::fs::create_dir_all(&root).unwrap();
+    let (f32_dir, int8_dir) = (root.join("f32"), root.join("int8"));
+    let model = save_tiny(&f32_dir);
+    quantize_dir(&f32_dir, &int8_dir, &QuantOptions::default(), None).unwrap();
+    let ids = ids();
+    let engine = GptEngine::load(&int8_dir, KernelPath::detect()).unwrap();
+    let reference = serde_json::json!({
+        "shape": [2, 11],
+        "input_ids": ids,
+        "logits_f32": burn_logits(&model, &ids, 2, None),
+        "logits_int8": engine.logits(&ids, 2, None).unwrap(),
+    });
+    std::fs::write(root.join("reference.json"), reference.to_string()).unwrap();
 }

@@ -5,8 +5,11 @@
 //! - `export_gpt_int8_for_hf` (env-gated; scripts/hf-interop.sh) writes an f32 and an int8
 //!   GPT-2 with refinery's logits for transformers to load (after scripts/dequantize.py).
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::Path;
+
+use common::{edit_weights, fixed_draw, max_diff, Edit};
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use refinery_compress::gpt::{GptEngine, KvCache, Logits};
@@ -17,8 +20,6 @@ use refinery_compress::quant::{
 use refinery_model::generate::{generate, generate_with, Decoding, SamplingConfig};
 use refinery_model::hf::{load_gpt, save_gpt};
 use refinery_model::{Gpt, GptConfig, OutputOptions};
-use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensors};
 
 const VOCAB: usize = 97;
 const CTX: usize = 24;
@@ -37,51 +38,16 @@ fn save_tiny(dir: &Path) -> Gpt {
     let config = tiny_config();
     let model = config.init(&dev).unwrap();
     save_gpt(&model, &config, dir).unwrap();
-    let path = dir.join("model.safetensors");
-    let bytes = std::fs::read(&path).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let mut names: Vec<String> = st.names().into_iter().map(str::to_owned).collect();
-    names.sort();
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    };
-    let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    for name in names {
-        let t = st.tensor(&name).unwrap();
-        let n: usize = t.shape().iter().product();
-        let ln_weight = name.contains(".ln_") && name.ends_with(".weight");
-        let v: Vec<f32> = (0..n)
-            .map(|_| {
-                let u = next();
-                if t.shape().len() == 2 {
-                    u * 0.173
-                } else if ln_weight {
-                    1.0 + 0.1 * u
-                } else {
-                    0.05 * u
-                }
-            })
-            .collect();
-        owned.push((
-            name,
-            t.shape().to_vec(),
-            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        ));
-    }
-    let views: Vec<(String, TensorView)> = owned
-        .iter()
-        .map(|(n, s, b)| {
-            (
-                n.clone(),
-                TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
-            )
-        })
-        .collect();
-    safetensors::serialize_to_file(views, None, &path).unwrap();
+    fixed_draw(dir, |name, shape, draw| {
+        let u = draw();
+        if shape.len() == 2 {
+            u * 0.173
+        } else if name.contains(".ln_") && name.ends_with(".weight") {
+            1.0 + 0.1 * u
+        } else {
+            0.05 * u
+        }
+    });
     load_gpt(dir, &dev).unwrap().1
 }
 
@@ -101,14 +67,6 @@ fn burn_logits(model: &Gpt, ids: &[i64], b: usize, mask: Option<&[i64]>) -> Vec<
         .into_data()
         .iter::<f32>()
         .collect()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 fn scale_of(x: &[f32]) -> f32 {
@@ -272,29 +230,6 @@ fn int8_is_close_to_f32_and_identical_on_every_kernel_path() {
             }
         }
     }
-}
-
-/// A checkpoint's tensors by name: (dtype, shape, bytes).
-type Tensors = BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>;
-
-/// One corruption of a checkpoint.
-type Edit<'a> = Box<dyn Fn(&mut Tensors) + 'a>;
-
-fn edit_weights(dir: &Path, edit: impl FnOnce(&mut Tensors)) {
-    let path = dir.join("model.safetensors");
-    let bytes = std::fs::read(&path).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let mut m: Tensors = st
-        .tensors()
-        .into_iter()
-        .map(|(n, t)| (n, (t.dtype(), t.shape().to_vec(), t.data().to_vec())))
-        .collect();
-    edit(&mut m);
-    let views: Vec<(String, TensorView)> = m
-        .iter()
-        .map(|(n, (d, s, b))| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
-        .collect();
-    safetensors::serialize_to_file(views, None, &path).unwrap();
 }
 
 #[test]

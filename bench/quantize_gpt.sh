@@ -11,9 +11,10 @@
 # 3. `quantize` it (dynamic, per-token asymmetric activations, int8 embeddings and head);
 # 4. `eval-lm` of f32 and int8 on the whole held-out split (5% of the documents, seed 0,
 #    rows of 128 tokens);
-# 5. `generate` greedy, 120 new tokens, no EOS stop, prompt "ROMEO:", f32 (burn) and int8
-#    (engine) interleaved, REPEATS runs each (default 5): median tokens/s and CPU seconds
-#    (user + sys of the process, from /usr/bin/time);
+# 5. `generate` greedy, 120 new tokens, no EOS stop, prompt "ROMEO:", f32 on burn, f32 on the
+#    engine (`--engine`) and int8 (engine) interleaved, REPEATS runs each (default 5): median
+#    tokens/s (generation only, KV cache) and CPU seconds (user + sys of the whole process,
+#    loading included, from /usr/bin/time);
 # 6. `compare` f32, engine:f32 and int8 on the first 64 rows of 128 tokens, 1 thread.
 #
 # REFINERY=BIN uses that binary (else `cargo build --release -p refinery-cli`); THREADS sets
@@ -104,14 +105,16 @@ done
 echo "== generate (greedy, 120 tokens, $REPEATS runs each, interleaved)"
 : > "$OUT/generate.jsonl"
 for i in $(seq "$REPEATS"); do
-    for m in "$F32" "$INT8"; do
+    for run in "f32|$F32|" "f32-engine|$F32|--engine" "int8|$INT8|"; do
+        IFS='|' read -r label m flag <<<"$run"
+        # shellcheck disable=SC2086
         /usr/bin/time -f '%U %S' -o "$OUT/time.txt" "$R" generate --model "$m" --prompt "ROMEO:" \
-            --temperature 0 --max-new-tokens 120 --no-eos --json > "$OUT/gen.json" 2>/dev/null
-        python3 - "$m" "$OUT/gen.json" "$OUT/time.txt" >> "$OUT/generate.jsonl" <<'PY'
+            --temperature 0 --max-new-tokens 120 --no-eos --json $flag > "$OUT/gen.json" 2>/dev/null
+        python3 - "$label" "$OUT/gen.json" "$OUT/time.txt" >> "$OUT/generate.jsonl" <<'PY'
 import json, sys
 g = json.load(open(sys.argv[2]))
 u, s = map(float, open(sys.argv[3]).read().split()[-2:])
-print(json.dumps({"model": sys.argv[1], "tokens": g["tokens"], "tokens_per_second": g["tokens_per_second"],
+print(json.dumps({"run": sys.argv[1], "tokens": g["tokens"], "tokens_per_second": g["tokens_per_second"],
                   "seconds": g["seconds"], "cpu_s": u + s}))
 PY
     done
@@ -131,9 +134,11 @@ for k, m in [("f32", f32), ("int8", int8)]:
     e = ev[k]
     res["eval"][k] = {"perplexity": e["perplexity"], "loss": e["loss"], "lm_accuracy": e["metrics"].get("lm_accuracy"),
                       "tokens": e["tokens"], "batches": e["batches"]}
-    g = [x for x in gens if x["model"] == m]
+for k in ["f32", "f32-engine", "int8"]:
+    g = [x for x in gens if x["run"] == k]
     res["generate"][k] = {"runs": len(g), "median_tokens_per_second": statistics.median(x["tokens_per_second"] for x in g),
                           "median_cpu_s": statistics.median(x["cpu_s"] for x in g), "tokens": g[0]["tokens"]}
+assert res["generate"]["f32-engine"]["tokens"] == res["generate"]["f32"]["tokens"], "engine f32 != burn f32 tokens"
 same = sum(a == b for a, b in zip(res["generate"]["f32"]["tokens"], res["generate"]["int8"]["tokens"]))
 first_diff = next((i for i, (a, b) in enumerate(zip(res["generate"]["f32"]["tokens"], res["generate"]["int8"]["tokens"])) if a != b), None)
 res["generate"]["same_tokens_as_f32"] = same
@@ -143,8 +148,9 @@ json.dump(res, open(os.path.join(out, "results.json"), "w"), indent=2)
 e, g = res["eval"], res["generate"]
 print(f"perplexity: f32 {e['f32']['perplexity']:.3f}, int8 {e['int8']['perplexity']:.3f} "
       f"({100 * (e['int8']['perplexity'] / e['f32']['perplexity'] - 1):+.2f}%), {e['f32']['tokens']} tokens")
-print(f"generate tokens/s (median of {g['f32']['runs']}): f32 {g['f32']['median_tokens_per_second']:.1f}, "
-      f"int8 {g['int8']['median_tokens_per_second']:.1f}; process CPU s: f32 {g['f32']['median_cpu_s']:.2f}, "
-      f"int8 {g['int8']['median_cpu_s']:.2f}; greedy tokens equal to f32's: {same}/120 (first difference at {first_diff})")
+print(f"generate tokens/s (median of {g['f32']['runs']}): f32 burn {g['f32']['median_tokens_per_second']:.1f}, "
+      f"f32 engine {g['f32-engine']['median_tokens_per_second']:.1f}, int8 {g['int8']['median_tokens_per_second']:.1f}; "
+      f"process CPU s: {g['f32']['median_cpu_s']:.2f}, {g['f32-engine']['median_cpu_s']:.2f}, {g['int8']['median_cpu_s']:.2f}; "
+      f"int8 greedy tokens equal to f32's (position by position): {same}/120 (first difference at {first_diff})")
 print(f"model.safetensors: f32 {res['files']['f32'] / 1e6:.2f} MB, int8 {res['files']['int8'] / 1e6:.2f} MB")
 PY

@@ -60,6 +60,10 @@ pub struct GenerateArgs {
     /// Run the whole sequence every step instead of using the KV cache (slower).
     #[arg(long)]
     pub no_cache: bool,
+    /// Run an f32 checkpoint on the CPU inference engine (its f32 path, as `compare
+    /// engine:DIR`) instead of burn; int8 checkpoints always run on it.
+    #[arg(long)]
+    pub engine: bool,
     /// Print one JSON object (prompt, completion, token ids, stop reason, timing).
     #[arg(long)]
     pub json: bool,
@@ -112,7 +116,7 @@ pub fn run(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -> Res
     }
     let device = parse_device(&args.device)?;
     let load = || -> Result<_> {
-        if read_quant_config(&args.model)?.is_some() {
+        if args.engine || read_quant_config(&args.model)?.is_some() {
             let engine = GptEngine::load(&args.model, KernelPath::from_env()?)?;
             Ok((engine.config.clone(), Runner::Engine(Box::new(engine))))
         } else {
@@ -209,10 +213,13 @@ pub fn run(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -> Res
         },
         match &model {
             Runner::Burn(_) => String::new(),
-            Runner::Engine(e) => format!(
-                ", int8 engine ({})",
-                e.kernels().first().map_or("?", |k| k.kernel.as_str())
-            ),
+            Runner::Engine(e) => match &e.quant {
+                Some(_) => format!(
+                    ", int8 engine ({})",
+                    e.kernels().first().map_or("?", |k| k.kernel.as_str())
+                ),
+                None => ", f32 engine".to_string(),
+            },
         },
         prompt.len()
     )?;
@@ -326,6 +333,12 @@ mod tests {
         let mut uncached = plain.clone();
         uncached.no_cache = true;
         assert_eq!(run_ok(&uncached).0, text);
+        // The engine's f32 path gives the same text.
+        let mut engine = plain.clone();
+        engine.engine = true;
+        let (etext, eerr) = run_ok(&engine);
+        assert_eq!(etext, text);
+        assert!(eerr.contains("f32 engine"), "{eerr}");
     }
 
     #[test]

@@ -294,34 +294,44 @@ impl GptEngine {
             self.wte.add_row(id, row);
             self.wpe.add_row(past + i % t, row);
         }
-        for (layer, block) in self.blocks.iter().enumerate() {
-            let mut h = x.clone();
-            block.ln_1.forward(&mut h, d, self.eps, threads);
-            let qkv = block.c_attn.forward(&h, bt, threads, &mut observe)?; // [B·T, 3D]
-            for r in 0..b {
-                let (k, v) = (&mut cache.k[layer * b + r], &mut cache.v[layer * b + r]);
-                for row in qkv[r * t * 3 * d..(r + 1) * t * 3 * d].chunks_exact(3 * d) {
-                    k.extend_from_slice(&row[d..2 * d]);
-                    v.extend_from_slice(&row[2 * d..]);
+        // A failed layer leaves the cache as it was.
+        let mut blocks = || -> Result<(), CompressError> {
+            for (layer, block) in self.blocks.iter().enumerate() {
+                let mut h = x.clone();
+                block.ln_1.forward(&mut h, d, self.eps, threads);
+                let qkv = block.c_attn.forward(&h, bt, threads, &mut observe)?; // [B·T, 3D]
+                for r in 0..b {
+                    let (k, v) = (&mut cache.k[layer * b + r], &mut cache.v[layer * b + r]);
+                    for row in qkv[r * t * 3 * d..(r + 1) * t * 3 * d].chunks_exact(3 * d) {
+                        k.extend_from_slice(&row[d..2 * d]);
+                        v.extend_from_slice(&row[2 * d..]);
+                    }
+                }
+                let ctx = self.attention(&qkv, cache, layer, b, t, past, mask); // [B·T, D]
+                let a = block.c_proj.forward(&ctx, bt, threads, &mut observe)?; // [B·T, D]
+                for (v, r) in x.iter_mut().zip(&a) {
+                    *v += r;
+                }
+                let mut h = x.clone();
+                block.ln_2.forward(&mut h, d, self.eps, threads);
+                let mut f = block.c_fc.forward(&h, bt, threads, &mut observe)?; // [B·T, I]
+                if threads > 1 && f.len() >= PARALLEL_MIN_VALUES {
+                    f.par_chunks_mut(block.c_fc.n * 16).for_each(ops::gelu_new);
+                } else {
+                    ops::gelu_new(&mut f);
+                }
+                let m = block.mlp_proj.forward(&f, bt, threads, &mut observe)?; // [B·T, D]
+                for (v, r) in x.iter_mut().zip(&m) {
+                    *v += r;
                 }
             }
-            let ctx = self.attention(&qkv, cache, layer, b, t, past, mask); // [B·T, D]
-            let a = block.c_proj.forward(&ctx, bt, threads, &mut observe)?; // [B·T, D]
-            for (v, r) in x.iter_mut().zip(&a) {
-                *v += r;
+            Ok(())
+        };
+        if let Err(e) = blocks() {
+            for kv in cache.k.iter_mut().chain(cache.v.iter_mut()) {
+                kv.truncate(past * d);
             }
-            let mut h = x.clone();
-            block.ln_2.forward(&mut h, d, self.eps, threads);
-            let mut f = block.c_fc.forward(&h, bt, threads, &mut observe)?; // [B·T, I]
-            if threads > 1 && f.len() >= PARALLEL_MIN_VALUES {
-                f.par_chunks_mut(block.c_fc.n * 16).for_each(ops::gelu_new);
-            } else {
-                ops::gelu_new(&mut f);
-            }
-            let m = block.mlp_proj.forward(&f, bt, threads, &mut observe)?; // [B·T, D]
-            for (v, r) in x.iter_mut().zip(&m) {
-                *v += r;
-            }
+            return Err(e);
         }
         cache.len = past + t;
         let (mut x, rows) = match which {

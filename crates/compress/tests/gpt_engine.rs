@@ -138,6 +138,21 @@ fn cached_steps_equal_the_full_forward_and_greedy_matches_burn() {
             .forward(&[1], 1, None, &mut cache, Logits::Last, None)
             .unwrap_err();
         assert!(e.to_string().contains("exceed n_positions 24"), "{e}");
+        assert_eq!(cache.len(), CTX);
+        // A bad id is refused before the cache changes: the next step still matches.
+        let mut cache = KvCache::new(&engine, 1);
+        engine
+            .forward(&ids[..4], 1, None, &mut cache, Logits::All, None)
+            .unwrap();
+        let e = engine
+            .forward(&[97], 1, None, &mut cache, Logits::Last, None)
+            .unwrap_err();
+        assert!(e.to_string().contains("outside the vocabulary"), "{e}");
+        let next = engine
+            .forward(&ids[4..5], 1, None, &mut cache, Logits::Last, None)
+            .unwrap();
+        let d = max_diff(&next, &full[4 * VOCAB..5 * VOCAB]);
+        assert!(d < 1e-5, "after an error: max |Δ| {d}");
     }
     // Greedy generation: the f32 engine gives the burn model's tokens, cached and not,
     // past the context (prompt 6 + 30 new > 24 positions: the window is cropped).

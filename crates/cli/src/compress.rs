@@ -1,6 +1,7 @@
 //! `refinery quantize` and `refinery compare`.
 
-use std::path::PathBuf;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context, Result};
@@ -8,16 +9,16 @@ use clap::{Args, ValueEnum};
 use refinery_compress::bert::{calibrate, Engine};
 use refinery_compress::classify::batch_of;
 use refinery_compress::compare::{measure, peak_rss_mb, table, ModelArg, Protocol, Row};
-use refinery_compress::gpt::GptEngine;
+use refinery_compress::gpt::{calibrate as calibrate_lm_scales, GptEngine};
 use refinery_compress::kernels::KernelPath;
 use refinery_compress::quant::{
     quantize_dir, Calibration, CalibrationRecord, Granularity, QuantOptions, WeightCode,
 };
 use refinery_train::data::labelled::{ClassBatch, Encoded};
-use refinery_train::data::{DataConfig, DataSplit};
+use refinery_train::data::{DataConfig, DataSplit, SourceConfig};
 use refinery_train::tasks::classify::pad_id;
 use refinery_train::tasks::open;
-use refinery_train::{AnyTaskSpec, TaskSpec};
+use refinery_train::{AnyTaskSpec, ClassifySpec, GptClmSpec, Task, TaskSpec};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum SchemeArg {
@@ -48,7 +49,7 @@ in config.json); `refinery classify`, `evaluate` and `compare` (classifiers), `e
 `generate` and `compare` (GPT-2) run it on the int8 kernels, and scripts/dequantize.py turns it
 back into f32 safetensors for transformers.")]
 pub struct QuantizeArgs {
-    /// A fine-tuned BERT classifier or a GPT-2 LM directory (f32; GPT-2: dynamic scheme).
+    /// A fine-tuned BERT classifier or a GPT-2 LM directory (f32).
     #[arg(long)]
     model: PathBuf,
     /// The new directory.
@@ -70,7 +71,8 @@ pub struct QuantizeArgs {
     /// Keep embedding tables f32 (default: int8 per row).
     #[arg(long)]
     f32_embeddings: bool,
-    /// Static scheme: labelled data in the model's format (TSV, CSV, JSONL) to calibrate on.
+    /// Static scheme: labelled data in the model's format (TSV, CSV, JSONL) to calibrate a
+    /// classifier on; a token shard directory for a GPT-2.
     #[arg(long)]
     calibration: Option<PathBuf>,
     /// Static scheme: at most this many calibration rows.
@@ -126,13 +128,7 @@ pub fn quantize(a: QuantizeArgs) -> Result<ExitCode> {
         (SchemeArg::Dynamic, None) => None,
         (SchemeArg::Dynamic, Some(_)) => bail!("--calibration needs --scheme static"),
         (SchemeArg::Static, None) => bail!("--scheme static needs --calibration FILE"),
-        (SchemeArg::Static, Some(_)) if lm => {
-            bail!("--scheme static: calibration is built for classifiers; GPT-2 is dynamic only")
-        }
         (SchemeArg::Static, Some(file)) => {
-            let AnyTaskSpec::Classify(spec) = &opened.spec else {
-                bail!("--scheme static needs a classifier");
-            };
             if !(a.percentile > 0.0 && a.percentile <= 100.0) {
                 bail!("--percentile {}: expected (0, 100]", a.percentile);
             }
@@ -140,29 +136,15 @@ pub fn quantize(a: QuantizeArgs) -> Result<ExitCode> {
                 CalibrationArg::Minmax => Calibration::MinMax,
                 CalibrationArg::Percentile => Calibration::Percentile { p: a.percentile },
             };
-            let task = spec.build(Some(&a.model))?;
-            let data = DataConfig {
-                dev: Some(file.clone()),
-                ..DataConfig::default()
+            let (scales, rows) = match &opened.spec {
+                AnyTaskSpec::GptClm(spec) => calibrate_lm(&a, spec, file, method)?,
+                AnyTaskSpec::Classify(spec) => calibrate_classifier(&a, spec, file, method)?,
+                _ => bail!("--scheme static needs a classifier or a GPT-2"),
             };
-            let (rows, _) = task
-                .encode_split(&data, DataSplit::Validation)
-                .with_context(|| format!("calibration data {}", file.display()))?;
-            let rows: Vec<&Encoded> = rows.iter().take(a.calibration_rows).collect();
-            if rows.is_empty() {
-                bail!("{}: no usable calibration rows", file.display());
-            }
-            let engine = Engine::load(&a.model, KernelPath::from_env()?)?;
-            let pad = pad_id(&spec.model, &task.encoder);
-            let batches: Vec<ClassBatch> = rows
-                .chunks(32)
-                .map(|c| ClassBatch::pad(c, pad, 0))
-                .collect();
-            let scales = calibrate(&engine, batches.iter().map(batch_of), method)?;
             let record = CalibrationRecord {
                 method,
                 file: file.display().to_string(),
-                rows: rows.len(),
+                rows,
             };
             Some((scales, record))
         }
@@ -197,6 +179,71 @@ pub fn quantize(a: QuantizeArgs) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Static scales of a classifier from labelled `file` (at most --calibration-rows rows).
+fn calibrate_classifier(
+    a: &QuantizeArgs,
+    spec: &ClassifySpec,
+    file: &Path,
+    method: Calibration,
+) -> Result<(BTreeMap<String, f32>, usize)> {
+    let task = spec.build(Some(&a.model))?;
+    let data = DataConfig {
+        dev: Some(file.to_path_buf()),
+        ..DataConfig::default()
+    };
+    let (rows, _) = task
+        .encode_split(&data, DataSplit::Validation)
+        .with_context(|| format!("calibration data {}", file.display()))?;
+    let rows: Vec<&Encoded> = rows.iter().take(a.calibration_rows).collect();
+    if rows.is_empty() {
+        bail!("{}: no usable calibration rows", file.display());
+    }
+    let engine = Engine::load(&a.model, KernelPath::from_env()?)?;
+    let pad = pad_id(&spec.model, &task.encoder);
+    let batches: Vec<ClassBatch> = rows
+        .chunks(32)
+        .map(|c| ClassBatch::pad(c, pad, 0))
+        .collect();
+    let scales = calibrate(&engine, batches.iter().map(batch_of), method)?;
+    Ok((scales, rows.len()))
+}
+
+/// Static scales of a GPT-2 from a token shard directory: the first --calibration-rows rows
+/// of min(context, 128) tokens, in batches of 8.
+fn calibrate_lm(
+    a: &QuantizeArgs,
+    spec: &GptClmSpec,
+    dir: &Path,
+    method: Calibration,
+) -> Result<(BTreeMap<String, f32>, usize)> {
+    let task = spec.build(Some(&a.model))?;
+    let data = DataConfig {
+        sources: vec![SourceConfig {
+            dir: dir.to_path_buf(),
+            weight: 1.0,
+        }],
+        batch_size: 8,
+        shuffle: false,
+        seq_len: spec.model.n_positions.min(128),
+        ..DataConfig::default()
+    };
+    let mut source = task
+        .open_source(&data, DataSplit::Train)
+        .with_context(|| format!("calibration token shards {}", dir.display()))?;
+    let mut batches = Vec::new();
+    let mut rows = 0;
+    while rows < a.calibration_rows {
+        let b = source.next_batch();
+        rows += b.batch_size;
+        batches.push(b);
+    }
+    if rows == 0 {
+        bail!("{}: no usable calibration rows", dir.display());
+    }
+    let engine = GptEngine::load(&a.model, KernelPath::from_env()?)?;
+    Ok((calibrate_lm_scales(&engine, &batches, method)?, rows))
 }
 
 /// `refinery compare`.

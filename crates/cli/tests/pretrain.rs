@@ -193,6 +193,42 @@ fn pretrain_gpt_resume_and_eval_lm() {
         ppl8 != ppl && (ppl8 - ppl).abs() < 0.02 * ppl,
         "int8 {ppl8} vs f32 {ppl}"
     );
+    // Static scales calibrated on the token shards: within 5% of f32's perplexity.
+    let int8_static = d.join("int8-static");
+    ok(&[
+        "quantize",
+        "--model",
+        &s(&ckpt),
+        "--out",
+        &s(&int8_static),
+        "--scheme",
+        "static",
+        "--calibration",
+        &s(&tokens),
+        "--calibration-rows",
+        "16",
+    ]);
+    let eval_static: serde_json::Value = serde_json::from_slice(
+        &ok(&[
+            "eval-lm",
+            "--model",
+            &s(&int8_static),
+            "--data",
+            &s(&tokens),
+            "--seq-len",
+            "32",
+            "--max-batches",
+            "3",
+            "--json",
+        ])
+        .stdout,
+    )
+    .unwrap();
+    let ppl_static = eval_static["perplexity"].as_f64().unwrap();
+    assert!(
+        (ppl_static - ppl).abs() < 0.05 * ppl,
+        "static int8 {ppl_static} vs f32 {ppl}"
+    );
     let gen: serde_json::Value = serde_json::from_slice(
         &ok(&[
             "generate",

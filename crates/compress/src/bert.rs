@@ -32,7 +32,7 @@ use refinery_model::hf_classify::read_classifier_config;
 
 use crate::error::CompressError;
 use crate::kernels::{KernelPath, PARALLEL_MIN_VALUES};
-use crate::layers::{Embedding, KernelTable, LayerNorm, Layout, Linear, Loader};
+use crate::layers::{calibrate_scales, Embedding, KernelTable, LayerNorm, Layout, Linear, Loader};
 pub use crate::layers::{KernelUse, Observer};
 use crate::ops::{self, View};
 use crate::quant::{read_quant_config, with_tensors, Calibration, QuantConfig};
@@ -406,52 +406,18 @@ impl Engine {
 }
 
 /// Calibrates static input scales: runs `batches` through `engine` (f32) and returns one
-/// scale per Linear (by weight prefix): `max|x| / 127` or the `p`-th percentile of `|x|`
-/// (over up to 1 M sampled values per layer) / 127.
+/// scale per Linear (by weight prefix); see [`crate::layers::calibrate_scales`].
 pub fn calibrate<'a>(
     engine: &Engine,
     batches: impl IntoIterator<Item = Batch<'a>>,
     method: Calibration,
 ) -> Result<BTreeMap<String, f32>, CompressError> {
-    const SAMPLE_CAP: usize = 1 << 20;
-    let mut maxes: BTreeMap<String, f32> = BTreeMap::new();
-    let mut samples: BTreeMap<String, Vec<f32>> = BTreeMap::new();
-    let mut rows = 0usize;
-    for batch in batches {
-        rows += batch.batch_size;
-        let mut watch = |name: &str, x: &[f32]| {
-            let m = x.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let e = maxes.entry(name.to_string()).or_insert(0.0);
-            *e = e.max(m);
-            if let Calibration::Percentile { .. } = method {
-                let s = samples.entry(name.to_string()).or_default();
-                let step = (x.len() / 4096).max(1);
-                for v in x.iter().step_by(step) {
-                    if s.len() < SAMPLE_CAP {
-                        s.push(v.abs());
-                    }
-                }
-            }
-        };
-        engine.forward(&batch, Some(&mut watch))?;
-    }
-    if rows == 0 {
-        return Err(CompressError::Invalid(
-            "calibration: no usable rows".to_string(),
-        ));
-    }
-    let mut out = BTreeMap::new();
-    for (name, max) in maxes {
-        let amax = match method {
-            Calibration::MinMax => max,
-            Calibration::Percentile { p } => {
-                let mut s = samples.remove(&name).unwrap_or_default();
-                s.sort_by(f32::total_cmp);
-                let i = ((p / 100.0) * (s.len().saturating_sub(1)) as f64).round() as usize;
-                s.get(i).copied().unwrap_or(max)
-            }
-        };
-        out.insert(name, if amax > 0.0 { amax / 127.0 } else { 1.0 });
-    }
-    Ok(out)
+    calibrate_scales(method, |watch| {
+        let mut rows = 0;
+        for batch in batches {
+            rows += batch.batch_size;
+            engine.forward(&batch, Some(&mut *watch))?;
+        }
+        Ok(rows)
+    })
 }

@@ -22,6 +22,7 @@
 //! int8 (per-row scales = per output channel) when `wte` is, else f32 sharing the table.
 //! Attention, softmax, LayerNorm, GELU and the residual path stay f32.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Tensor, TensorData};
@@ -36,10 +37,11 @@ use refinery_train::{EvalReport, GptClmTask, Outputs, Task};
 use crate::error::CompressError;
 use crate::kernels::{KernelPath, PARALLEL_MIN_VALUES};
 use crate::layers::{
-    Embedding, KernelTable, KernelUse, LayerNorm, Layout, Linear, Loader, Observer,
+    calibrate_scales, Embedding, KernelTable, KernelUse, LayerNorm, Layout, Linear, Loader,
+    Observer,
 };
 use crate::ops::{self, View};
-use crate::quant::{read_quant_config, with_tensors, QuantConfig};
+use crate::quant::{read_quant_config, with_tensors, Calibration, QuantConfig};
 
 struct Block {
     ln_1: LayerNorm,
@@ -485,6 +487,32 @@ impl CausalLm for GptEngine {
         self.forward(&ids, 1, None, cache, Logits::Last, None)
             .map_err(|e| GenerateError::Runtime(Box::new(e)))
     }
+}
+
+/// Calibrates static input scales on token rows: runs `batches` through `engine` (f32) and
+/// returns one scale per Linear, the tied head included (by weight prefix; see
+/// [`crate::layers::calibrate_scales`]).
+pub fn calibrate(
+    engine: &GptEngine,
+    batches: &[LmBatch],
+    method: Calibration,
+) -> Result<BTreeMap<String, f32>, CompressError> {
+    calibrate_scales(method, |watch| {
+        let mut rows = 0;
+        for b in batches {
+            rows += b.batch_size;
+            let mut cache = KvCache::new(engine, b.batch_size);
+            engine.forward(
+                &b.input_ids,
+                b.batch_size,
+                b.attention_mask.as_deref(),
+                &mut cache,
+                Logits::All,
+                Some(&mut *watch),
+            )?;
+        }
+        Ok(rows)
+    })
 }
 
 /// `refinery eval-lm` on the engine: the `gpt-clm` task's batches of `data`, loss, perplexity

@@ -3,6 +3,7 @@
 //! checkpoint [`Loader`] that reads them from `model.safetensors` with every name, shape,
 //! dtype and scale checked (an int8 checkpoint is untrusted input: errors, no panics).
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use rayon::prelude::*;
@@ -13,7 +14,7 @@ use std::path::Path;
 use crate::error::CompressError;
 use crate::kernels::{min_max, range_params, Int8Gemm, KernelPath, RowScale, PARALLEL_MIN_VALUES};
 use crate::ops::{self, View};
-use crate::quant::{f32_values, Granularity, QuantConfig, Scheme, SCALE_SUFFIX};
+use crate::quant::{f32_values, Calibration, Granularity, QuantConfig, Scheme, SCALE_SUFFIX};
 
 /// Weights of one Linear layer (`[n, k]`, HF `[out, in]`).
 pub(crate) enum Weights {
@@ -481,4 +482,51 @@ impl Loader<'_> {
             },
         ))
     }
+}
+
+/// Calibrates static input scales: `run` runs the calibration data through an f32 engine,
+/// handing every forward the observer, and returns the rows it ran. One scale per Linear (by
+/// weight prefix): `max|x| / 127` or the `p`-th percentile of `|x|` (over up to 1 M sampled
+/// values per layer) / 127.
+pub(crate) fn calibrate_scales(
+    method: Calibration,
+    run: impl FnOnce(&mut dyn FnMut(&str, &[f32])) -> Result<usize, CompressError>,
+) -> Result<BTreeMap<String, f32>, CompressError> {
+    const SAMPLE_CAP: usize = 1 << 20;
+    let mut maxes: BTreeMap<String, f32> = BTreeMap::new();
+    let mut samples: BTreeMap<String, Vec<f32>> = BTreeMap::new();
+    let mut watch = |name: &str, x: &[f32]| {
+        let m = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+        let e = maxes.entry(name.to_string()).or_insert(0.0);
+        *e = e.max(m);
+        if let Calibration::Percentile { .. } = method {
+            let s = samples.entry(name.to_string()).or_default();
+            let step = (x.len() / 4096).max(1);
+            for v in x.iter().step_by(step) {
+                if s.len() < SAMPLE_CAP {
+                    s.push(v.abs());
+                }
+            }
+        }
+    };
+    let rows = run(&mut watch)?;
+    if rows == 0 {
+        return Err(CompressError::Invalid(
+            "calibration: no usable rows".to_string(),
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for (name, max) in maxes {
+        let amax = match method {
+            Calibration::MinMax => max,
+            Calibration::Percentile { p } => {
+                let mut s = samples.remove(&name).unwrap_or_default();
+                s.sort_by(f32::total_cmp);
+                let i = ((p / 100.0) * (s.len().saturating_sub(1)) as f64).round() as usize;
+                s.get(i).copied().unwrap_or(max)
+            }
+        };
+        out.insert(name, if amax > 0.0 { amax / 127.0 } else { 1.0 });
+    }
+    Ok(out)
 }

@@ -12,14 +12,16 @@ use std::path::Path;
 use common::{edit_weights, fixed_draw, max_diff, Edit};
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use refinery_compress::gpt::{GptEngine, KvCache, Logits};
+use refinery_compress::gpt::{calibrate, GptEngine, KvCache, Logits};
 use refinery_compress::kernels::KernelPath;
 use refinery_compress::quant::{
-    quantize_dir, read_quant_config, Granularity, QuantOptions, WeightCode,
+    quantize_dir, read_quant_config, Calibration, CalibrationRecord, Granularity, QuantOptions,
+    WeightCode,
 };
 use refinery_model::generate::{generate, generate_with, Decoding, SamplingConfig};
 use refinery_model::hf::{load_gpt, save_gpt};
 use refinery_model::{Gpt, GptConfig, OutputOptions};
+use refinery_train::data::LmBatch;
 
 const VOCAB: usize = 97;
 const CTX: usize = 24;
@@ -245,6 +247,61 @@ fn int8_is_close_to_f32_and_identical_on_every_kernel_path() {
             }
         }
     }
+}
+
+#[test]
+fn static_scales_are_calibrated_and_used() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("f32");
+    let model = save_tiny(&src);
+    let engine = GptEngine::load(&src, KernelPath::detect()).unwrap();
+    let ids = ids();
+    let batch = LmBatch {
+        batch_size: 2,
+        seq_len: 11,
+        input_ids: ids.clone(),
+        attention_mask: None,
+    };
+    let scales = calibrate(&engine, std::slice::from_ref(&batch), Calibration::MinMax).unwrap();
+    // c_attn, attn.c_proj, c_fc, mlp.c_proj per block, and the tied head (wte).
+    assert_eq!(scales.len(), 2 * 4 + 1, "{scales:?}");
+    assert!(scales.contains_key("transformer.wte"), "{scales:?}");
+    assert!(calibrate(&engine, &[], Calibration::MinMax)
+        .unwrap_err()
+        .to_string()
+        .contains("no usable rows"));
+    let rec = CalibrationRecord {
+        method: Calibration::MinMax,
+        file: "test".into(),
+        rows: 2,
+    };
+    let out = dir.path().join("static");
+    let symmetric = QuantOptions {
+        asymmetric: false,
+        ..QuantOptions::default()
+    };
+    quantize_dir(&src, &out, &symmetric, Some((scales, rec))).unwrap();
+    let q = GptEngine::load(&out, KernelPath::detect()).unwrap();
+    let got = q.logits(&ids, 2, None).unwrap();
+    let want = burn_logits(&model, &ids, 2, None);
+    let d = max_diff(&got, &want);
+    assert!(d <= 0.1 * scale_of(&want), "static: max |Δ| {d}");
+    // A missing scale is refused on load.
+    let cfg = out.join("config.json");
+    let mut v: serde_json::Value = serde_json::from_slice(&std::fs::read(&cfg).unwrap()).unwrap();
+    v["refinery_quantization"]["activation_scales"]
+        .as_object_mut()
+        .unwrap()
+        .remove("transformer.h.1.mlp.c_fc");
+    std::fs::write(&cfg, v.to_string()).unwrap();
+    let e = GptEngine::load(&out, KernelPath::detect())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        e.contains("no activation scale for transformer.h.1.mlp.c_fc"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -31,6 +31,9 @@ pub(crate) enum Weights {
     },
 }
 
+/// Up to this many rows, an f32 Linear runs as matrix-vector products ([`ops::gemv`]).
+const GEMV_MAX_ROWS: usize = 2;
+
 /// A Linear layer: `y = x · Wᵀ + b` (no bias when `bias` is empty).
 pub(crate) struct Linear {
     /// The weight prefix (`bert.encoder.layer.0.attention.self.query`; the fused QKV uses the
@@ -60,6 +63,27 @@ impl Linear {
         let mut y = vec![0f32; m * self.n];
         let bias = (!self.bias.is_empty()).then_some(self.bias.as_slice());
         match &self.w {
+            Weights::F32(w) if m <= GEMV_MAX_ROWS => {
+                // A decode step (one or a few rows): dot products over the weight rows as
+                // stored; a GEMM would repack all of W for them.
+                let chunk = (self.n / threads.max(1)).max(64);
+                for (xr, yr) in x.chunks_exact(self.k).zip(y.chunks_exact_mut(self.n)) {
+                    if threads > 1 && self.n * self.k >= 1 << 20 {
+                        yr.par_chunks_mut(chunk)
+                            .zip(w.par_chunks(chunk * self.k))
+                            .for_each(|(yc, wc)| ops::gemv(xr, wc, yc));
+                    } else {
+                        ops::gemv(xr, w, yr);
+                    }
+                }
+                if let Some(bias) = bias {
+                    for row in y.chunks_exact_mut(self.n) {
+                        for (v, b) in row.iter_mut().zip(bias) {
+                            *v += b;
+                        }
+                    }
+                }
+            }
             Weights::F32(w) => {
                 // SAFETY: x is [m, k], w is [n, k] read as its transpose [k, n], y is [m, n].
                 unsafe {

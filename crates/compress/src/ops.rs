@@ -161,6 +161,32 @@ fn sum8(x: &[f32]) -> f32 {
 }
 
 simd_dispatch! {
+    /// `y[j] = x · w[j]` for every `x.len()`-wide row `w[j]` of `w` (`[n, k]`, `y`: `[n]`): the
+    /// matrix-vector product of one activation row with contiguous weight rows (8 lanes).
+    pub fn gemv(x: &[f32], w: &[f32], y: &mut [f32]) => gemv_body
+}
+
+#[inline(always)]
+fn gemv_body(x: &[f32], w: &[f32], y: &mut [f32]) {
+    for (o, row) in y.iter_mut().zip(w.chunks_exact(x.len().max(1))) {
+        let mut acc = [0f32; 8];
+        let (xa, xb) = (x.chunks_exact(8), row.chunks_exact(8));
+        let rest: f32 = xa
+            .remainder()
+            .iter()
+            .zip(xb.remainder())
+            .map(|(a, b)| a * b)
+            .sum();
+        for (a, b) in xa.zip(xb) {
+            for i in 0..8 {
+                acc[i] += a[i] * b[i];
+            }
+        }
+        *o = acc.iter().sum::<f32>() + rest;
+    }
+}
+
+simd_dispatch! {
     /// LayerNorm over each row of `x` (`[rows, d]`), in place: `(x − μ)/√(σ² + eps)·γ + β`
     /// (biased variance, as PyTorch).
     pub fn layer_norm(x: &mut [f32], d: usize, gamma: &[f32], beta: &[f32], eps: f32) => layer_norm_body
@@ -282,6 +308,25 @@ mod tests {
             worst = worst.max((f64::from(erf(x)) - libm::erf(f64::from(x))).abs());
         }
         assert!(worst < 1e-6, "worst absolute error {worst}");
+    }
+
+    #[test]
+    fn gemv_matches_a_plain_dot_product() {
+        let (n, k) = (5, 19);
+        let x: Vec<f32> = (0..k).map(|i| (i as f32 * 0.7).sin()).collect();
+        let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.31).cos()).collect();
+        let mut y = vec![0f32; n];
+        gemv(&x, &w, &mut y);
+        for j in 0..n {
+            let want: f64 = (0..k)
+                .map(|i| f64::from(x[i]) * f64::from(w[j * k + i]))
+                .sum();
+            assert!(
+                (f64::from(y[j]) - want).abs() < 1e-5,
+                "{j}: {} vs {want}",
+                y[j]
+            );
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use refinery_compress::compare::engine_runner;
 use refinery_compress::gpt::GptEngine;
 use refinery_compress::kernels::KernelPath;
 use refinery_compress::quant::read_quant_config;
@@ -69,7 +70,7 @@ pub struct GenerateArgs {
     pub json: bool,
 }
 
-/// What runs the model: burn (f32) or the engine (an int8 checkpoint).
+/// What runs the model: burn (f32) or the engine (an int8 checkpoint, or `--engine`).
 enum Runner {
     Burn(Box<Gpt>),
     Engine(Box<GptEngine>),
@@ -213,13 +214,7 @@ pub fn run(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -> Res
         },
         match &model {
             Runner::Burn(_) => String::new(),
-            Runner::Engine(e) => match &e.quant {
-                Some(_) => format!(
-                    ", int8 engine ({})",
-                    e.kernels().first().map_or("?", |k| k.kernel.as_str())
-                ),
-                None => ", f32 engine".to_string(),
-            },
+            Runner::Engine(e) => format!(", {}", engine_runner(e.quant.is_some(), &e.kernels())),
         },
         prompt.len()
     )?;
@@ -338,7 +333,7 @@ mod tests {
         engine.engine = true;
         let (etext, eerr) = run_ok(&engine);
         assert_eq!(etext, text);
-        assert!(eerr.contains("f32 engine"), "{eerr}");
+        assert!(eerr.contains("engine-f32"), "{eerr}");
     }
 
     #[test]
@@ -367,7 +362,7 @@ mod tests {
         let prompt = tok.encode(PROMPT).unwrap();
         let want = generate(&engine, &prompt, &SamplingConfig::greedy(20)).unwrap();
         assert_eq!(tokens, want.tokens);
-        assert!(err.contains("int8 engine"), "{err}");
+        assert!(err.contains("engine-int8"), "{err}");
         let mut uncached = args.clone();
         uncached.no_cache = true;
         let v2: serde_json::Value = serde_json::from_str(run_ok(&uncached).0.trim()).unwrap();

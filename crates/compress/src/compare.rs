@@ -94,6 +94,19 @@ pub struct Row {
     pub kernels: Vec<KernelUse>,
 }
 
+/// The runner column of an engine row: `engine-f32`, or `engine-int8 (vnni)` with the first
+/// layer's kernel path.
+pub fn engine_runner(quantized: bool, kernels: &[KernelUse]) -> String {
+    if quantized {
+        format!(
+            "engine-int8 ({})",
+            kernels.first().map_or("?", |k| k.kernel.as_str())
+        )
+    } else {
+        "engine-f32".to_string()
+    }
+}
+
 /// A classifier the protocol can time.
 enum Runner {
     Burn {
@@ -207,14 +220,11 @@ pub fn measure(
         }
         Runner::Engine(e) => {
             let k = e.engine.kernels();
-            let name = match &e.engine.quant {
-                Some(_) => format!(
-                    "engine-int8 ({})",
-                    k.first().map_or("?", |k| k.kernel.as_str())
-                ),
-                None => "engine-f32".to_string(),
-            };
-            (name, k, e.engine.parameters())
+            (
+                engine_runner(e.engine.quant.is_some(), &k),
+                k,
+                e.engine.parameters(),
+            )
         }
     };
     let config = DataConfig {
@@ -370,14 +380,7 @@ fn measure_lm(
         }
         LmRunner::Engine(e) => {
             let k = e.kernels();
-            let name = match &e.quant {
-                Some(_) => format!(
-                    "engine-int8 ({})",
-                    k.first().map_or("?", |k| k.kernel.as_str())
-                ),
-                None => "engine-f32".to_string(),
-            };
-            (name, k, e.parameters())
+            (engine_runner(e.quant.is_some(), &k), k, e.parameters())
         }
     };
     let context = spec.model.n_positions;

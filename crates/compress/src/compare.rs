@@ -182,6 +182,53 @@ fn p90(v: &[f64]) -> f64 {
     s.get(rank.saturating_sub(1)).copied().unwrap_or(f64::NAN)
 }
 
+/// Steps 2–4 of the protocol: warm-up (the first 32 single rows, then the first batch), the
+/// latency of the first `latency_n` single rows, and `repeats` passes over `batches` (`n`
+/// rows in all). Returns the latency median and p90 (ms) and the median rows/s; `first_pass`
+/// sees every batch's logits of the first pass.
+fn time_protocol<B>(
+    singles: &[B],
+    batches: &[B],
+    n: usize,
+    protocol: &Protocol,
+    run: impl Fn(&B) -> Result<Vec<f32>, CompressError>,
+    mut first_pass: impl FnMut(&B, &[f32]),
+) -> Result<(f64, f64, f64), CompressError> {
+    for r in singles.iter().take(32) {
+        run(r)?;
+    }
+    if let Some(b) = batches.first() {
+        run(b)?;
+    }
+    let mut lat: Vec<f64> = Vec::new();
+    for r in singles.iter().take(protocol.latency_n.max(1)) {
+        let t = Instant::now();
+        run(r)?;
+        lat.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    let mut speeds = Vec::new();
+    for pass in 0..protocol.repeats.max(1) {
+        let t = Instant::now();
+        for b in batches {
+            let logits = run(b)?;
+            if pass == 0 {
+                first_pass(b, &logits);
+            }
+        }
+        speeds.push(n as f64 / t.elapsed().as_secs_f64());
+    }
+    let p90 = p90(&lat);
+    Ok((median(&mut lat), p90, median(&mut speeds)))
+}
+
+/// The bytes of `dir/model.safetensors`.
+fn weights_size(dir: &Path) -> Result<u64, CompressError> {
+    let path = dir.join(WEIGHTS_FILE);
+    Ok(std::fs::metadata(&path)
+        .map_err(|e| CompressError::io(&path, e))?
+        .len())
+}
+
 /// Measures one model on `data` (labelled; its saved fields) with `protocol`.
 pub fn measure(
     model: &ModelArg,
@@ -244,52 +291,38 @@ pub fn measure(
         .chunks(protocol.batch_size.max(1))
         .map(|c| ClassBatch::pad(&c.iter().collect::<Vec<&Encoded>>(), pad, 0))
         .collect();
-    // 2. Warm-up: the first 32 rows alone, then as one batch.
-    for r in rows.iter().take(32) {
-        runner.logits(&ClassBatch::pad(&[r], pad, 0))?;
-    }
-    runner.logits(&batches[0])?;
-    // 3. Latency at batch 1.
-    let mut lat: Vec<f64> = Vec::new();
-    for r in rows.iter().take(protocol.latency_n.max(1)) {
-        let b = ClassBatch::pad(&[r], pad, 0);
-        let t = Instant::now();
-        runner.logits(&b)?;
-        lat.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    let p90 = p90(&lat);
-    // 4–5. Throughput and accuracy.
+    // 2–5. Warm-up, latency, throughput; accuracy from the first pass.
+    let singles: Vec<ClassBatch> = rows
+        .iter()
+        .take(protocol.latency_n.max(32))
+        .map(|r| ClassBatch::pad(&[r], pad, 0))
+        .collect();
     let c = spec.labels.len();
     let mut gold = Vec::new();
     let mut pred = Vec::new();
-    let mut speeds = Vec::new();
-    for pass in 0..protocol.repeats.max(1) {
-        let t = Instant::now();
-        for b in &batches {
-            let logits = runner.logits(b)?; // [B, C]
-            if pass == 0 {
-                for (row, &g) in logits.chunks_exact(c).zip(&b.labels) {
-                    let best = ops::argmax(row);
-                    pred.push(best);
-                    gold.push(usize::try_from(g).unwrap_or(usize::MAX));
-                }
+    let timing = time_protocol(
+        &singles,
+        &batches,
+        rows.len(),
+        protocol,
+        |b| runner.logits(b), // [B, C]
+        |b, logits| {
+            for (row, &g) in logits.chunks_exact(c).zip(&b.labels) {
+                pred.push(ops::argmax(row));
+                gold.push(usize::try_from(g).unwrap_or(usize::MAX));
             }
-        }
-        speeds.push(rows.len() as f64 / t.elapsed().as_secs_f64());
-    }
+        },
+    )?;
     let m = Confusion::from_pairs(&spec.labels, &gold, &pred).metrics();
-    let size_bytes = std::fs::metadata(model.dir.join(WEIGHTS_FILE))
-        .map_err(|e| CompressError::io(&model.dir.join(WEIGHTS_FILE), e))?
-        .len();
     Ok(Row {
         model: model.dir.display().to_string(),
         runner: runner_name,
         threads: rayon::current_num_threads(),
         parameters,
-        size_bytes,
-        latency_ms_median: median(&mut lat),
-        latency_ms_p90: p90,
-        throughput_sps: median(&mut speeds),
+        size_bytes: weights_size(&model.dir)?,
+        latency_ms_median: timing.0,
+        latency_ms_p90: timing.1,
+        throughput_sps: timing.2,
         accuracy: m.get("accuracy").copied().unwrap_or(f64::NAN),
         macro_f1: m.get("macro_f1").copied(),
         perplexity: None,
@@ -431,44 +464,27 @@ fn measure_lm(
         .iter()
         .flat_map(|b| (0..b.batch_size).map(move |r| row_of(b, r)))
         .collect();
-    // 2. Warm-up.
-    runner.logits(&rows[0])?;
-    runner.logits(&batches[0])?;
-    // 3. Latency at batch 1.
-    let mut lat: Vec<f64> = Vec::new();
-    for r in &rows {
-        let t = Instant::now();
-        runner.logits(r)?;
-        lat.push(t.elapsed().as_secs_f64() * 1e3);
-    }
-    let p90 = p90(&lat);
-    // 4–5. Throughput, perplexity and next-token accuracy.
+    // 2–5. Warm-up, latency, throughput; perplexity and accuracy from the first pass.
     let v = spec.model.vocab_size;
     let mut sums = (0f64, 0usize, 0usize);
-    let mut speeds = Vec::new();
-    for pass in 0..protocol.repeats.max(1) {
-        let t = Instant::now();
-        for b in &batches {
-            let logits = runner.logits(b)?; // [B·T, V]
-            if pass == 0 {
-                add_nll(b, &logits, v, &mut sums);
-            }
-        }
-        speeds.push(rows.len() as f64 / t.elapsed().as_secs_f64());
-    }
+    let timing = time_protocol(
+        &rows,
+        &batches,
+        rows.len(),
+        protocol,
+        |b| runner.logits(b), // [B·T, V]
+        |b, logits| add_nll(b, logits, v, &mut sums),
+    )?;
     let targets = sums.2.max(1) as f64;
-    let size_bytes = std::fs::metadata(model.dir.join(WEIGHTS_FILE))
-        .map_err(|e| CompressError::io(&model.dir.join(WEIGHTS_FILE), e))?
-        .len();
     Ok(Row {
         model: model.dir.display().to_string(),
         runner: runner_name,
         threads: rayon::current_num_threads(),
         parameters,
-        size_bytes,
-        latency_ms_median: median(&mut lat),
-        latency_ms_p90: p90,
-        throughput_sps: median(&mut speeds),
+        size_bytes: weights_size(&model.dir)?,
+        latency_ms_median: timing.0,
+        latency_ms_p90: timing.1,
+        throughput_sps: timing.2,
         accuracy: sums.1 as f64 / targets,
         macro_f1: None,
         perplexity: Some((sums.0 / targets).exp()),

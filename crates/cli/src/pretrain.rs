@@ -67,7 +67,8 @@ pub struct PretrainArgs {
 
 #[derive(Args)]
 pub struct EvalLmArgs {
-    /// Checkpoint directory (config.json + model.safetensors), GPT-2, BERT or BART.
+    /// Checkpoint directory (config.json + model.safetensors), GPT-2, BERT or BART; an int8
+    /// GPT-2 (`refinery quantize`) runs on the CPU engine with the same report.
     #[arg(long)]
     model: PathBuf,
     /// Token shard directory; repeat for several.

@@ -162,26 +162,23 @@ fn sum8(x: &[f32]) -> f32 {
 
 simd_dispatch! {
     /// `y[j] = x · w[j]` for every `x.len()`-wide row `w[j]` of `w` (`[n, k]`, `y`: `[n]`): the
-    /// matrix-vector product of one activation row with contiguous weight rows (8 lanes).
+    /// matrix-vector product of one activation row with contiguous weight rows (16 lanes).
     pub fn gemv(x: &[f32], w: &[f32], y: &mut [f32]) => gemv_body
 }
 
 #[inline(always)]
 fn gemv_body(x: &[f32], w: &[f32], y: &mut [f32]) {
+    // Fixed-size chunks (arrays, not slices) so that the 16 lanes vectorise.
+    let (xc, xr) = x.as_chunks::<16>();
     for (o, row) in y.iter_mut().zip(w.chunks_exact(x.len().max(1))) {
-        let mut acc = [0f32; 8];
-        let (xa, xb) = (x.chunks_exact(8), row.chunks_exact(8));
-        let rest: f32 = xa
-            .remainder()
-            .iter()
-            .zip(xb.remainder())
-            .map(|(a, b)| a * b)
-            .sum();
-        for (a, b) in xa.zip(xb) {
-            for i in 0..8 {
+        let (wc, wr) = row.as_chunks::<16>();
+        let mut acc = [0f32; 16];
+        for (a, b) in xc.iter().zip(wc) {
+            for i in 0..16 {
                 acc[i] += a[i] * b[i];
             }
         }
+        let rest: f32 = xr.iter().zip(wr).map(|(a, b)| a * b).sum();
         *o = acc.iter().sum::<f32>() + rest;
     }
 }

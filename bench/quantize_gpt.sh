@@ -15,7 +15,9 @@
 #    engine (`--engine`) and int8 (engine) interleaved, REPEATS runs each (default 5): median
 #    tokens/s (generation only, KV cache) and CPU seconds (user + sys of the whole process,
 #    loading included, from /usr/bin/time);
-# 6. `compare` f32, engine:f32 and int8 on the first 64 rows of 128 tokens, 1 thread.
+# 6. `compare` f32, engine:f32 and int8 on the first 64 rows of 128 tokens, 1 thread: size,
+#    batch-1 latency, batch-8 rows/s, perplexity, and the decode speed in-process (greedy with
+#    the KV cache to the full context, repeated for >= 1 s; steadier than step 5's short runs).
 #
 # REFINERY=BIN uses that binary (else `cargo build --release -p refinery-cli`); THREADS sets
 # RAYON_NUM_THREADS for steps 4-5 (default 1). Writes OUT_DIR/results.json and prints a
@@ -153,4 +155,8 @@ print(f"generate tokens/s (median of {g['f32']['runs']}): f32 burn {g['f32']['me
       f"process CPU s: {g['f32']['median_cpu_s']:.2f}, {g['f32-engine']['median_cpu_s']:.2f}, {g['int8']['median_cpu_s']:.2f}; "
       f"int8 greedy tokens equal to f32's (position by position): {same}/120 (first difference at {first_diff})")
 print(f"model.safetensors: f32 {res['files']['f32'] / 1e6:.2f} MB, int8 {res['files']['int8'] / 1e6:.2f} MB")
+rows = json.load(open(os.path.join(out, "compare.json")))
+res["compare"] = rows
+json.dump(res, open(os.path.join(out, "results.json"), "w"), indent=2)
+print("compare decode tokens/s: " + ", ".join(f"{r['runner']} {r['decode_tokens_per_s']:.0f}" for r in rows))
 PY

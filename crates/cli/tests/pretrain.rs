@@ -293,6 +293,7 @@ fn pretrain_gpt_resume_and_eval_lm() {
         assert_eq!(r["n"], 24);
         assert_eq!(r["seq_len"], 32);
         assert!(r["macro_f1"].is_null(), "{r}");
+        assert!(r["decode_tokens_per_s"].as_f64().unwrap() > 0.0, "{r}");
         assert!(r["throughput_sps"].as_f64().unwrap() > 0.0, "{r}");
     }
     assert!(rows[2]["size_bytes"].as_u64().unwrap() * 2 < rows[0]["size_bytes"].as_u64().unwrap());

@@ -20,12 +20,16 @@
 //! `min(context, 128)`) in shard order, in batches of `batch_size` (the last may be smaller);
 //! latency is one row's full forward, throughput rows/s of batched forwards, and the quality
 //! columns are the perplexity `exp(mean next-token NLL)` over every predicted token (f64
-//! log-softmax) and the next-token accuracy (argmax, first on ties); macro-F1 is empty.
+//! log-softmax) and the next-token accuracy (argmax, first on ties); macro-F1 is empty. Last,
+//! the decode speed: greedy generation with the KV cache (`refinery_model::generate`, the
+//! same loop for burn and the engine) from the first row's first 8 tokens until the context
+//! is full, repeated at least 3 times and for at least 1 s; the median tokens/s.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use refinery_model::classify::SequenceClassifier;
+use refinery_model::generate::{generate, CausalLm, SamplingConfig};
 use refinery_model::{Gpt, OutputOptions};
 use refinery_train::data::labelled::{ClassBatch, Encoded};
 use refinery_train::data::{DataConfig, DataSplit, LmBatch, SourceConfig};
@@ -86,6 +90,9 @@ pub struct Row {
     /// Language models only: tokens per row.
     #[serde(default)]
     pub seq_len: Option<usize>,
+    /// Language models only: greedy decoding speed with the KV cache (median tokens/s).
+    #[serde(default)]
+    pub decode_tokens_per_s: Option<f64>,
     pub n: usize,
     /// Filled by the parent process (`VmHWM` of the child).
     #[serde(default)]
@@ -327,6 +334,7 @@ pub fn measure(
         macro_f1: m.get("macro_f1").copied(),
         perplexity: None,
         seq_len: None,
+        decode_tokens_per_s: None,
         n: rows.len(),
         peak_rss_mb: None,
         kernels,
@@ -385,6 +393,28 @@ fn add_nll(b: &LmBatch, logits: &[f32], v: usize, sums: &mut (f64, usize, usize)
             sums.2 += 1;
         }
     }
+}
+
+/// Greedy generation with the KV cache from `prompt` until the context is full, repeated
+/// (at least 3 times and 1 s in all, at most 100 times): the median tokens/s.
+fn decode_speed<M: CausalLm + ?Sized>(
+    model: &M,
+    prompt: &[u32],
+    context: usize,
+) -> Result<f64, CompressError> {
+    let new = context.saturating_sub(prompt.len()).max(1);
+    let config = SamplingConfig::greedy(new);
+    let run =
+        || generate(model, prompt, &config).map_err(|e| CompressError::Invalid(e.to_string()));
+    run()?; // warm-up
+    let mut speeds = Vec::new();
+    let start = Instant::now();
+    while speeds.len() < 100 && (speeds.len() < 3 || start.elapsed().as_secs_f64() < 1.0) {
+        let t = Instant::now();
+        let g = run()?;
+        speeds.push(g.tokens.len() as f64 / t.elapsed().as_secs_f64());
+    }
+    Ok(median(&mut speeds))
 }
 
 /// [`measure`] for a GPT-2 language model on token shards (see the module docs).
@@ -475,6 +505,17 @@ fn measure_lm(
         |b| runner.logits(b), // [B·T, V]
         |b, logits| add_nll(b, logits, v, &mut sums),
     )?;
+    // 6. Decode speed.
+    let prompt: Vec<u32> = rows[0]
+        .input_ids
+        .iter()
+        .take(8)
+        .map(|&i| u32::try_from(i).unwrap_or(0))
+        .collect();
+    let decode = match &runner {
+        LmRunner::Burn { model, .. } => decode_speed(model.as_ref(), &prompt, context),
+        LmRunner::Engine(e) => decode_speed(e.as_ref(), &prompt, context),
+    }?;
     let targets = sums.2.max(1) as f64;
     Ok(Row {
         model: model.dir.display().to_string(),
@@ -489,6 +530,7 @@ fn measure_lm(
         macro_f1: None,
         perplexity: Some((sums.0 / targets).exp()),
         seq_len: Some(seq_len),
+        decode_tokens_per_s: Some(decode),
         n: rows.len(),
         peak_rss_mb: None,
         kernels,
@@ -506,12 +548,12 @@ pub fn peak_rss_mb() -> Option<f64> {
 /// The table `refinery compare` prints.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::from(
-        "| model | runner | threads | params | file MB | batch-1 ms (median / p90) | batch-32 rows/s | peak RSS MB | accuracy | macro-F1 | perplexity |\n|---|---|---|---|---|---|---|---|---|---|---|\n",
+        "| model | runner | threads | params | file MB | batch-1 ms (median / p90) | batch-32 rows/s | peak RSS MB | accuracy | macro-F1 | perplexity | decode tokens/s |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n",
     );
     let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.4}"));
     for r in rows {
         out.push_str(&format!(
-            "| {} | {} | {} | {:.1} M | {:.1} | {:.2} / {:.2} | {:.1} | {} | {:.4} | {} | {} |\n",
+            "| {} | {} | {} | {:.1} M | {:.1} | {:.2} / {:.2} | {:.1} | {} | {:.4} | {} | {} | {} |\n",
             r.model,
             r.runner,
             r.threads,
@@ -524,6 +566,7 @@ pub fn table(rows: &[Row]) -> String {
             r.accuracy,
             opt(r.macro_f1),
             opt(r.perplexity),
+            r.decode_tokens_per_s.map_or("-".to_string(), |v| format!("{v:.0}")),
         ));
     }
     out

@@ -5,8 +5,10 @@ transformers loads.
     python scripts/dequantize.py INT8_DIR OUT_DIR
 
 Every I8 tensor `<name>` with its F32 `<name>_scale` ([rows]) becomes `<name> = q * scale[:, None]`
-in float32; the scale tensors and the `refinery_quantization` key of config.json are dropped;
-other files are copied. The result holds exactly the weights the int8 model computes with (its
+in float32; a tensor listed in `refinery_quantization.transposed` (GPT-2's Conv1D weights, stored
+`[out, in]` so that each scale is one output channel's) is transposed back to HF's `[in, out]`.
+The scale tensors and the `refinery_quantization` key of config.json are dropped; other files are
+copied. A GPT-2 result has no `lm_head.weight`: transformers ties it to `transformer.wte.weight`. The result holds exactly the weights the int8 model computes with (its
 activations, quantized at run time, are not part of the file). Needs numpy and safetensors.
 """
 import json
@@ -26,6 +28,10 @@ def main() -> None:
     if "refinery_quantization" not in config:
         sys.exit(f"{src}: not a refinery int8 checkpoint (no refinery_quantization in config.json)")
     tensors = load_file(str(src / "model.safetensors"))
+    transposed = set(config["refinery_quantization"].get("transposed", []))
+    unknown = transposed - set(tensors)
+    if unknown:
+        sys.exit(f"{src}/config.json: refinery_quantization.transposed names missing tensors {sorted(unknown)}")
     result = {}
     for name, t in tensors.items():
         if name.endswith("_scale"):
@@ -34,7 +40,8 @@ def main() -> None:
             scale = tensors.get(name + "_scale")
             if scale is None or scale.shape != (t.shape[0],):
                 sys.exit(f"{src}/model.safetensors: {name}: missing or mis-shaped {name}_scale")
-            result[name] = (t.astype(np.float32) * scale[:, None].astype(np.float32)).astype(np.float32)
+            w = (t.astype(np.float32) * scale[:, None].astype(np.float32)).astype(np.float32)
+            result[name] = np.ascontiguousarray(w.T) if name in transposed else w
         else:
             result[name] = t
     out.mkdir(parents=True, exist_ok=True)

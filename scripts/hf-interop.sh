@@ -13,7 +13,9 @@
 #   in HF `pruned_heads`, FFN neurons in `intermediate_size`) load in transformers 4.x (5.x
 #   ignores `pruned_heads`; a small overlay venv adds transformers TRANSFORMERS4_VERSION on
 #   top of the main one) with refinery's logits within 1e-4; int8 checkpoints, turned back into
-#   f32 by scripts/dequantize.py, load with exactly the int8 weights.
+#   f32 by scripts/dequantize.py, load with exactly the int8 weights. An int8 GPT-2 (Conv1D
+#   weights stored transposed) dequantizes to within half a step of its f32 weights and loads
+#   in AutoModelForCausalLM with the f32 logits within the int8 error.
 # In:  all-MiniLM-L6-v2 (fetched by ../shared/tools/fetch-minilm.sh) loads into our
 #   BertModel and matches HF BertModel's last hidden state within 1e-4. Skipped with a
 #   message when ../shared is absent (set REFINERY_HF_REQUIRE_MINILM=1 to make that a failure).
@@ -101,7 +103,7 @@ echo "venv ready in ${install_s}s ($du_venv)"
 
 # --- 2. build the three parity test binaries once -----------------------------------------
 t_checks=$(now)
-echo "== cargo test --workspace --no-run (gpt_parity, bert_parity, bart_parity, classifier_parity, distill_tasks, structured)"
+echo "== cargo test --workspace --no-run (gpt_parity, bert_parity, bart_parity, classifier_parity, distill_tasks, structured, gpt_engine)"
 # The same build as the README's `cargo test --workspace` (CI has just run it): selecting
 # packages or test targets would change cargo's feature unification and rebuild burn.
 declare -A TEST_BIN=()
@@ -120,7 +122,7 @@ for line in sys.stdin:
         print(t["name"] + "|" + m["executable"])
 ' <<<"$manifest")
 fi
-for t in gpt_parity bert_parity bart_parity classifier_parity distill_tasks structured; do
+for t in gpt_parity bert_parity bart_parity classifier_parity distill_tasks structured gpt_engine; do
   if [ -z "${TEST_BIN[$t]:-}" ]; then
     fail_step "cargo build of the parity tests ($t)"
     ROWS_BUILD_FAILED=1
@@ -230,6 +232,26 @@ else
       fail_step "compressed.out (python exit $rc)"
     fi
   done
+fi
+# int8 GPT-2 (crates/compress): `refinery quantize` of a tiny GPT-2 (Conv1D weights stored
+# transposed), turned back into f32 by scripts/dequantize.py, in the main venv's transformers.
+dir="$WORK/gpt_int8_export"
+echo "== out/gpt_int8: export_gpt_int8_for_hf -> $dir -> check_hf_load_gpt_int8.py"
+rm -rf "$dir"
+if [ -z "${TEST_BIN[gpt_engine]:-}" ] ||
+  ! out=$(cd crates/compress && env "REFINERY_HF_EXPORT_GPT_INT8_DIR=$dir" \
+    "${TEST_BIN[gpt_engine]}" --exact export_gpt_int8_for_hf --nocapture 2>&1) ||
+  ! grep -q 'test result: ok. 1 passed' <<<"$out" || [ ! -f "$dir/reference.json" ]; then
+  printf '%s\n' "$out"
+  fail_step "gpt_int8.out (export)"
+else
+  out=$("$PY" crates/compress/tests/fixtures/check_hf_load_gpt_int8.py "$dir" 2>&1)
+  rc=$?
+  printf '%s\n' "$out" | grep -v '^hf-check '
+  n_before=${#ROWS[@]}
+  if ! rows_from "$out" || { [ $rc -ne 0 ] && ! printf '%s\n' "${ROWS[@]:$n_before}" | grep -q '|FAIL$'; }; then
+    fail_step "gpt_int8.out (python exit $rc)"
+  fi
 fi
 out_s=$(($(now) - t_out))
 

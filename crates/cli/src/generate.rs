@@ -8,14 +8,20 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use refinery_compress::compare::engine_runner;
+use refinery_compress::gpt::GptEngine;
+use refinery_compress::kernels::KernelPath;
+use refinery_compress::quant::read_quant_config;
 use refinery_model::device::parse_device;
 use refinery_model::generate::{generate_with, Decoding, SamplingConfig, StopReason};
 use refinery_model::hf::{load_gpt, CONFIG_FILE, WEIGHTS_FILE};
+use refinery_model::Gpt;
 use refinery_tokenize::Tokenizer;
 
 #[derive(Args, Clone, Debug)]
 pub struct GenerateArgs {
-    /// Checkpoint directory: config.json + model.safetensors (HF GPT-2 layout).
+    /// Checkpoint directory: config.json + model.safetensors (HF GPT-2 layout, f32 or int8
+    /// from `refinery quantize`; int8 runs on the CPU engine).
     #[arg(long)]
     pub model: PathBuf,
     /// Prompt text.
@@ -55,9 +61,19 @@ pub struct GenerateArgs {
     /// Run the whole sequence every step instead of using the KV cache (slower).
     #[arg(long)]
     pub no_cache: bool,
+    /// Run an f32 checkpoint on the CPU inference engine (its f32 path, as `compare
+    /// engine:DIR`) instead of burn; int8 checkpoints always run on it.
+    #[arg(long)]
+    pub engine: bool,
     /// Print one JSON object (prompt, completion, token ids, stop reason, timing).
     #[arg(long)]
     pub json: bool,
+}
+
+/// What runs the model: burn (f32) or the engine (an int8 checkpoint, or `--engine`).
+enum Runner {
+    Burn(Box<Gpt>),
+    Engine(Box<GptEngine>),
 }
 
 pub fn generate(args: GenerateArgs) -> Result<ExitCode> {
@@ -100,8 +116,17 @@ pub fn run(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -> Res
         );
     }
     let device = parse_device(&args.device)?;
-    let (config, model) = load_gpt(&args.model, &device)
-        .with_context(|| format!("loading the model from {}", args.model.display()))?;
+    let load = || -> Result<_> {
+        if args.engine || read_quant_config(&args.model)?.is_some() {
+            let engine = GptEngine::load(&args.model, KernelPath::from_env()?)?;
+            Ok((engine.config.clone(), Runner::Engine(Box::new(engine))))
+        } else {
+            let (config, model) = load_gpt(&args.model, &device)?;
+            Ok((config, Runner::Burn(Box::new(model))))
+        }
+    };
+    let (config, model) =
+        load().with_context(|| format!("loading the model from {}", args.model.display()))?;
     let tokenizer = Tokenizer::load(&tok_path)
         .with_context(|| format!("loading the tokenizer {}", tok_path.display()))?;
     if tokenizer.vocab_size() > config.vocab_size {
@@ -141,7 +166,10 @@ pub fn run(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -> Res
         Decoding::Cached
     };
     let start = Instant::now();
-    let generation = generate_with(&model, &prompt, &sampling, decoding)?;
+    let generation = match &model {
+        Runner::Burn(m) => generate_with(m.as_ref(), &prompt, &sampling, decoding)?,
+        Runner::Engine(e) => generate_with(e.as_ref(), &prompt, &sampling, decoding)?,
+    };
     let seconds = start.elapsed().as_secs_f64();
     // The EOS token ends the text; it is kept in the token list.
     let text_ids = match generation.stop {
@@ -178,11 +206,15 @@ pub fn run(args: &GenerateArgs, out: &mut dyn Write, err: &mut dyn Write) -> Res
     }
     writeln!(
         err,
-        "generated {n} tokens in {seconds:.2} s ({tps:.1} tokens/s, {}, prompt {} tokens)",
+        "generated {n} tokens in {seconds:.2} s ({tps:.1} tokens/s, {}{}, prompt {} tokens)",
         if args.no_cache {
             "no KV cache"
         } else {
             "KV cache"
+        },
+        match &model {
+            Runner::Burn(_) => String::new(),
+            Runner::Engine(e) => format!(", {}", engine_runner(e.quant.is_some(), &e.kernels())),
         },
         prompt.len()
     )?;
@@ -296,6 +328,45 @@ mod tests {
         let mut uncached = plain.clone();
         uncached.no_cache = true;
         assert_eq!(run_ok(&uncached).0, text);
+        // The engine's f32 path gives the same text.
+        let mut engine = plain.clone();
+        engine.engine = true;
+        let (etext, eerr) = run_ok(&engine);
+        assert_eq!(etext, text);
+        assert!(eerr.contains("engine-f32"), "{eerr}");
+    }
+
+    #[test]
+    fn int8_checkpoints_run_on_the_engine() {
+        use refinery_compress::quant::{quantize_dir, QuantOptions};
+        let dir = checkpoint();
+        let q = tempfile::tempdir().unwrap();
+        let int8 = q.path().join("int8");
+        quantize_dir(dir.path(), &int8, &QuantOptions::default(), None).unwrap();
+        let args = parse(
+            &int8,
+            &[
+                "--temperature",
+                "0",
+                "--max-new-tokens",
+                "20",
+                "--no-eos",
+                "--json",
+            ],
+        );
+        let (out, err) = run_ok(&args);
+        let v: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+        let tokens: Vec<u32> = serde_json::from_value(v["tokens"].clone()).unwrap();
+        let engine = GptEngine::load(&int8, KernelPath::from_env().unwrap()).unwrap();
+        let tok = Tokenizer::load(&int8.join("tokenizer.json")).unwrap();
+        let prompt = tok.encode(PROMPT).unwrap();
+        let want = generate(&engine, &prompt, &SamplingConfig::greedy(20)).unwrap();
+        assert_eq!(tokens, want.tokens);
+        assert!(err.contains("engine-int8"), "{err}");
+        let mut uncached = args.clone();
+        uncached.no_cache = true;
+        let v2: serde_json::Value = serde_json::from_str(run_ok(&uncached).0.trim()).unwrap();
+        assert_eq!(v2["tokens"], v["tokens"]);
     }
 
     #[test]

@@ -8,6 +8,9 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use refinery_compress::gpt::{evaluate_lm, GptEngine};
+use refinery_compress::kernels::KernelPath;
+use refinery_compress::quant::read_quant_config;
 use refinery_model::device::parse_device;
 use refinery_tokenize::TokenDataset;
 use refinery_train::config::{train, CheckContext, TokenizerIds, TrainFile, PRESETS};
@@ -15,6 +18,7 @@ use refinery_train::data::{validation_set, DataConfig, DataSplit, SourceConfig};
 use refinery_train::eval::EvalReport;
 use refinery_train::run::{Observer, RunSummary, StepRecord};
 use refinery_train::tasks::{evaluate_checkpoint, open_with};
+use refinery_train::TaskSpec;
 
 const PRETRAIN_EXAMPLES: &str = "\
 Examples:
@@ -63,7 +67,8 @@ pub struct PretrainArgs {
 
 #[derive(Args)]
 pub struct EvalLmArgs {
-    /// Checkpoint directory (config.json + model.safetensors), GPT-2, BERT or BART.
+    /// Checkpoint directory (config.json + model.safetensors), GPT-2, BERT or BART; an int8
+    /// GPT-2 (`refinery quantize`) runs on the CPU engine with the same report.
     #[arg(long)]
     model: PathBuf,
     /// Token shard directory; repeat for several.
@@ -324,7 +329,28 @@ pub fn eval_lm(a: EvalLmArgs) -> Result<ExitCode> {
         }
         (None, DataSplit::Train) => 100,
     };
-    let report = evaluate_checkpoint(&a.model, &opened.spec, &data, split, Some(batches), &device)?;
+    // An int8 checkpoint (`refinery quantize`) runs on the CPU engine (whatever --device), with
+    // the same batches, loss and metrics.
+    let report = if read_quant_config(&a.model)?.is_some() {
+        let refinery_train::AnyTaskSpec::GptClm(spec) = &opened.spec else {
+            bail!(
+                "{}: an int8 {} model; eval-lm runs int8 GPT-2 checkpoints only",
+                a.model.display(),
+                opened.spec.kind()
+            );
+        };
+        let engine = GptEngine::load(&a.model, KernelPath::from_env()?)
+            .with_context(|| format!("loading {}", a.model.display()))?;
+        evaluate_lm(
+            &engine,
+            &spec.build(Some(&a.model))?,
+            &data,
+            split,
+            Some(batches),
+        )?
+    } else {
+        evaluate_checkpoint(&a.model, &opened.spec, &data, split, Some(batches), &device)?
+    };
     if a.json {
         let v = serde_json::json!({
             "model": a.model,

@@ -29,168 +29,13 @@ use rayon::prelude::*;
 use refinery_model::bert::BertConfig;
 use refinery_model::classify::{BackboneConfig, Pooling};
 use refinery_model::hf_classify::read_classifier_config;
-use safetensors::{Dtype, SafeTensors};
-use serde::{Deserialize, Serialize};
 
 use crate::error::CompressError;
-use crate::kernels::{min_max, range_params, Int8Gemm, KernelPath, RowScale, PARALLEL_MIN_VALUES};
+use crate::kernels::{KernelPath, PARALLEL_MIN_VALUES};
+use crate::layers::{calibrate_scales, Embedding, KernelTable, LayerNorm, Layout, Linear, Loader};
+pub use crate::layers::{KernelUse, Observer};
 use crate::ops::{self, View};
-use crate::quant::{
-    f32_values, read_quant_config, with_tensors, Calibration, Granularity, QuantConfig, Scheme,
-    SCALE_SUFFIX,
-};
-
-/// Weights of one Linear layer (`[n, k]`, HF `[out, in]`).
-enum Weights {
-    F32(Vec<f32>),
-    Int8 {
-        gemm: Int8Gemm,
-        scales: Vec<f32>,
-        /// Static scheme: the calibrated input scale.
-        input_scale: Option<f32>,
-        per_tensor: bool,
-        /// Dynamic scheme: u8 codes with a zero point over each row's (tensor's) range.
-        asymmetric: bool,
-    },
-}
-
-/// A Linear layer: `y = x · Wᵀ + b`.
-struct Linear {
-    /// The weight prefix (`bert.encoder.layer.0.attention.self.query`; the fused QKV uses the
-    /// query's), the key of static scales and calibration.
-    name: String,
-    n: usize,
-    k: usize,
-    w: Weights,
-    bias: Vec<f32>,
-}
-
-/// Something that watches each Linear's input (calibration).
-pub type Observer<'a> = &'a mut dyn FnMut(&str, &[f32]);
-
-impl Linear {
-    /// `x`: `[m, k]` → `[m, n]`.
-    fn forward(
-        &self,
-        x: &[f32],
-        m: usize,
-        threads: usize,
-        observe: &mut Option<Observer>,
-    ) -> Result<Vec<f32>, CompressError> {
-        if let Some(f) = observe.as_mut() {
-            f(&self.name, x);
-        }
-        let mut y = vec![0f32; m * self.n];
-        match &self.w {
-            Weights::F32(w) => {
-                // SAFETY: x is [m, k], w is [n, k] read as its transpose [k, n], y is [m, n].
-                unsafe {
-                    ops::matmul(
-                        m,
-                        self.n,
-                        self.k,
-                        y.as_mut_ptr(),
-                        self.n as isize,
-                        View {
-                            ptr: x.as_ptr(),
-                            rs: self.k as isize,
-                            cs: 1,
-                        },
-                        View {
-                            ptr: w.as_ptr(),
-                            rs: 1,
-                            cs: self.k as isize,
-                        },
-                        1.0,
-                        threads,
-                    );
-                }
-                for row in y.chunks_exact_mut(self.n) {
-                    for (v, b) in row.iter_mut().zip(&self.bias) {
-                        *v += b;
-                    }
-                }
-            }
-            Weights::Int8 {
-                gemm,
-                scales,
-                input_scale,
-                per_tensor,
-                asymmetric,
-            } => {
-                let mut a = gemm.activations(m);
-                let how = match input_scale {
-                    Some(s) => RowScale::Fixed {
-                        scale: *s,
-                        zero_point: 128,
-                    },
-                    None if *per_tensor => {
-                        let (lo, hi) = min_max(x);
-                        let (scale, zero_point) = range_params(lo, hi, *asymmetric);
-                        RowScale::Fixed { scale, zero_point }
-                    }
-                    None => RowScale::PerRow {
-                        asymmetric: *asymmetric,
-                    },
-                };
-                a.quantize(x, how)?;
-                gemm.run(&a, scales, Some(&self.bias), &mut y)?;
-            }
-        }
-        Ok(y)
-    }
-
-    fn kernel(&self) -> &'static str {
-        match &self.w {
-            Weights::F32(_) => "f32-gemm",
-            Weights::Int8 { gemm, .. } => gemm.path().name(),
-        }
-    }
-}
-
-/// An embedding table, f32 or int8 per row.
-enum Embedding {
-    F32 {
-        w: Vec<f32>,
-        d: usize,
-    },
-    Int8 {
-        q: Vec<i8>,
-        scales: Vec<f32>,
-        d: usize,
-    },
-}
-
-impl Embedding {
-    fn rows(&self) -> usize {
-        match self {
-            Embedding::F32 { w, d } => w.len() / d,
-            Embedding::Int8 { scales, .. } => scales.len(),
-        }
-    }
-
-    /// `out += table[row]` (the caller checked `row < rows`).
-    fn add_row(&self, row: usize, out: &mut [f32]) {
-        match self {
-            Embedding::F32 { w, d } => {
-                for (o, v) in out.iter_mut().zip(&w[row * d..(row + 1) * d]) {
-                    *o += v;
-                }
-            }
-            Embedding::Int8 { q, scales, d } => {
-                let s = scales[row];
-                for (o, &v) in out.iter_mut().zip(&q[row * d..(row + 1) * d]) {
-                    *o += f32::from(v) * s;
-                }
-            }
-        }
-    }
-}
-
-struct LayerNorm {
-    gamma: Vec<f32>,
-    beta: Vec<f32>,
-}
+use crate::quant::{read_quant_config, with_tensors, Calibration, QuantConfig};
 
 struct Layer {
     qkv: Linear,
@@ -201,15 +46,6 @@ struct Layer {
     inter: Linear,
     out: Linear,
     ln2: LayerNorm,
-}
-
-/// Which kernel each layer shape runs (`refinery quantize` and `compare` print it).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct KernelUse {
-    pub layers: String,
-    /// `[out, in]`.
-    pub shape: [usize; 2],
-    pub kernel: String,
 }
 
 /// A BERT sequence classifier ready to run.
@@ -236,160 +72,6 @@ pub struct Batch<'a> {
     pub input_ids: &'a [i64],
     pub token_type_ids: &'a [i64],
     pub attention_mask: &'a [i64],
-}
-
-struct Loader<'a> {
-    path: &'a Path,
-    st: &'a SafeTensors<'a>,
-    kernel: KernelPath,
-    quant: Option<&'a QuantConfig>,
-}
-
-impl Loader<'_> {
-    fn err(&self, msg: String) -> CompressError {
-        CompressError::checkpoint(self.path, msg)
-    }
-
-    fn f32(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, CompressError> {
-        let t = self
-            .st
-            .tensor(name)
-            .map_err(|_| self.err(format!("missing tensor {name}")))?;
-        if t.shape() != shape {
-            return Err(self.err(format!(
-                "tensor {name}: shape {:?}, expected {shape:?}",
-                t.shape()
-            )));
-        }
-        f32_values(self.path, name, &t)
-    }
-
-    fn layer_norm(&self, prefix: &str, d: usize) -> Result<LayerNorm, CompressError> {
-        Ok(LayerNorm {
-            gamma: self.f32(&format!("{prefix}.weight"), &[d])?,
-            beta: self.f32(&format!("{prefix}.bias"), &[d])?,
-        })
-    }
-
-    /// `(rows, weights as i8 + scales or f32)` of `<prefix>.weight` with `k` columns.
-    fn matrix(&self, name: &str, k: usize) -> Result<(usize, Matrix), CompressError> {
-        let t = self
-            .st
-            .tensor(name)
-            .map_err(|_| self.err(format!("missing tensor {name}")))?;
-        let shape = t.shape().to_vec();
-        if shape.len() != 2 || shape[1] != k || shape[0] == 0 {
-            return Err(self.err(format!(
-                "tensor {name}: shape {shape:?}, expected [rows, {k}]"
-            )));
-        }
-        match t.dtype() {
-            Dtype::F32 => Ok((shape[0], Matrix::F32(f32_values(self.path, name, &t)?))),
-            Dtype::I8 => {
-                let scale_name = format!("{name}{SCALE_SUFFIX}");
-                let scales = self
-                    .st
-                    .tensor(&scale_name)
-                    .map_err(|_| self.err(format!("int8 tensor {name} has no {scale_name}")))?;
-                if scales.shape() != [shape[0]] {
-                    return Err(self.err(format!(
-                        "tensor {scale_name}: shape {:?}, expected [{}]",
-                        scales.shape(),
-                        shape[0]
-                    )));
-                }
-                let scales = f32_values(self.path, &scale_name, &scales)?;
-                if let Some(i) = scales.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
-                    return Err(self.err(format!(
-                        "tensor {scale_name}[{i}]: {} is not a positive scale",
-                        scales[i]
-                    )));
-                }
-                let q: Vec<i8> = t.data().iter().map(|&b| b as i8).collect();
-                if let Some(i) = q.iter().position(|&v| v == i8::MIN) {
-                    return Err(self.err(format!(
-                        "tensor {name}[{i}]: -128 (symmetric int8 stays in [-127, 127])"
-                    )));
-                }
-                Ok((shape[0], Matrix::Int8(q, scales)))
-            }
-            other => Err(self.err(format!(
-                "tensor {name}: dtype {other:?}, expected F32 or I8"
-            ))),
-        }
-    }
-
-    /// A Linear from one or more prefixes stacked by rows (the fused QKV).
-    fn linear(&self, prefixes: &[String], k: usize) -> Result<Linear, CompressError> {
-        let mut f32s = Vec::new();
-        let mut i8s = Vec::new();
-        let mut scales = Vec::new();
-        let mut bias = Vec::new();
-        let mut n = 0;
-        for p in prefixes {
-            let (rows, m) = self.matrix(&format!("{p}.weight"), k)?;
-            match m {
-                Matrix::F32(w) => f32s.extend(w),
-                Matrix::Int8(q, s) => {
-                    i8s.extend(q);
-                    scales.extend(s);
-                }
-            }
-            bias.extend(self.f32(&format!("{p}.bias"), &[rows])?);
-            n += rows;
-        }
-        let name = prefixes.first().cloned().unwrap_or_default();
-        let w = match (f32s.is_empty(), i8s.is_empty()) {
-            (false, true) => Weights::F32(f32s),
-            (true, false) => {
-                let input_scale = match self.quant {
-                    Some(q) if q.scheme == Scheme::Static => {
-                        Some(*q.activation_scales.get(&name).ok_or_else(|| {
-                            self.err(format!(
-                                "static scheme: no activation scale for {name} in config.json"
-                            ))
-                        })?)
-                    }
-                    _ => None,
-                };
-                Weights::Int8 {
-                    gemm: Int8Gemm::new(&i8s, n, k, self.kernel)?,
-                    scales,
-                    input_scale,
-                    per_tensor: self
-                        .quant
-                        .is_some_and(|q| q.activations == Granularity::PerTensor),
-                    asymmetric: self.quant.is_some_and(|q| q.asymmetric),
-                }
-            }
-            _ => {
-                return Err(self.err(format!(
-                    "{}: mixed int8 and f32 weights in one fused layer",
-                    prefixes.join(", ")
-                )))
-            }
-        };
-        Ok(Linear {
-            name,
-            n,
-            k,
-            w,
-            bias,
-        })
-    }
-
-    fn embedding(&self, name: &str, d: usize) -> Result<Embedding, CompressError> {
-        let (_, m) = self.matrix(name, d)?;
-        Ok(match m {
-            Matrix::F32(w) => Embedding::F32 { w, d },
-            Matrix::Int8(q, scales) => Embedding::Int8 { q, scales, d },
-        })
-    }
-}
-
-enum Matrix {
-    F32(Vec<f32>),
-    Int8(Vec<i8>, Vec<f32>),
 }
 
 impl Engine {
@@ -436,6 +118,7 @@ impl Engine {
                         format!("{a}.self.value"),
                     ],
                     d,
+                    Layout::OutIn,
                 )?;
                 if qkv.n % (3 * head_dim) != 0 {
                     return Err(l.err(format!(
@@ -444,7 +127,8 @@ impl Engine {
                     )));
                 }
                 let h = qkv.n / 3 / head_dim;
-                let attn_out = l.linear(&[format!("{a}.output.dense")], h * head_dim)?;
+                let attn_out =
+                    l.linear(&[format!("{a}.output.dense")], h * head_dim, Layout::OutIn)?;
                 if attn_out.n != d {
                     return Err(l.err(format!(
                         "{a}.output.dense: {} rows, expected {d}",
@@ -452,8 +136,8 @@ impl Engine {
                     )));
                 }
                 let ln1 = l.layer_norm(&format!("{a}.output.LayerNorm"), d)?;
-                let inter = l.linear(&[format!("{p}.intermediate.dense")], d)?;
-                let out = l.linear(&[format!("{p}.output.dense")], inter.n)?;
+                let inter = l.linear(&[format!("{p}.intermediate.dense")], d, Layout::OutIn)?;
+                let out = l.linear(&[format!("{p}.output.dense")], inter.n, Layout::OutIn)?;
                 if out.n != d {
                     return Err(l.err(format!("{p}.output.dense: {} rows, expected {d}", out.n)));
                 }
@@ -468,8 +152,8 @@ impl Engine {
                     ln2,
                 });
             }
-            let pooler = l.linear(&["bert.pooler.dense".to_string()], d)?;
-            let classifier = l.linear(&["classifier".to_string()], d)?;
+            let pooler = l.linear(&["bert.pooler.dense".to_string()], d, Layout::OutIn)?;
+            let classifier = l.linear(&["classifier".to_string()], d, Layout::OutIn)?;
             if classifier.n != labels.len() {
                 return Err(l.err(format!(
                     "classifier: {} rows for {} labels",
@@ -501,29 +185,16 @@ impl Engine {
 
     /// Which kernel each distinct layer shape runs.
     pub fn kernels(&self) -> Vec<KernelUse> {
-        let mut out: Vec<KernelUse> = Vec::new();
-        let mut add = |what: &str, l: &Linear| {
-            let k = KernelUse {
-                layers: what.to_string(),
-                shape: [l.n, l.k],
-                kernel: l.kernel().to_string(),
-            };
-            if !out
-                .iter()
-                .any(|o| o.layers == k.layers && o.shape == k.shape)
-            {
-                out.push(k);
-            }
-        };
+        let mut t = KernelTable::default();
         for l in &self.layers {
-            add("attention q/k/v (fused)", &l.qkv);
-            add("attention output", &l.attn_out);
-            add("intermediate", &l.inter);
-            add("output", &l.out);
+            t.add("attention q/k/v (fused)", &l.qkv);
+            t.add("attention output", &l.attn_out);
+            t.add("intermediate", &l.inter);
+            t.add("output", &l.out);
         }
-        add("pooler", &self.pooler);
-        add("classifier", &self.classifier);
-        out
+        t.add("pooler", &self.pooler);
+        t.add("classifier", &self.classifier);
+        t.0
     }
 
     /// Logits `[B, C]` of a batch.
@@ -644,13 +315,7 @@ impl Engine {
 
     /// LayerNorm of every `D`-wide row of `x`, in place (row blocks on rayon when large).
     fn layer_norm(&self, x: &mut [f32], ln: &LayerNorm, threads: usize) {
-        let d = self.config.hidden_size;
-        if threads > 1 && x.len() >= PARALLEL_MIN_VALUES {
-            x.par_chunks_mut(d * 16)
-                .for_each(|rows| ops::layer_norm(rows, d, &ln.gamma, &ln.beta, self.eps));
-        } else {
-            ops::layer_norm(x, d, &ln.gamma, &ln.beta, self.eps);
-        }
+        ln.forward(x, self.config.hidden_size, self.eps, threads);
     }
 
     /// Scaled dot-product attention per row and head; padding keys get no weight.
@@ -723,11 +388,8 @@ impl Engine {
 
     /// Parameter count (all tensors the engine holds).
     pub fn parameters(&self) -> usize {
-        let lin = |l: &Linear| l.n * l.k + l.bias.len();
-        let emb = |e: &Embedding| match e {
-            Embedding::F32 { w, .. } => w.len(),
-            Embedding::Int8 { q, .. } => q.len(),
-        };
+        let lin = Linear::parameters;
+        let emb = Embedding::parameters;
         let d = self.config.hidden_size;
         emb(&self.word)
             + emb(&self.position)
@@ -744,52 +406,18 @@ impl Engine {
 }
 
 /// Calibrates static input scales: runs `batches` through `engine` (f32) and returns one
-/// scale per Linear (by weight prefix): `max|x| / 127` or the `p`-th percentile of `|x|`
-/// (over up to 1 M sampled values per layer) / 127.
+/// scale per Linear (by weight prefix); see [`crate::layers::calibrate_scales`].
 pub fn calibrate<'a>(
     engine: &Engine,
     batches: impl IntoIterator<Item = Batch<'a>>,
     method: Calibration,
 ) -> Result<BTreeMap<String, f32>, CompressError> {
-    const SAMPLE_CAP: usize = 1 << 20;
-    let mut maxes: BTreeMap<String, f32> = BTreeMap::new();
-    let mut samples: BTreeMap<String, Vec<f32>> = BTreeMap::new();
-    let mut rows = 0usize;
-    for batch in batches {
-        rows += batch.batch_size;
-        let mut watch = |name: &str, x: &[f32]| {
-            let m = x.iter().fold(0f32, |m, v| m.max(v.abs()));
-            let e = maxes.entry(name.to_string()).or_insert(0.0);
-            *e = e.max(m);
-            if let Calibration::Percentile { .. } = method {
-                let s = samples.entry(name.to_string()).or_default();
-                let step = (x.len() / 4096).max(1);
-                for v in x.iter().step_by(step) {
-                    if s.len() < SAMPLE_CAP {
-                        s.push(v.abs());
-                    }
-                }
-            }
-        };
-        engine.forward(&batch, Some(&mut watch))?;
-    }
-    if rows == 0 {
-        return Err(CompressError::Invalid(
-            "calibration: no usable rows".to_string(),
-        ));
-    }
-    let mut out = BTreeMap::new();
-    for (name, max) in maxes {
-        let amax = match method {
-            Calibration::MinMax => max,
-            Calibration::Percentile { p } => {
-                let mut s = samples.remove(&name).unwrap_or_default();
-                s.sort_by(f32::total_cmp);
-                let i = ((p / 100.0) * (s.len().saturating_sub(1)) as f64).round() as usize;
-                s.get(i).copied().unwrap_or(max)
-            }
-        };
-        out.insert(name, if amax > 0.0 { amax / 127.0 } else { 1.0 });
-    }
-    Ok(out)
+    calibrate_scales(method, |watch| {
+        let mut rows = 0;
+        for batch in batches {
+            rows += batch.batch_size;
+            engine.forward(&batch, Some(&mut *watch))?;
+        }
+        Ok(rows)
+    })
 }

@@ -7,6 +7,10 @@
 //!   linear or log2 codes).
 //! - [`bert`] — [`bert::Engine`], BERT classifiers f32 or int8 (fused QKV, f32 attention),
 //!   and static-scale calibration; [`ops`] — its f32 pieces (LayerNorm, GELU, softmax, gemm).
+//! - [`gpt`] — [`gpt::GptEngine`], GPT-2 language models f32 or int8 (causal attention,
+//!   `gelu_new`, tied LM head, KV cache; the generation loop drives it through
+//!   `refinery_model::generate::CausalLm`); `eval-lm` and `compare` run it.
+//! - `layers` — what the engines share: Linear and embedding f32/int8, the checkpoint loader.
 //! - [`classify`] — [`classify::EngineClassifier`], a classifier directory run by the engine
 //!   with the task's tokenizer and metrics (`classify`/`evaluate` on quantized models).
 //! - [`compare`] — the measurement protocol and table of `refinery compare`.
@@ -23,7 +27,9 @@ pub mod bert;
 pub mod classify;
 pub mod compare;
 pub mod error;
+pub mod gpt;
 pub mod kernels;
+mod layers;
 pub mod ops;
 pub mod outdir;
 pub mod prune;

@@ -113,6 +113,21 @@ fn gelu_body(x: &mut [f32]) {
     }
 }
 
+simd_dispatch! {
+    /// GELU, tanh approximation (HF `"gelu_new"`, GPT-2) in place:
+    /// `0.5·x·(1 + tanh(z)) = x·sigmoid(2z) = x / (1 + e^(−2z))`, `z = √(2/π)·(x + 0.044715·x³)`.
+    pub fn gelu_new(x: &mut [f32]) => gelu_new_body
+}
+
+#[inline(always)]
+fn gelu_new_body(x: &mut [f32]) {
+    const C: f32 = 2.0 * 0.797_884_6; // 2·√(2/π)
+    for v in x {
+        let u = *v;
+        *v = u / (1.0 + exp(-(C * (u + 0.044_715 * u * u * u))));
+    }
+}
+
 /// `tanh` in place (the BERT pooler; a few values per row).
 pub fn tanh(x: &mut [f32]) {
     for v in x {
@@ -143,6 +158,29 @@ fn sum8(x: &[f32]) -> f32 {
         }
     }
     acc.iter().sum::<f32>() + rest.iter().sum::<f32>()
+}
+
+simd_dispatch! {
+    /// `y[j] = x · w[j]` for every `x.len()`-wide row `w[j]` of `w` (`[n, k]`, `y`: `[n]`): the
+    /// matrix-vector product of one activation row with contiguous weight rows (16 lanes).
+    pub fn gemv(x: &[f32], w: &[f32], y: &mut [f32]) => gemv_body
+}
+
+#[inline(always)]
+fn gemv_body(x: &[f32], w: &[f32], y: &mut [f32]) {
+    // Fixed-size chunks (arrays, not slices) so that the 16 lanes vectorise.
+    let (xc, xr) = x.as_chunks::<16>();
+    for (o, row) in y.iter_mut().zip(w.chunks_exact(x.len().max(1))) {
+        let (wc, wr) = row.as_chunks::<16>();
+        let mut acc = [0f32; 16];
+        for (a, b) in xc.iter().zip(wc) {
+            for i in 0..16 {
+                acc[i] += a[i] * b[i];
+            }
+        }
+        let rest: f32 = xr.iter().zip(wr).map(|(a, b)| a * b).sum();
+        *o = acc.iter().sum::<f32>() + rest;
+    }
 }
 
 simd_dispatch! {
@@ -267,6 +305,41 @@ mod tests {
             worst = worst.max((f64::from(erf(x)) - libm::erf(f64::from(x))).abs());
         }
         assert!(worst < 1e-6, "worst absolute error {worst}");
+    }
+
+    #[test]
+    fn gemv_matches_a_plain_dot_product() {
+        let (n, k) = (5, 19);
+        let x: Vec<f32> = (0..k).map(|i| (i as f32 * 0.7).sin()).collect();
+        let w: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.31).cos()).collect();
+        let mut y = vec![0f32; n];
+        gemv(&x, &w, &mut y);
+        for j in 0..n {
+            let want: f64 = (0..k)
+                .map(|i| f64::from(x[i]) * f64::from(w[j * k + i]))
+                .sum();
+            assert!(
+                (f64::from(y[j]) - want).abs() < 1e-5,
+                "{j}: {} vs {want}",
+                y[j]
+            );
+        }
+    }
+
+    #[test]
+    fn gelu_new_matches_the_tanh_formula() {
+        let x: Vec<f32> = (-2000..=2000).map(|i| i as f32 / 100.0).collect();
+        let mut y = x.clone();
+        gelu_new(&mut y);
+        for (&v, &g) in x.iter().zip(&y) {
+            let v = f64::from(v);
+            let c = (2.0 / std::f64::consts::PI).sqrt();
+            let want = 0.5 * v * (1.0 + (c * (v + 0.044715 * v.powi(3))).tanh());
+            assert!(
+                (f64::from(g) - want).abs() < 1e-5 * (1.0 + want.abs()),
+                "{v}: {g} vs {want}"
+            );
+        }
     }
 
     #[test]

@@ -6,8 +6,19 @@
 //! | file | content |
 //! |---|---|
 //! | `model.safetensors` | every Linear weight `<prefix>.weight` as **I8** `[out, in]` plus `<prefix>.weight_scale` **F32** `[out]` (symmetric, one scale per output channel: `w ≈ q · scale`); embeddings `*_embeddings.weight` as I8 `[rows, D]` plus `.weight_scale` F32 `[rows]` (per row) unless kept f32; biases, LayerNorm and everything else F32 as before |
-//! | `config.json` | the source config plus `"refinery_quantization"`: [`QuantConfig`] (format version, scheme, weight code, activation granularity, static activation scales) |
+//! | `config.json` | the source config plus `"refinery_quantization"`: [`QuantConfig`] (format version, scheme, weight code, activation granularity, static activation scales, transposed weights) |
 //! | the rest | copied unchanged (`tokenizer.json`, `task.json`, …) |
+//!
+//! **GPT-2** (`model_type` `"gpt2"`): its `Conv1D` weights (`attn.c_attn`, `attn.c_proj`,
+//! `mlp.c_fc`, `mlp.c_proj`) are stored `[in, out]` in HF's layout. Their int8 form is
+//! transposed to `[out, in]`, like every Linear, so that the one scale per row is one scale
+//! per output channel; [`QuantConfig::transposed`] lists each such tensor by name, and
+//! `scripts/dequantize.py` transposes them back. The token and position tables `wte`/`wpe`
+//! are embeddings (int8 per row unless kept f32). `wte` is also the tied LM head
+//! (`logits = ln_f(x) · wteᵀ`): its rows are the head's output channels, so the per-row
+//! scales are per output channel there too, and the engine runs the head on the int8 kernel
+//! from the same codes (f32 when the embeddings are kept f32). A stored `lm_head.weight`
+//! (tied, equal to `wte`) is not written.
 //!
 //! Weight codes: `linear` (`q = round(w / s)`, `s = max|w| / 127`) or `log2` (power-of-two
 //! levels `q ∈ {0, ±1, ±2, …, ±64}`, `s = max|w| / 64`, rounding in the log domain; the
@@ -95,6 +106,17 @@ pub struct QuantConfig {
     pub activation_scales: BTreeMap<String, f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<CalibrationRecord>,
+    /// Int8 weights stored as the transpose of the source layout (GPT-2's `Conv1D`,
+    /// `[in, out]` in HF, `[out, in]` here), by tensor name; absent = none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub transposed: Vec<String>,
+}
+
+impl QuantConfig {
+    /// Whether the int8 tensor `name` is stored transposed (see [`QuantConfig::transposed`]).
+    pub fn is_transposed(&self, name: &str) -> bool {
+        self.transposed.iter().any(|t| t == name)
+    }
 }
 
 /// What static scales were calibrated on.
@@ -217,9 +239,37 @@ fn log2_level(x: f32) -> i8 {
     }
 }
 
-/// Whether a tensor is an embedding table.
+/// Whether a tensor is an embedding table (BERT `*_embeddings.weight`; GPT-2 `wte`, `wpe`).
 pub fn is_embedding(name: &str) -> bool {
     name.ends_with("_embeddings.weight")
+        || name == "wte.weight"
+        || name == "wpe.weight"
+        || name.ends_with(".wte.weight")
+        || name.ends_with(".wpe.weight")
+}
+
+/// Whether `name` is a GPT-2 `Conv1D` weight (`[in, out]`): `attn.c_attn`, `attn.c_proj`,
+/// `mlp.c_fc`, `mlp.c_proj`.
+pub fn is_conv1d(name: &str) -> bool {
+    [
+        ".attn.c_attn.weight",
+        ".attn.c_proj.weight",
+        ".mlp.c_fc.weight",
+        ".mlp.c_proj.weight",
+    ]
+    .iter()
+    .any(|s| name.ends_with(s))
+}
+
+/// The transpose of a row-major `[rows, cols]` matrix.
+pub fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0f32; w.len()];
+    for (r, row) in w.chunks_exact(cols).enumerate().take(rows) {
+        for (c, &v) in row.iter().enumerate() {
+            t[c * rows + r] = v;
+        }
+    }
+    t
 }
 
 /// What [`quantize_dir`] did, per tensor and in total.
@@ -299,7 +349,10 @@ pub fn quantize_dir(
         int8_embeddings: options.int8_embeddings,
         activation_scales,
         calibration,
+        transposed: Vec::new(),
     };
+    let gpt2 = config.get("model_type").and_then(Value::as_str) == Some("gpt2");
+    let mut transposed = Vec::new();
     let (tensors, quantized, f32_bytes, int8_bytes) = with_tensors(src, |path, st| {
         let mut names: Vec<String> = st.names().into_iter().map(str::to_owned).collect();
         names.sort();
@@ -310,11 +363,21 @@ pub fn quantize_dir(
             let t = st
                 .tensor(&name)
                 .map_err(|e| CompressError::checkpoint(path, format!("tensor {name}: {e}")))?;
-            let shape = t.shape().to_vec();
+            let mut shape = t.shape().to_vec();
+            if gpt2 && name == "lm_head.weight" {
+                // Tied to wte (the GPT-2 loader checks that they are equal): not written.
+                continue;
+            }
             let linear = name.ends_with(".weight") && shape.len() == 2 && !is_embedding(&name);
             let embedding = is_embedding(&name) && shape.len() == 2 && options.int8_embeddings;
-            if (linear || embedding) && t.dtype() == Dtype::F32 && shape[1] > 0 {
-                let w = f32_values(path, &name, &t)?;
+            if (linear || embedding) && t.dtype() == Dtype::F32 && shape[0] > 0 && shape[1] > 0 {
+                let mut w = f32_values(path, &name, &t)?;
+                if gpt2 && is_conv1d(&name) {
+                    // [in, out] → [out, in]: one scale per output channel.
+                    w = transpose(&w, shape[0], shape[1]);
+                    shape.swap(0, 1);
+                    transposed.push(name.clone());
+                }
                 let code = if linear {
                     options.weights
                 } else {
@@ -351,6 +414,7 @@ pub fn quantize_dir(
             src.display()
         )));
     }
+    let qc = QuantConfig { transposed, ..qc };
     let views = tensors
         .iter()
         .map(|(n, d, s, b)| {

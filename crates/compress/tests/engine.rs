@@ -2,8 +2,11 @@
 //! int8 against f32 (the quantization error), every kernel path against the others (bit for
 //! bit), the format's checks, and bad inputs.
 
-use std::collections::BTreeMap;
+mod common;
+
 use std::path::Path;
+
+use common::{edit_weights, fixed_draw, max_diff, Edit};
 
 use burn::tensor::Device;
 use refinery_compress::bert::{calibrate, Engine};
@@ -18,8 +21,7 @@ use refinery_model::classify::{BackboneConfig, Pooling, SequenceClassifier};
 use refinery_model::hf_classify::{save_classifier, ClassifierConfig};
 use refinery_model::OutputOptions;
 use refinery_train::data::labelled::{ClassBatch, Encoded};
-use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensors};
+use safetensors::Dtype;
 
 fn tiny_config() -> BertConfig {
     serde_json::from_value(serde_json::json!({
@@ -42,49 +44,17 @@ fn save_tiny(dir: &Path, pooling: Pooling) -> SequenceClassifier {
         pooling,
     };
     save_classifier(&model, &config, dir).unwrap();
-    // Replace every tensor with a fixed draw (burn's init RNG is shared by the tests running
-    // in parallel, so its values are not reproducible): 2-D weights uniform with std 0.1,
-    // LayerNorm weights 1, every other 1-D tensor 0. Rewrite, and reload through burn.
-    let path = dir.join("model.safetensors");
-    let bytes = std::fs::read(&path).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let mut owned: Vec<(String, Vec<usize>, Vec<u8>)> = Vec::new();
-    let mut names: Vec<String> = st.names().into_iter().map(str::to_owned).collect();
-    names.sort();
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    for name in names {
-        let t = st.tensor(&name).unwrap();
-        let n: usize = t.shape().iter().product();
-        let v: Vec<f32> = (0..n)
-            .map(|_| {
-                if t.shape().len() == 2 {
-                    state ^= state << 13;
-                    state ^= state >> 7;
-                    state ^= state << 17;
-                    ((state >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * 0.173
-                } else if name.ends_with("LayerNorm.weight") {
-                    1.0
-                } else {
-                    0.0
-                }
-            })
-            .collect();
-        owned.push((
-            name.to_string(),
-            t.shape().to_vec(),
-            v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        ));
-    }
-    let views: Vec<(String, TensorView)> = owned
-        .iter()
-        .map(|(n, s, b)| {
-            (
-                n.clone(),
-                TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
-            )
-        })
-        .collect();
-    safetensors::serialize_to_file(views, None, &path).unwrap();
+    // Replace every tensor with a fixed draw: 2-D weights uniform with std 0.1, LayerNorm
+    // weights 1, every other 1-D tensor 0. Rewrite, and reload through burn.
+    fixed_draw(dir, |name, shape, draw| {
+        if shape.len() == 2 {
+            draw() * 0.173
+        } else if name.ends_with("LayerNorm.weight") {
+            1.0
+        } else {
+            0.0
+        }
+    });
     refinery_model::hf_classify::load_classifier(dir, &dev)
         .unwrap()
         .1
@@ -122,14 +92,6 @@ fn burn_logits(model: &SequenceClassifier, b: &ClassBatch) -> Vec<f32> {
         .into_data()
         .iter::<f32>()
         .collect()
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 #[test]
@@ -253,30 +215,6 @@ fn static_scales_are_calibrated_and_used() {
         .unwrap()
         .to_string();
     assert!(e.contains("static scheme without activation_scales"), "{e}");
-}
-
-/// A checkpoint's tensors by name: (dtype, shape, bytes).
-type Tensors = BTreeMap<String, (Dtype, Vec<usize>, Vec<u8>)>;
-
-/// One corruption of a checkpoint.
-type Edit<'a> = Box<dyn Fn(&mut Tensors) + 'a>;
-
-/// Rewrites `dir/model.safetensors` through `edit`.
-fn edit_weights(dir: &Path, edit: impl FnOnce(&mut Tensors)) {
-    let path = dir.join("model.safetensors");
-    let bytes = std::fs::read(&path).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let mut m: Tensors = st
-        .tensors()
-        .into_iter()
-        .map(|(n, t)| (n, (t.dtype(), t.shape().to_vec(), t.data().to_vec())))
-        .collect();
-    edit(&mut m);
-    let views: Vec<(String, TensorView)> = m
-        .iter()
-        .map(|(n, (d, s, b))| (n.clone(), TensorView::new(*d, s.clone(), b).unwrap()))
-        .collect();
-    safetensors::serialize_to_file(views, None, &path).unwrap();
 }
 
 #[test]

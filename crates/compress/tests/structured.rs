@@ -10,10 +10,13 @@
 //! - `export_pruned_for_hf` (env-gated; scripts/hf-interop.sh) writes pruned checkpoints with
 //!   refinery's logits for transformers 4.x to load.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
+use common::max_diff;
 use refinery_compress::prune::Sparsity;
 use refinery_compress::structured::{
     gate_gradients, prune_structured, Criterion, Structure, StructuredOptions, StructuredReport,
@@ -70,14 +73,6 @@ fn loss(logits: &[f32], b: &ClassBatch) -> f64 {
         total += lse - row[y as usize] as f64;
     }
     total / b.labels.len() as f64
-}
-
-fn max_diff(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .map(|(x, y)| (x - y).abs())
-        .fold(0.0, f32::max)
 }
 
 /// The checkpoint's tensors, in memory.

@@ -39,6 +39,9 @@
 //!   device.
 //!   Dense attention only: [`Gpt::forward_cached`] refuses a model with a sparse attention
 //!   pattern, and [`generate`] falls back to [`Decoding::Full`] for one.
+//! - **Other runtimes.** The loop drives any [`CausalLm`] (next-token logits with a cache):
+//!   the burn [`Gpt`] here, the int8/f32 engine of `refinery-compress` there, with the same
+//!   processors and sampler.
 
 use burn::tensor::{Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
@@ -68,6 +71,9 @@ pub enum GenerateError {
     SparseAttention,
     #[error("tensor data: {0}")]
     TensorData(String),
+    /// An error of another [`CausalLm`] runtime.
+    #[error(transparent)]
+    Runtime(Box<dyn std::error::Error + Send + Sync>),
 }
 
 /// Sampling settings (serde; missing keys take the [`Default`] values).
@@ -376,6 +382,59 @@ impl Gpt {
 // Generation loop.
 // ---------------------------------------------------------------------------------------
 
+/// What the generation loop needs of a model: the logits after the last of some tokens,
+/// incrementally with a cache of the positions already run.
+pub trait CausalLm {
+    /// The incremental state (the keys and values of the positions run so far).
+    type Cache;
+    fn vocab_size(&self) -> usize;
+    /// The longest sequence the model sees (learned positions).
+    fn n_positions(&self) -> usize;
+    /// Whether [`CausalLm::last_logits`] can use a cache (false: every step runs the whole
+    /// sequence, e.g. sparse attention).
+    fn can_cache(&self) -> bool {
+        true
+    }
+    /// An empty cache.
+    fn new_cache(&self) -> Self::Cache;
+    /// Logits `[V]` after the last of `tokens`. With a cache, `tokens` continue the cached
+    /// positions and are appended to it; without one, they are the whole sequence.
+    fn last_logits(
+        &self,
+        tokens: &[u32],
+        cache: Option<&mut Self::Cache>,
+    ) -> Result<Vec<f32>, GenerateError>;
+}
+
+impl CausalLm for Gpt {
+    type Cache = KvCache;
+
+    fn vocab_size(&self) -> usize {
+        Gpt::vocab_size(self)
+    }
+    fn n_positions(&self) -> usize {
+        Gpt::n_positions(self)
+    }
+    fn can_cache(&self) -> bool {
+        !self.has_sparse_attention()
+    }
+    fn new_cache(&self) -> KvCache {
+        KvCache::new(self.n_layer())
+    }
+    fn last_logits(
+        &self,
+        tokens: &[u32],
+        cache: Option<&mut KvCache>,
+    ) -> Result<Vec<f32>, GenerateError> {
+        let device = self.wte.weight.val().device();
+        let tokens = token_tensor(tokens, &device);
+        match cache {
+            Some(cache) => last_row(self.forward_cached(tokens, cache)?),
+            None => last_row(self.forward(tokens)),
+        }
+    }
+}
+
 /// How each step runs the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decoding {
@@ -405,8 +464,8 @@ pub struct Generation {
 }
 
 /// Generates from `prompt` with the KV cache. See the module docs for the semantics.
-pub fn generate(
-    model: &Gpt,
+pub fn generate<M: CausalLm + ?Sized>(
+    model: &M,
     prompt: &[u32],
     config: &SamplingConfig,
 ) -> Result<Generation, GenerateError> {
@@ -429,8 +488,8 @@ fn token_tensor(ids: &[u32], device: &burn::tensor::Device) -> Tensor<2, Int> {
 }
 
 /// [`generate`] with a choice of [`Decoding`] (both give the same tokens).
-pub fn generate_with(
-    model: &Gpt,
+pub fn generate_with<M: CausalLm + ?Sized>(
+    model: &M,
     prompt: &[u32],
     config: &SamplingConfig,
     decoding: Decoding,
@@ -448,30 +507,30 @@ pub fn generate_with(
         return Err(GenerateError::TokenOutOfRange { id, vocab_size });
     }
     let n_positions = model.n_positions();
-    let device = model.wte.weight.val().device();
     let mut ids = prompt.to_vec();
     let mut rng = SplitMix64::new(config.seed);
-    let mut cache = KvCache::new(model.n_layer());
-    // Index in `ids` of the cache's first position.
-    let mut cache_start = 0usize;
+    // The cache, the index in `ids` of its first position, and of the first not yet run.
+    let mut cache: Option<M::Cache> = None;
+    let (mut cache_start, mut fed) = (0usize, 0usize);
     let mut stop = StopReason::MaxNewTokens;
-    // Sparse attention has no cached path: run the full (sparse) forward every step.
-    let decoding = if model.has_sparse_attention() {
-        Decoding::Full
-    } else {
+    // A model without a cached path (sparse attention) runs the full forward every step.
+    let decoding = if model.can_cache() {
         decoding
+    } else {
+        Decoding::Full
     };
     for _ in 0..config.max_new_tokens {
         let start = ids.len().saturating_sub(n_positions);
         let mut logits = match decoding {
-            Decoding::Full => last_row(model.forward(token_tensor(&ids[start..], &device)))?,
+            Decoding::Full => model.last_logits(&ids[start..], None)?,
             Decoding::Cached => {
-                if cache_start != start {
-                    cache.clear();
-                    cache_start = start;
+                if cache.is_none() || cache_start != start {
+                    cache = Some(model.new_cache());
+                    (cache_start, fed) = (start, start);
                 }
-                let from = cache_start + cache.len();
-                last_row(model.forward_cached(token_tensor(&ids[from..], &device), &mut cache)?)?
+                let logits = model.last_logits(&ids[fed..], cache.as_mut())?;
+                fed = ids.len();
+                logits
             }
         };
         let next = next_token(&mut logits, &ids, config, &mut rng);

@@ -9,7 +9,7 @@ use crate::data::BatchSource;
 use crate::error::TrainError;
 use crate::metrics::MetricSums;
 use crate::rng::batch_seed;
-use crate::tasks::{OutputOptions, Task};
+use crate::tasks::{OutputOptions, Outputs, Task};
 
 /// What an evaluation reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +55,21 @@ pub fn evaluate<T: Task>(
     seed: u64,
     device: &Device,
 ) -> Result<EvalReport, TrainError> {
+    let mut forward =
+        |input: &T::Input| task.forward(model, input, device, OutputOptions::default());
+    evaluate_with(task, &mut forward, data, batches, seed, device)
+}
+
+/// [`evaluate`] with another runtime's forward pass (e.g. the int8 engine of
+/// `refinery-compress`): the same batches, loss and metrics, only the outputs differ.
+pub fn evaluate_with<T: Task, E: From<TrainError>>(
+    task: &T,
+    forward: &mut dyn FnMut(&T::Input) -> Result<Outputs, E>,
+    data: &mut dyn BatchSource<T::Batch>,
+    batches: usize,
+    seed: u64,
+    device: &Device,
+) -> Result<EvalReport, E> {
     data.seek(0);
     let mut sums = MetricSums::default();
     let mut tokens = 0;
@@ -62,7 +77,7 @@ pub fn evaluate<T: Task>(
         let position = data.position();
         let input = task.prepare(data.next_batch(), batch_seed(seed, position))?;
         tokens += task.num_tokens(&input);
-        let outputs = task.forward(model, &input, device, OutputOptions::default())?;
+        let outputs = forward(&input)?;
         let out = task.loss(&input, &outputs, device, true)?;
         sums.add("loss", f64::from(out.loss.into_scalar::<f32>()), 1.0);
         if let Some(m) = out.metrics {

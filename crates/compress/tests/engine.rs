@@ -20,7 +20,7 @@ use refinery_model::bert::BertConfig;
 use refinery_model::classify::{BackboneConfig, Pooling, SequenceClassifier};
 use refinery_model::hf_classify::{save_classifier, ClassifierConfig};
 use refinery_model::OutputOptions;
-use refinery_train::data::labelled::{ClassBatch, Encoded};
+use refinery_train::data::labelled::ClassBatch;
 use safetensors::Dtype;
 
 fn tiny_config() -> BertConfig {
@@ -60,28 +60,8 @@ fn save_tiny(dir: &Path, pooling: Pooling) -> SequenceClassifier {
         .1
 }
 
-/// Rows of different lengths (so the batch pads), ids in 1..97, some with segment B.
-fn rows() -> Vec<Encoded> {
-    (0..5)
-        .map(|r| {
-            let len = 3 + r * 5;
-            Encoded {
-                ids: (0..len)
-                    .map(|i| 1 + ((i * 31 + r * 17) % 96) as u32)
-                    .collect(),
-                type_ids: (0..len)
-                    .map(|i| u32::from(r % 2 == 1 && i > len / 2))
-                    .collect(),
-                label: (r % 3) as i64,
-            }
-        })
-        .collect()
-}
-
 fn batch() -> ClassBatch {
-    let rows = rows();
-    let refs: Vec<&Encoded> = rows.iter().collect();
-    ClassBatch::pad(&refs, 0, 0)
+    common::batch(97)
 }
 
 fn burn_logits(model: &SequenceClassifier, b: &ClassBatch) -> Vec<f32> {

@@ -23,7 +23,7 @@ use refinery_compress::structured::{
 };
 use refinery_model::hf_classify::load_classifier;
 use refinery_model::OutputOptions;
-use refinery_train::data::labelled::{ClassBatch, Encoded};
+use refinery_train::data::labelled::ClassBatch;
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
 
@@ -31,24 +31,9 @@ fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../model/tests/fixtures/bert_cls_tiny")
 }
 
-/// Five rows of different lengths (the batch pads), ids in 1..128, some with segment B.
+/// The shared test rows (ids in 1..128, the fixture's vocabulary), in one batch.
 fn batch() -> ClassBatch {
-    let rows: Vec<Encoded> = (0..5)
-        .map(|r| {
-            let len = 3 + r * 5;
-            Encoded {
-                ids: (0..len)
-                    .map(|i| 1 + ((i * 31 + r * 17) % 127) as u32)
-                    .collect(),
-                type_ids: (0..len)
-                    .map(|i| u32::from(r % 2 == 1 && i > len / 2))
-                    .collect(),
-                label: (r % 3) as i64,
-            }
-        })
-        .collect();
-    let refs: Vec<&Encoded> = rows.iter().collect();
-    ClassBatch::pad(&refs, 0, 0)
+    common::batch(128)
 }
 
 fn logits(dir: &Path, b: &ClassBatch) -> Vec<f32> {

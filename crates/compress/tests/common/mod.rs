@@ -5,8 +5,35 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use refinery_train::data::labelled::{ClassBatch, Encoded};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
+
+/// Five labelled rows of different lengths (so a batch pads), ids in `1..vocab`, some with
+/// segment B, labels 0, 1, 2, 0, 1.
+pub fn rows(vocab: usize) -> Vec<Encoded> {
+    (0..5)
+        .map(|r| {
+            let len = 3 + r * 5;
+            Encoded {
+                ids: (0..len)
+                    .map(|i| 1 + ((i * 31 + r * 17) % (vocab - 1)) as u32)
+                    .collect(),
+                type_ids: (0..len)
+                    .map(|i| u32::from(r % 2 == 1 && i > len / 2))
+                    .collect(),
+                label: (r % 3) as i64,
+            }
+        })
+        .collect()
+}
+
+/// [`rows`] padded into one batch (pad id 0).
+pub fn batch(vocab: usize) -> ClassBatch {
+    let rows = rows(vocab);
+    let refs: Vec<&Encoded> = rows.iter().collect();
+    ClassBatch::pad(&refs, 0, 0)
+}
 
 /// The largest `|a − b|` (same lengths).
 pub fn max_diff(a: &[f32], b: &[f32]) -> f32 {
